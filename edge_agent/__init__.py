@@ -1,0 +1,1 @@
+"""Edge agent: capture -> detect -> track -> embed -> match -> event -> outbox -> MQTT."""

@@ -1,0 +1,1 @@
+"""Perception models shared by the edge agent and the hub (DESIGN §3)."""

@@ -1,0 +1,1 @@
+"""Test helpers: real services started on free ports."""
