@@ -27,7 +27,7 @@ from pydantic import (
 from contracts.errors import ContractError, ContractErrorCode
 from contracts.ids import ID_PATTERN
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 # Ceiling for one event message on the wire; the broker's message_size_limit sits above it.
 MAX_EVENT_BYTES = 256 * 1024
 # Inline snapshots are small face/hazard crops; anything larger goes by reference.

@@ -6,6 +6,7 @@ loopback, each with its own generated config, persistence folder and free port.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import signal
@@ -145,7 +146,9 @@ class EmbeddedBroker:
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
         }
         loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -158,10 +161,8 @@ class EmbeddedBroker:
 
         def _target() -> None:
             asyncio.set_event_loop(loop)
-            try:
+            with contextlib.suppress(RuntimeError):  # raised when stop() ends the loop
                 loop.run_until_complete(_run())
-            except RuntimeError:
-                pass  # loop stopped by stop()
 
         thread = threading.Thread(target=_target, name="amqtt-broker", daemon=True)
         thread.start()

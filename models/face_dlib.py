@@ -12,7 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.faces import DetectedFace, Embedding, FaceBox, Image, ModelUnavailableError, l2_normalise
+from models.faces import (
+    DetectedFace,
+    Embedding,
+    FaceBox,
+    Image,
+    ModelUnavailableError,
+    l2_normalise,
+)
 
 logger = logging.getLogger(__name__)
 

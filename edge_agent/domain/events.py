@@ -36,9 +36,9 @@ class PendingEvent:
         return EventKind(self.payload.kind)
 
     def to_envelope(self, device_id: str, seq: int) -> EventEnvelope:
-        snapshot = (
-            Snapshot(jpeg_b64=self.snapshot_jpeg_b64) if self.snapshot_jpeg_b64 is not None else None
-        )
+        snapshot = None
+        if self.snapshot_jpeg_b64 is not None:
+            snapshot = Snapshot(jpeg_b64=self.snapshot_jpeg_b64)
         return EventEnvelope(
             device_id=device_id,
             seq=seq,

@@ -30,7 +30,7 @@ class PostgresServer:
         self.bindir = bindir
         # Our own folder under /tmp: pytest's tmp dirs are root-only, unreachable for 'postgres'.
         self.workdir = Path(tempfile.mkdtemp(prefix="innsight-pg-"))
-        self.datadir = workdir / "data"
+        self.datadir = self.workdir / "data"
         self.port = free_port()
         self.user = "postgres"
         # initdb refuses to run as root: run the server as the 'postgres' OS user then.
@@ -46,20 +46,48 @@ class PostgresServer:
         if self._run_as:
             shutil.chown(self.workdir, "postgres", "postgres")
         self._run(
-            str(self.bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
-            "-U", self.user, "--no-sync", "-E", "UTF8",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-A",
+            "trust",
+            "-U",
+            self.user,
+            "--no-sync",
+            "-E",
+            "UTF8",
         )
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
-            str(self.workdir / "pg.log"), "-w", "-t", "30", "start",
-            "-o", f"-p {self.port} -k {self.workdir} -h 127.0.0.1 -F",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.workdir / "pg.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+            "-o",
+            f"-p {self.port} -k {self.workdir} -h 127.0.0.1 -F",
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             done = subprocess.run(
-                [*self._run_as, str(self.bindir / "psql"), "-h", "127.0.0.1", "-p",
-                 str(self.port), "-U", self.user, "-c", "CREATE DATABASE innsight"],
-                capture_output=True, timeout=30, check=False,
+                [
+                    *self._run_as,
+                    str(self.bindir / "psql"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    self.user,
+                    "-c",
+                    "CREATE DATABASE innsight",
+                ],
+                capture_output=True,
+                timeout=30,
+                check=False,
             )
             if done.returncode == 0:
                 return
@@ -72,7 +100,17 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            [*self._run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-             "stop"], capture_output=True, timeout=60, check=False,
+            [
+                *self._run_as,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         shutil.rmtree(self.workdir, ignore_errors=True)
