@@ -1,4 +1,4 @@
-"""The roles the edge agent's core depends on (DESIGN §3); adapters implement them, tests fake them."""
+"""The roles the edge core depends on (DESIGN §3); adapters implement them, tests fake them."""
 
 from __future__ import annotations
 
