@@ -1,0 +1,142 @@
+"""Edge agent configuration: frozen pydantic models loaded from YAML.
+
+``load_config`` turns every validation error into ``file:line:col: field: reason`` using the YAML
+node marks, so ``innsight edge check-config`` points at the line to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from contracts.ids import ID_PATTERN
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MqttConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    client_id: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca: Path | None = None
+    keepalive: Annotated[int, Field(ge=5, le=600)] = 30
+
+
+class HubConfig(_Frozen):
+    url: str = Field(default="http://127.0.0.1:8000", description="Hub base URL (galleries).")
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class CameraConfig(_Frozen):
+    id: Identifier
+    url: str = Field(min_length=1, description="rtsp://... or a video file path.")
+    width: Annotated[int, Field(ge=64, le=4096)] = 640
+    height: Annotated[int, Field(ge=64, le=4096)] = 480
+    stride: Annotated[int, Field(ge=1, le=100)] = 1
+    realtime: bool = False
+
+
+class DlibFaceConfig(_Frozen):
+    backend: Literal["dlib"] = "dlib"
+    upsample: Annotated[int, Field(ge=0, le=2)] = 1
+
+
+FaceBackendConfig = Annotated[DlibFaceConfig, Field(discriminator="backend")]
+
+
+class RecognitionConfig(_Frozen):
+    model: FaceBackendConfig = DlibFaceConfig()
+    match_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.94  # see matching.py
+    embed_every: Annotated[int, Field(ge=1, le=100)] = 3
+    min_votes: Annotated[int, Field(ge=1, le=50)] = 2
+    min_hits: Annotated[int, Field(ge=1, le=50)] = 2
+    max_missed: Annotated[int, Field(ge=0, le=100)] = 2
+    snapshots: bool = True
+
+
+class OutboxConfig(_Frozen):
+    resend_after_s: Annotated[float, Field(gt=0)] = 10.0
+    max_bytes: Annotated[int, Field(ge=1024 * 1024)] = 2 * 1024**3
+
+
+class GalleryConfig(_Frozen):
+    wait_on_start_s: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="Wait this long for a first gallery before processing frames (0: don't).",
+    )
+
+
+class EdgeConfig(_Frozen):
+    device_id: Identifier
+    site: Identifier
+    data_dir: Path = Path("var/edge")
+    mqtt: MqttConfig = MqttConfig()
+    hub: HubConfig = HubConfig()
+    cameras: list[CameraConfig] = Field(min_length=1)
+    recognition: RecognitionConfig = RecognitionConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    gallery: GalleryConfig = GalleryConfig()
+    heartbeat_interval_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class ConfigError(ValueError):
+    """The config file is missing, not YAML, or invalid; ``str()`` lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    node = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+            if not match:
+                return node
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return node
+    return node
+
+
+def parse_config(text: str, source: str = "<config>") -> EdgeConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError([f"{where}: not valid YAML: {err}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}:1:1: the config must be a mapping of settings"])
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p == "dlib"))
+            node = _node_at(root, loc)
+            line = f"{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else "1:1"
+            field = ".".join(str(p) for p in loc) or "<root>"
+            problems.append(f"{source}:{line}: {field}: {e['msg']}")
+        raise ConfigError(problems) from None
+
+
+def load_config(path: Path) -> EdgeConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read the config: {err.strerror}"]) from None
+    return parse_config(text, str(path))

@@ -1,0 +1,5 @@
+import sys
+
+from innsight.cli import main
+
+sys.exit(main())

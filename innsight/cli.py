@@ -1,0 +1,120 @@
+"""The ``innsight`` command: ``demo``, ``hub serve``, ``edge run``, ``edge check-config``.
+
+Each subcommand imports its own stack lazily, so ``edge check-config`` works on a box without the
+hub's dependencies and ``--help`` is instant. ``provision`` and ``models`` slot in the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_CONFIG = 2
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from innsight.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        once=args.once, json_output=args.json, data_dir=args.data_dir, api_port=args.port
+    )
+    return run_demo(options)
+
+
+def _cmd_hub_serve(args: argparse.Namespace) -> int:
+    from hub.serve import serve
+    from hub.settings import HubSettings
+
+    settings = HubSettings.from_env(os.environ)
+    overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    serve(settings)
+    return 0
+
+
+def _cmd_edge_check_config(args: argparse.Namespace) -> int:
+    from edge_agent.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    print(
+        f"{args.file}: OK — device {config.device_id} at site {config.site}, "
+        f"{len(config.cameras)} camera(s)"
+    )
+    return 0
+
+
+def _cmd_edge_run(args: argparse.Namespace) -> int:
+    from edge_agent.app import run_agent
+    from edge_agent.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    return run_agent(config, until_sources_end=args.until_end)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="innsight", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=os.environ.get("INNSIGHT_LOG_LEVEL", "info"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="hub + broker + one edge agent on a bundled clip")
+    demo.add_argument("--once", action="store_true", help="exit when the clip is processed")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--data-dir", type=Path, default=None, help="keep state here (default: temp)")
+    demo.add_argument("--port", type=int, default=None, help="hub API port (default: free port)")
+    demo.set_defaults(func=_cmd_demo)
+
+    hub = sub.add_parser("hub", help="the hotel's central server").add_subparsers(
+        dest="hub_command", required=True
+    )
+    serve = hub.add_parser("serve", help="run the REST API and the MQTT ingest (env: INNSIGHT_*)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=_cmd_hub_serve)
+
+    edge = sub.add_parser("edge", help="the camera appliance agent").add_subparsers(
+        dest="edge_command", required=True
+    )
+    run = edge.add_parser("run", help="run the agent")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument(
+        "--until-end", action="store_true", help="stop when file sources end and all is acked"
+    )
+    run.set_defaults(func=_cmd_edge_run)
+    check = edge.add_parser("check-config", help="validate a config file; errors name the line")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_cmd_edge_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""`innsight demo`: the whole system on one machine, on a clip built from real photos."""

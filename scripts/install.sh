@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install innsight into ./.venv on a Debian/Ubuntu machine. Idempotent: a second run is quick.
+#   scripts/install.sh          runtime (demo: hub + edge + Mosquitto)
+#   scripts/install.sh --dev    + test tools and PostgreSQL for the integration tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dev=0; [ "${1:-}" = "--dev" ] && dev=1
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto mosquitto-clients)
+if [ "$dev" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "==> apt-get install ${need_apt[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # we start our own brokers/servers on free ports; the packaged services are not needed
+  $sudo systemctl disable --now mosquitto postgresql >/dev/null 2>&1 || true
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+extras="edge,hub,demo"; [ "$dev" = 1 ] && extras="all"
+stamp=".venv/.installed-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)-$extras"
+if [ ! -f "$stamp" ]; then
+  echo "==> pip install -e .[$extras]"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  # Only its sample photos are used (never imported); its opencv-python requirement would
+  # clash with opencv-contrib-python-headless, hence --no-deps.
+  .venv/bin/python -m pip install -q --no-deps "insightface==2.1"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+echo "==> installed: $(.venv/bin/innsight --help >/dev/null && echo innsight OK)"
