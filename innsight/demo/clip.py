@@ -42,7 +42,7 @@ class ClipManifest:
 
 
 def _background() -> Image:
-    """An empty, evenly lit corridor wall: a smooth gradient (no texture a detector could fire on)."""
+    """An empty, evenly lit wall: a smooth gradient with no texture a detector could fire on."""
     ramp = np.linspace(70, 150, WIDTH, dtype=np.float32)
     wall = np.tile(ramp, (HEIGHT, 1))
     return np.repeat(wall[:, :, None], 3, axis=2).astype(np.uint8)
