@@ -55,7 +55,7 @@ FaceBackendConfig = Annotated[DlibFaceConfig, Field(discriminator="backend")]
 
 class RecognitionConfig(_Frozen):
     model: FaceBackendConfig = DlibFaceConfig()
-    match_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.94  # see matching.py
+    match_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.93  # edge_agent/domain/matching.py
     embed_every: Annotated[int, Field(ge=1, le=100)] = 3
     min_votes: Annotated[int, Field(ge=1, le=50)] = 2
     min_hits: Annotated[int, Field(ge=1, le=50)] = 2

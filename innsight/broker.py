@@ -119,13 +119,20 @@ class MosquittoBroker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        self._process = None
+        self._release()
 
     def kill(self) -> None:
         """SIGKILL: whatever was not yet autosaved is gone, as after a power cut."""
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait()
+        self._release()
+
+    def _release(self) -> None:
+        # Close the stderr pipe, or a ResourceWarning (an error under the test settings)
+        # follows every stop/kill.
+        if self._process is not None and self._process.stderr is not None:
+            self._process.stderr.close()
         self._process = None
 
 

@@ -65,7 +65,9 @@ def _place(segment: Segment, t: float) -> Image:
     h = min(new_h - sy0, HEIGHT - dy0)
     frame[dy0 : dy0 + h, dx0 : dx0 + w] = resized[sy0 : sy0 + h, sx0 : sx0 + w]
     if segment.brightness != 1.0:
-        frame = cv2.convertScaleAbs(frame, alpha=segment.brightness, beta=0)
+        frame = np.asarray(
+            cv2.convertScaleAbs(frame, alpha=segment.brightness, beta=0), dtype=np.uint8
+        )
     return frame
 
 

@@ -54,7 +54,7 @@ def astronaut() -> Image:
         raise PhotoUnavailableError(
             "the demo needs scikit-image: pip install scikit-image"
         ) from None
-    rgb = np.asarray(data.astronaut(), dtype=np.uint8)
+    rgb = np.asarray(data.astronaut(), dtype=np.uint8)  # type: ignore[no-untyped-call]
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
