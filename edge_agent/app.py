@@ -1,0 +1,274 @@
+"""Composition root of the edge agent: the only place that builds real adapters (DESIGN §3).
+
+Threads: one capture loop per camera (decode → pipeline → outbox), the MQTT transport's own loop,
+the outbox drainer, gallery sync and the heartbeat. They share one stop event. A clean stop ends
+the cameras first, waits (bounded) until the hub has acknowledged every event, then publishes
+``stopped`` and disconnects; anything not acked by then stays in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+
+import httpx
+
+from contracts.ids import uuid7
+from contracts.messages import CameraPayload, CameraState, CameraStats, Phase
+from edge_agent.capture.errors import CaptureError
+from edge_agent.capture.opencv_source import OpenCvFrameSource
+from edge_agent.capture.snapshots import JpegSnapshotEncoder
+from edge_agent.config import CameraConfig, EdgeConfig
+from edge_agent.domain.events import PendingEvent
+from edge_agent.domain.matching import MatchPolicy
+from edge_agent.domain.pipeline import FacePipeline, PipelineStats
+from edge_agent.domain.tracking import TrackerConfig
+from edge_agent.index.hnsw_gallery import HnswFaceIndex
+from edge_agent.outbox.sqlite_outbox import SqliteOutbox
+from edge_agent.services.drain import OutboxDrainer
+from edge_agent.services.gallery_sync import GallerySync
+from edge_agent.services.heartbeat import HeartbeatService, HeartbeatStats
+from edge_agent.transport.paho_transport import PahoTransport
+from models.face_dlib import DlibFaceAnalyzer
+from models.faces import FaceAnalyzer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraCounters:
+    frames: int = 0
+    started: float = field(default_factory=time.monotonic)
+    connected: bool = False
+    pipeline: PipelineStats = field(default_factory=PipelineStats)
+
+    def snapshot(self) -> CameraStats:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return CameraStats(fps=self.frames / elapsed, frames=self.frames, connected=self.connected)
+
+
+def build_analyzer(config: EdgeConfig) -> FaceAnalyzer:
+    return DlibFaceAnalyzer(upsample=config.recognition.model.upsample)
+
+
+class EdgeAgent:
+    def __init__(self, config: EdgeConfig, *, analyzer: FaceAnalyzer | None = None) -> None:
+        self.config = config
+        data_dir = config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.analyzer = analyzer or build_analyzer(config)
+        self.gallery_dir = data_dir / "gallery"
+        self.index = HnswFaceIndex.load(self.gallery_dir)
+        self.outbox = SqliteOutbox(
+            data_dir / "outbox.db", config.device_id, config.site, max_bytes=config.outbox.max_bytes
+        )
+        mqtt = config.mqtt
+        self.transport = PahoTransport(
+            config.site,
+            config.device_id,
+            mqtt.host,
+            mqtt.port,
+            client_id=mqtt.client_id,
+            username=mqtt.username,
+            password=mqtt.password,
+            tls_ca=mqtt.tls_ca,
+            keepalive=mqtt.keepalive,
+        )
+        self.drainer = OutboxDrainer(
+            self.outbox,
+            self.transport,
+            config.site,
+            config.device_id,
+            resend_after_s=config.outbox.resend_after_s,
+        )
+        self.http = httpx.Client(base_url=config.hub.url, timeout=config.hub.timeout_s)
+        self.gallery_sync = GallerySync(
+            self.transport,
+            self.index,
+            config.site,
+            config.device_id,
+            http=self.http,
+            index_dir=self.gallery_dir,
+            model_id=self.analyzer.model_id,
+        )
+        self.heartbeat = HeartbeatService(
+            self.transport,
+            config.site,
+            config.device_id,
+            self._heartbeat_stats,
+            config.heartbeat_interval_s,
+        )
+        self.cameras: dict[str, CameraCounters] = {c.id: CameraCounters() for c in config.cameras}
+        self.stop_event = threading.Event()
+        self._services: list[threading.Thread] = []
+        self._camera_threads: list[threading.Thread] = []
+        self.unacked_at_stop: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.drainer.attach()
+        self.gallery_sync.attach()
+        self.transport.start()
+        for name, target in (
+            ("drain", self.drainer.run),
+            ("gallery-sync", self.gallery_sync.run),
+            ("heartbeat", self.heartbeat.run),
+        ):
+            thread = threading.Thread(
+                target=target, args=(self.stop_event,), name=name, daemon=True
+            )
+            thread.start()
+            self._services.append(thread)
+        logger.info(
+            "edge %s (site %s) started: %d camera(s), gallery v%s, outbox depth %d",
+            self.config.device_id,
+            self.config.site,
+            len(self.config.cameras),
+            self.index.version,
+            self.outbox.depth(),
+        )
+
+    def wait_for_gallery(self) -> bool:
+        """Honour ``gallery.wait_on_start_s``: True when a gallery is loaded (or no wait asked)."""
+        wait_s = self.config.gallery.wait_on_start_s
+        if wait_s <= 0 or self.index.version is not None:
+            return True
+        got = self.gallery_sync.wait_for_version(1, wait_s)
+        if not got:
+            logger.warning(
+                "no gallery after %.0f s: every face is unknown until one arrives", wait_s
+            )
+        return got
+
+    def start_cameras(self) -> None:
+        for camera in self.config.cameras:
+            thread = threading.Thread(
+                target=self._run_camera, args=(camera,), name=f"camera-{camera.id}", daemon=True
+            )
+            thread.start()
+            self._camera_threads.append(thread)
+
+    def wait_cameras(self, timeout_s: float | None = None) -> bool:
+        """Block until every camera loop has ended (file sources end; streams end on stop)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for thread in self._camera_threads:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            thread.join(remaining)
+        return not any(t.is_alive() for t in self._camera_threads)
+
+    def stop(self, drain_timeout_s: float = 10.0) -> bool:
+        """Stop everything; True when the outbox was fully acked before disconnecting."""
+        self.stop_event.set()
+        self.wait_cameras(timeout_s=10.0)
+        drained = self.drainer.wait_until_drained(drain_timeout_s)
+        if not drained:
+            logger.warning(
+                "stopping with %d event(s) not yet acked: they stay in the outbox for next start",
+                self.outbox.depth(),
+            )
+        for thread in self._services:
+            thread.join(timeout=5.0)
+        self.unacked_at_stop = self.outbox.depth()
+        self.transport.stop()
+        self.outbox.close()
+        self.http.close()
+        return drained
+
+    # -- camera loop -----------------------------------------------------------------------
+    def _pipeline(self) -> FacePipeline:
+        rec = self.config.recognition
+        tracker = TrackerConfig(
+            max_missed=rec.max_missed,
+            min_hits=rec.min_hits,
+            match=MatchPolicy(threshold=rec.match_threshold, min_votes=rec.min_votes),
+        )
+        encoder = JpegSnapshotEncoder() if rec.snapshots else None
+        return FacePipeline(
+            self.analyzer,
+            self.index,
+            tracker,
+            embed_every=rec.embed_every,
+            snapshot_encoder=encoder,
+        )
+
+    def _enqueue(self, events: list[PendingEvent]) -> None:
+        for event in events:
+            self.outbox.enqueue(event)
+        if events:
+            self.drainer.wake()
+
+    def _run_camera(self, camera: CameraConfig) -> None:
+        counters = self.cameras[camera.id]
+        pipeline = self._pipeline()
+        source = OpenCvFrameSource(
+            camera.id, camera.url, camera.width, camera.height, camera.stride, camera.realtime
+        )
+        last_seen: datetime | None = None
+        try:
+            for frame in source.frames():
+                counters.connected = True
+                if self.stop_event.is_set():
+                    break
+                self._enqueue(pipeline.process(frame))
+                counters.frames += 1
+                counters.pipeline = pipeline.stats
+                last_seen = frame.timestamp
+        except CaptureError as err:  # the message carries the redacted URL only
+            # no traceback: the chained cause may hold the unredacted URL
+            logger.error("camera %s: %s", camera.id, err)  # noqa: TRY400
+            self._enqueue([camera_lost(camera.id, str(err))])
+        finally:
+            counters.connected = False
+            source.close()
+            self._enqueue(pipeline.flush(last_seen or datetime.now(UTC)))
+            counters.pipeline = pipeline.stats
+            logger.info("camera %s: capture ended after %d frames", camera.id, counters.frames)
+
+    def _heartbeat_stats(self) -> HeartbeatStats:
+        return HeartbeatStats(
+            cameras={cid: c.snapshot() for cid, c in self.cameras.items()},
+            outbox_depth=self.outbox.depth(),
+            outbox_oldest_age_s=self.outbox.oldest_age_s(time.time()),
+            dropped_events=self.outbox.dropped(),
+            gallery_version=self.index.version,
+            models={"face": self.analyzer.model_id},
+            providers=["cpu"],
+        )
+
+
+def camera_lost(camera_id: str, reason: str) -> PendingEvent:
+    now = datetime.now(UTC)
+    return PendingEvent(
+        event_id=uuid7(),
+        phase=Phase.NEW,
+        camera_id=camera_id,
+        started_at=now,
+        payload=CameraPayload(state=CameraState.LOST, reason=reason[:500]),
+    )
+
+
+def run_agent(config: EdgeConfig, *, until_sources_end: bool = False) -> int:
+    """``innsight edge run``: run until SIGTERM/SIGINT (or, with file sources, until they end)."""
+    agent = EdgeAgent(config)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    agent.start()
+    agent.wait_for_gallery()
+    agent.start_cameras()
+    while not stop.is_set():
+        if until_sources_end and agent.wait_cameras(timeout_s=0.5):
+            break
+        stop.wait(0.5)
+    drained = agent.stop(drain_timeout_s=30.0 if until_sources_end else 10.0)
+    return 0 if drained else 1
