@@ -1,0 +1,133 @@
+"""The hub's composition root: ``create_app(settings)`` builds the FastAPI app, and its lifespan
+builds the real objects (engine, sessions, object store, gallery, MQTT ingest)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.api.deps import FaceAnalyzerProvider, HubRuntime
+from hub.api.errors import error_body, field_error, install_error_handlers
+from hub.api.routes import cv, events, metrics
+from hub.db import create_engine, create_session_factory, init_db
+from hub.gallery import MAX_ENROLL_IMAGES, GalleryService
+from hub.ingest import MqttIngest
+from hub.settings import HubSettings
+from hub.storage import LocalFolderStore
+from models.faces import FaceAnalyzer
+
+logger = logging.getLogger(__name__)
+
+# JSON + base64 overhead around the images of one enrolment request.
+_BODY_SLACK = 64 * 1024
+
+
+class BodySizeLimit:
+    """Answers 413 before reading a body whose declared Content-Length is over ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length" and value.isdigit() and int(value) > self._max_bytes:
+                    response = JSONResponse(
+                        status_code=413,
+                        content=error_body(
+                            f"request body over {self._max_bytes} bytes",
+                            [field_error("body", f"larger than {self._max_bytes} bytes")],
+                        ),
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self._app(scope, receive, send)
+
+
+def _dlib_factory(upsample: int) -> FaceAnalyzer:
+    from models.face_dlib import DlibFaceAnalyzer
+
+    return DlibFaceAnalyzer(upsample=upsample)
+
+
+def create_app(
+    settings: HubSettings,
+    *,
+    face_analyzer: FaceAnalyzer | None = None,
+    start_ingest: bool = True,
+) -> FastAPI:
+    """The hub API. ``face_analyzer`` replaces the lazily loaded dlib backend (tests);
+    ``start_ingest=False`` (or ``settings.mqtt_enabled=False``) runs without MQTT."""
+    http_registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url.get_secret_value())
+        ingest: MqttIngest | None = None
+        try:
+            await init_db(engine)
+            session_factory = create_session_factory(engine)
+            store = LocalFolderStore(settings.objects_dir)
+            gallery = GalleryService(
+                session_factory,
+                store,
+                site=settings.site,
+                public_base_url=settings.public_base_url,
+                max_image_bytes=settings.max_upload_bytes,
+            )
+            ingest_registry = CollectorRegistry()
+            if start_ingest and settings.mqtt_enabled:
+                ingest = MqttIngest(
+                    settings,
+                    session_factory,
+                    store,
+                    registry=ingest_registry,
+                    on_device_online=gallery.announce_latest_to,
+                )
+                gallery.set_publisher(ingest)
+            faces = FaceAnalyzerProvider(
+                (lambda: _dlib_factory(settings.face_upsample)) if face_analyzer is None else None,
+                face_analyzer,
+            )
+            app.state.hub = HubRuntime(
+                settings=settings,
+                engine=engine,
+                session_factory=session_factory,
+                store=store,
+                gallery=gallery,
+                ingest=ingest,
+                faces=faces,
+                registries=(ingest_registry,),
+            )
+            if ingest is not None:
+                await ingest.start()
+            logger.info("hub ready (site %s, ingest %s)", settings.site, ingest is not None)
+            yield
+        finally:
+            if ingest is not None:
+                await ingest.stop()
+            await engine.dispose()
+            if hasattr(app.state, "hub"):
+                del app.state.hub
+
+    app = FastAPI(
+        title="innsight hub",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.http_registry = http_registry
+    install_error_handlers(app)
+    max_body = settings.max_upload_bytes * MAX_ENROLL_IMAGES * 4 // 3 + _BODY_SLACK
+    app.add_middleware(BodySizeLimit, max_bytes=max_body)
+    app.add_middleware(metrics.PrometheusMiddleware, metrics=metrics.HttpMetrics(http_registry))
+    app.include_router(events.router)
+    app.include_router(cv.router)
+    app.include_router(metrics.router)
+    return app

@@ -1,0 +1,594 @@
+"""Employee face enrolment and the versioned face gallery (DESIGN §2, §7).
+
+Enrolment turns uploaded photos into ``employee_faces`` rows (largest face, quality score,
+unit-norm float32 embedding) and records the employee's consent. Every change produces a new
+:class:`~contracts.messages.GallerySnapshot` built from the faces of active, consenting
+employees embedded by one model; the artefact goes to the object store under
+``galleries/{version}.json``, a ``gallery_versions`` row records its sha256, and a retained
+:class:`~contracts.messages.GalleryVersion` is announced on every known device's
+``gallery/version`` topic (and again to a device when it comes online).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import cv2
+import numpy as np
+from sqlalchemy import delete
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.messages import GalleryPerson, GallerySnapshot, GalleryVersion
+from contracts.topics import Channel, device_topic
+from hub.db import SessionFactory
+from hub.ingest import IngestError
+from hub.storage import ObjectStore, StorageError
+from hub.tables import Device, Employee, EmployeeFace, GalleryVersionRecord
+from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
+
+logger = logging.getLogger(__name__)
+
+MAX_ENROLL_IMAGES = 10
+MIN_IMAGE_SIDE = 64
+MAX_IMAGE_PIXELS = 40_000_000
+MIN_FACE_SIDE = 40
+LOW_QUALITY = 0.35
+# Face crops are resized to this side before the Laplacian, so sharpness does not depend on size.
+_SHARPNESS_SIDE = 112
+_SHARPNESS_FULL = 250.0  # Laplacian variance counted as fully sharp
+_SIZE_FULL = 150.0  # face side (px) counted as fully sized
+
+GALLERY_URL_PATH = "/api/v1/cv/gallery/{version}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Publisher(Protocol):
+    """What the gallery needs from the MQTT side (implemented by :class:`hub.ingest.MqttIngest`)."""
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors (routes map them to HTTP answers)
+# ---------------------------------------------------------------------------------------------
+
+
+class GalleryError(RuntimeError):
+    """The gallery could not be built or read."""
+
+
+class GalleryNotFoundError(GalleryError, LookupError):
+    """No gallery with that version (or none at all yet)."""
+
+
+class EnrollmentError(ValueError):
+    """A request the enrolment refuses; ``field`` and ``reason`` say what and why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class EmployeeNotFoundError(EnrollmentError):
+    def __init__(self, employee_id: str, reason: str) -> None:
+        super().__init__("employee_id", reason)
+        self.employee_id = employee_id
+
+
+class ImageRejectedError(EnrollmentError):
+    """One uploaded image is unusable. ``code``: not_base64 | too_large | unsupported_type |
+    undecodable | too_small."""
+
+    def __init__(self, index: int, code: str, reason: str) -> None:
+        super().__init__(f"images[{index}]", reason)
+        self.index = index
+        self.code = code
+
+
+class NoUsableFaceError(EnrollmentError):
+    def __init__(self, warnings: Sequence[str]) -> None:
+        super().__init__("images", "no usable face in any image: " + "; ".join(warnings))
+        self.warnings = list(warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Image decoding and face quality (pure helpers)
+# ---------------------------------------------------------------------------------------------
+
+_DATA_URL = re.compile(r"^data:[\w.+/-]+;base64,", re.IGNORECASE)
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def sniff_image(data: bytes) -> tuple[str, int, int] | None:
+    """``(format, width, height)`` read from a PNG or JPEG header, without decoding pixels."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        if len(data) >= 24 and data[12:16] == b"IHDR":
+            return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return "png", 0, 0
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 4 <= len(data):
+            if data[i] != 0xFF:
+                return "jpeg", 0, 0
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker in _JPEG_SOF and i + 9 <= len(data):
+                height = int.from_bytes(data[i + 5 : i + 7], "big")
+                width = int.from_bytes(data[i + 7 : i + 9], "big")
+                return "jpeg", width, height
+            if marker == 0xDA or length < 2:  # scan data before any frame header
+                return "jpeg", 0, 0
+            i += 2 + length
+        return "jpeg", 0, 0
+    return None
+
+
+def describe_bytes(data: bytes) -> str:
+    """A short guess at what non-image bytes are, for error messages."""
+    signatures = [
+        (b"%PDF", "a PDF document"),
+        (b"GIF8", "a GIF image"),
+        (b"BM", "a BMP image"),
+        (b"II*\x00", "a TIFF image"),
+        (b"MM\x00*", "a TIFF image"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"<", "text/markup"),
+        (b"{", "JSON/text"),
+    ]
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "a WebP image"
+    if data[4:8] == b"ftyp":
+        return "an HEIC/MP4 container"
+    for prefix, name in signatures:
+        if data.startswith(prefix):
+            return name
+    return "unknown bytes"
+
+
+def decode_image(index: int, data_b64: str, *, max_bytes: int) -> Image:
+    """Base64 (optionally a ``data:`` URL) -> BGR image, or :class:`ImageRejectedError`."""
+    text = _DATA_URL.sub("", data_b64.strip(), count=1)
+    text = "".join(text.split())
+    if len(text) * 3 // 4 > max_bytes + 2:
+        raise ImageRejectedError(index, "too_large", f"image is larger than {max_bytes} bytes")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageRejectedError(index, "not_base64", "not valid base64") from None
+    if not raw:
+        raise ImageRejectedError(index, "undecodable", "the image is empty")
+    if len(raw) > max_bytes:
+        raise ImageRejectedError(index, "too_large", f"image is larger than {max_bytes} bytes")
+    sniffed = sniff_image(raw)
+    if sniffed is None:
+        raise ImageRejectedError(
+            index, "unsupported_type", f"not a JPEG or PNG image (looks like {describe_bytes(raw)})"
+        )
+    kind, width, height = sniffed
+    if width and height:
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageRejectedError(
+                index,
+                "too_large",
+                f"{width}x{height} px is over the {MAX_IMAGE_PIXELS} pixel limit",
+            )
+        if min(width, height) < MIN_IMAGE_SIDE:
+            raise ImageRejectedError(
+                index,
+                "too_small",
+                f"{width}x{height} px is too small: at least {MIN_IMAGE_SIDE} px per side",
+            )
+    image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.ndim != 3 or image.size == 0:
+        raise ImageRejectedError(index, "undecodable", f"could not decode the {kind.upper()} data")
+    height, width = image.shape[:2]
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageRejectedError(
+            index,
+            "too_small",
+            f"{width}x{height} px is too small: at least {MIN_IMAGE_SIDE} px per side",
+        )
+    decoded: Image = np.ascontiguousarray(image, dtype=np.uint8)
+    return decoded
+
+
+@dataclass(frozen=True, slots=True)
+class FaceQuality:
+    score: float
+    size: float
+    sharpness: float
+
+
+def face_quality(image: Image, box: FaceBox) -> FaceQuality:
+    """0..1 from the face's size and its sharpness (variance of the Laplacian)."""
+    crop = image[box.y : box.y + box.h, box.x : box.x + box.w]
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    gray = cv2.resize(gray, (_SHARPNESS_SIDE, _SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
+    variance = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    sharpness = min(1.0, variance / _SHARPNESS_FULL)
+    size = min(1.0, min(box.w, box.h) / _SIZE_FULL)
+    return FaceQuality(round(0.5 * size + 0.5 * sharpness, 3), size, sharpness)
+
+
+def embedding_bytes(vector: np.ndarray) -> bytes:
+    """float32 little-endian bytes of one embedding."""
+    return np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class EnrollmentResult:
+    employee_id: str
+    faces_enrolled: int
+    quality_scores: list[float]
+    warnings: list[str]
+    gallery: GalleryVersion | None
+    employee_created: bool
+
+
+@dataclass(slots=True)
+class RemovalResult:
+    employee_id: str
+    faces_deleted: int
+    gallery: GalleryVersion | None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    embeddings: list[bytes] = field(default_factory=list)
+    qualities: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+# ---------------------------------------------------------------------------------------------
+
+
+async def build_snapshot(
+    session: AsyncSession, *, version: int, model_id: str, dim: int, created_at: datetime
+) -> GallerySnapshot:
+    """The gallery of active employees with recorded consent, for one embedding model."""
+    query = (
+        select(EmployeeFace.employee_id, EmployeeFace.embedding)
+        .join(Employee, col(Employee.employee_id) == col(EmployeeFace.employee_id))
+        .where(
+            col(Employee.is_active).is_(True),
+            col(Employee.face_consent_at).is_not(None),
+            EmployeeFace.model_id == model_id,
+            EmployeeFace.dim == dim,
+        )
+        .order_by(col(EmployeeFace.employee_id), col(EmployeeFace.id))
+    )
+    rows = (await session.exec(query)).all()
+    grouped: dict[str, list[bytes]] = {}
+    for employee_id, embedding in rows:
+        if len(embedding) != dim * 4:
+            logger.warning("skipping a face of %s: stored size does not match dim", employee_id)
+            continue
+        grouped.setdefault(employee_id, []).append(embedding)
+    people = [
+        GalleryPerson(
+            person_id=employee_id, embeddings_b64=base64.b64encode(b"".join(blobs)).decode()
+        )
+        for employee_id, blobs in grouped.items()
+    ]
+    return GallerySnapshot(
+        version=version, model_id=model_id, dim=dim, created_at=created_at, people=people
+    )
+
+
+class GalleryService:
+    """Enrolment, revocation, gallery artefacts and their announcement."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        store: ObjectStore,
+        *,
+        site: str,
+        public_base_url: str,
+        max_image_bytes: int,
+        publisher: Publisher | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._store = store
+        self._site = site
+        self._base_url = public_base_url.rstrip("/")
+        self._max_image_bytes = max_image_bytes
+        self._publisher = publisher
+        self._lock = asyncio.Lock()
+
+    def set_publisher(self, publisher: Publisher | None) -> None:
+        self._publisher = publisher
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def latest(self) -> GalleryVersionRecord | None:
+        async with self._session_factory() as session:
+            query = (
+                select(GalleryVersionRecord)
+                .order_by(col(GalleryVersionRecord.version).desc())
+                .limit(1)
+            )
+            return (await session.exec(query)).first()
+
+    async def artefact(self, version: int | None) -> tuple[GalleryVersionRecord, bytes]:
+        """The stored snapshot bytes of ``version`` (``None``: the latest)."""
+        if version is None:
+            record = await self.latest()
+            if record is None:
+                raise GalleryNotFoundError("no gallery has been published yet")
+        else:
+            async with self._session_factory() as session:
+                record = await session.get(GalleryVersionRecord, version)
+            if record is None:
+                raise GalleryNotFoundError(f"gallery version {version} does not exist")
+        try:
+            data = await asyncio.to_thread(self._store.get, record.object_key)
+        except StorageError as err:
+            raise GalleryError(
+                f"gallery version {record.version} is recorded but its artefact "
+                f"{record.object_key!r} cannot be read from the object store: {err}"
+            ) from err
+        return record, data
+
+    def announcement(self, record: GalleryVersionRecord) -> GalleryVersion:
+        return GalleryVersion(
+            version=record.version,
+            sha256=record.sha256,
+            url=self._base_url + GALLERY_URL_PATH.format(version=record.version),
+            model_id=record.model_id,
+            people=record.people,
+        )
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def publish_new_version(self, model_id: str, dim: int) -> GalleryVersion:
+        """Build, store, record and announce a new gallery version."""
+        async with self._lock:
+            announcement = await self._publish_locked(model_id, dim)
+        await self.announce(announcement)
+        return announcement
+
+    async def _publish_locked(self, model_id: str, dim: int) -> GalleryVersion:
+        created_at = utcnow()
+        async with self._session_factory() as session:
+            current = (await session.exec(select(func.max(GalleryVersionRecord.version)))).one()
+            version = int(current or 0) + 1
+            snapshot = await build_snapshot(
+                session, version=version, model_id=model_id, dim=dim, created_at=created_at
+            )
+            data = snapshot.to_json_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            key = f"galleries/{version}.json"
+            await asyncio.to_thread(self._store.put, key, data, "application/json")
+            record = GalleryVersionRecord(
+                version=version,
+                sha256=digest,
+                object_key=key,
+                model_id=model_id,
+                dim=dim,
+                people=len(snapshot.people),
+                embeddings=_embedding_count(snapshot),
+                size_bytes=len(data),
+                created_at=created_at,
+            )
+            session.add(record)
+            await session.commit()
+        logger.info(
+            "gallery version %d published (%s, %d people)", version, model_id, record.people
+        )
+        return self.announcement(record)
+
+    async def announce(
+        self, announcement: GalleryVersion, device_ids: Iterable[str] | None = None
+    ) -> list[str]:
+        """Publish ``announcement`` retained to each device (default: every known device of the
+        site). Returns the devices it reached; failures are logged, never raised."""
+        publisher = self._publisher
+        if publisher is None:
+            logger.info("no MQTT publisher: gallery version %d not announced", announcement.version)
+            return []
+        if device_ids is None:
+            async with self._session_factory() as session:
+                found = await session.exec(
+                    select(Device.device_id).where(Device.site == self._site)
+                )
+                device_ids = list(found.all())
+        reached = []
+        payload = announcement.to_json_bytes()
+        for device_id in device_ids:
+            topic = device_topic(self._site, device_id, Channel.GALLERY_VERSION)
+            try:
+                await publisher.publish(topic, payload, qos=1, retain=True)
+            except IngestError as err:
+                logger.warning("gallery version not announced to %s: %s", device_id, err)
+                continue
+            reached.append(device_id)
+        return reached
+
+    async def announce_latest_to(self, device_id: str) -> None:
+        """Re-announce the newest gallery to one device (called when it comes online)."""
+        record = await self.latest()
+        if record is not None:
+            await self.announce(self.announcement(record), [device_id])
+
+    # -- enrolment -----------------------------------------------------------------------
+
+    async def enroll(
+        self,
+        analyzer: FaceAnalyzer,
+        *,
+        employee_id: str,
+        name: str | None,
+        images_b64: Sequence[str],
+        replace_existing: bool = False,
+    ) -> EnrollmentResult:
+        """Enrol faces for an employee (created when absent and ``name`` is given).
+
+        Raises :class:`EmployeeNotFoundError`, :class:`ImageRejectedError` (the first bad
+        image, before anything is stored) or :class:`NoUsableFaceError`.
+        """
+        if not 1 <= len(images_b64) <= MAX_ENROLL_IMAGES:
+            raise EnrollmentError("images", f"give 1 to {MAX_ENROLL_IMAGES} images")
+        async with self._session_factory() as session:
+            existing = await _employee(session, employee_id)
+        if existing is None and name is None:
+            raise EmployeeNotFoundError(
+                employee_id,
+                f"employee {employee_id!r} does not exist; give a name to create it",
+            )
+        images = []
+        for index, text in enumerate(images_b64):
+            images.append(
+                await asyncio.to_thread(decode_image, index, text, max_bytes=self._max_image_bytes)
+            )
+        prepared = await asyncio.to_thread(_prepare_faces, analyzer, images)
+        if not prepared.embeddings:
+            raise NoUsableFaceError(prepared.warnings)
+
+        async with self._lock:
+            now = utcnow()
+            async with self._session_factory() as session:
+                employee = await _employee(session, employee_id)
+                created = employee is None
+                if employee is None:
+                    if name is None:  # deleted meanwhile
+                        raise EmployeeNotFoundError(
+                            employee_id, f"employee {employee_id!r} does not exist"
+                        )
+                    employee = Employee(employee_id=employee_id, name=name)
+                if not employee.is_active:
+                    prepared.warnings.append(
+                        "the employee is inactive: faces are stored but left out of the gallery"
+                    )
+                employee.face_consent_at = now
+                employee.updated_at = now
+                session.add(employee)
+                if replace_existing:
+                    await session.exec(
+                        delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
+                    )
+                session.add_all(
+                    EmployeeFace(
+                        employee_id=employee_id,
+                        embedding=blob,
+                        dim=analyzer.dim,
+                        model_id=analyzer.model_id,
+                        quality=quality,
+                        created_at=now,
+                    )
+                    for blob, quality in zip(prepared.embeddings, prepared.qualities, strict=True)
+                )
+                await session.commit()
+            announcement = await self._publish_locked(analyzer.model_id, analyzer.dim)
+        await self.announce(announcement)
+        return EnrollmentResult(
+            employee_id=employee_id,
+            faces_enrolled=len(prepared.embeddings),
+            quality_scores=prepared.qualities,
+            warnings=prepared.warnings,
+            gallery=announcement,
+            employee_created=created,
+        )
+
+    async def remove_faces(self, employee_id: str) -> RemovalResult:
+        """Delete an employee's face templates and withdraw the consent; when any were deleted
+        and a gallery exists, publish a new version without them."""
+        async with self._lock:
+            async with self._session_factory() as session:
+                employee = await _employee(session, employee_id)
+                if employee is None:
+                    raise EmployeeNotFoundError(
+                        employee_id, f"employee {employee_id!r} does not exist"
+                    )
+                count = (
+                    await session.exec(
+                        select(func.count())
+                        .select_from(EmployeeFace)
+                        .where(EmployeeFace.employee_id == employee_id)
+                    )
+                ).one()
+                await session.exec(
+                    delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
+                )
+                employee.face_consent_at = None
+                employee.updated_at = utcnow()
+                session.add(employee)
+                await session.commit()
+            latest = await self.latest()
+            announcement = None
+            if count and latest is not None:
+                announcement = await self._publish_locked(latest.model_id, latest.dim)
+        if announcement is not None:
+            await self.announce(announcement)
+        return RemovalResult(employee_id, int(count), announcement)
+
+
+def _embedding_count(snapshot: GallerySnapshot) -> int:
+    total_bytes = 0
+    for person in snapshot.people:
+        text = person.embeddings_b64
+        total_bytes += len(text) * 3 // 4 - text.count("=")
+    return total_bytes // (4 * snapshot.dim)
+
+
+async def _employee(session: AsyncSession, employee_id: str) -> Employee | None:
+    return (await session.exec(select(Employee).where(Employee.employee_id == employee_id))).first()
+
+
+def _prepare_faces(analyzer: FaceAnalyzer, images: Sequence[Image]) -> _Prepared:
+    """Detect, pick the largest face, score and embed; runs in a worker thread."""
+    prepared = _Prepared()
+    for index, image in enumerate(images):
+        faces: list[DetectedFace] = analyzer.detect(image)
+        if not faces:
+            prepared.warnings.append(f"images[{index}]: no face found")
+            continue
+        face = max(faces, key=lambda f: f.box.area)
+        if len(faces) > 1:
+            prepared.warnings.append(
+                f"images[{index}]: {len(faces)} faces found; the largest was used"
+            )
+        if min(face.box.w, face.box.h) < MIN_FACE_SIDE:
+            prepared.warnings.append(
+                f"images[{index}]: the face is {face.box.w}x{face.box.h} px, "
+                f"under {MIN_FACE_SIDE} px: skipped"
+            )
+            continue
+        quality = face_quality(image, face.box)
+        if quality.score < LOW_QUALITY:
+            prepared.warnings.append(
+                f"images[{index}]: low quality {quality.score:.2f} (small or blurry face)"
+            )
+        vector = analyzer.embed(image, face)
+        prepared.embeddings.append(embedding_bytes(vector))
+        prepared.qualities.append(quality.score)
+    return prepared

@@ -1,0 +1,486 @@
+"""The hub's tables (SQLModel families ``XBase / XCreate / XPublic / X(table=True)``).
+
+Datetimes are timezone-aware and stored as UTC (:class:`UTCDateTime`: ``timestamptz`` on
+PostgreSQL, naive UTC text on SQLite, always returned aware). Embeddings are float32
+little-endian bytes. Personal fields are plain columns for now; encryption at rest (DESIGN §7)
+comes with the key-management issue.
+"""
+
+# No ``from __future__ import annotations``: SQLModel reads the annotations at class creation.
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from contracts.ids import ID_PATTERN
+
+ID_MAX = 64
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every dialect."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column: attach a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 - SQLAlchemy's signature
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# JSON on SQLite, JSONB on PostgreSQL.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+# ---------------------------------------------------------------------------------------------
+
+
+class EmployeeBase(SQLModel):
+    employee_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)] = Field(max_length=ID_MAX)
+    name: str = Field(min_length=1, max_length=200)
+    department: str | None = Field(default=None, max_length=100)
+    position: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+    shift_start: str | None = Field(default=None, max_length=5, description="HH:MM local")
+    shift_end: str | None = Field(default=None, max_length=5, description="HH:MM local")
+    is_active: bool = True
+
+
+class EmployeeCreate(EmployeeBase):
+    pass
+
+
+class EmployeePublic(EmployeeBase):
+    id: int
+    face_consent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Employee(EmployeeBase, table=True):
+    __tablename__ = "employees"
+
+    id: int | None = Field(default=None, primary_key=True)
+    employee_id: str = Field(max_length=ID_MAX, unique=True, index=True)
+    face_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AttendanceLog(SQLModel, table=True):
+    __tablename__ = "attendance_logs"
+    __table_args__ = (Index("ix_attendance_employee_date", "employee_id", "work_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    employee_id: str = Field(max_length=ID_MAX, foreign_key="employees.employee_id")
+    work_date: date
+    check_in_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    check_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    method: str = Field(default="face", max_length=16, description="face | pin | badge | manual")
+    status: str = Field(default="present", max_length=16, description="present | late | absent")
+    device_id: str | None = Field(default=None, max_length=ID_MAX)
+    camera_id: str | None = Field(default=None, max_length=ID_MAX)
+    event_id: uuid.UUID | None = Field(default=None, foreign_key="events.event_id")
+    confidence: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class GuestBase(SQLModel):
+    full_name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+    nationality: str | None = Field(default=None, max_length=2, description="ISO 3166 alpha-2")
+    date_of_birth: date | None = None
+    id_document_type: str | None = Field(default=None, max_length=32)
+    id_document_number: str | None = Field(default=None, max_length=64)
+    vip: bool = False
+    loyalty_tier: str | None = Field(default=None, max_length=32)
+    notes: str | None = Field(default=None, sa_type=Text)
+
+
+class GuestCreate(GuestBase):
+    pass
+
+
+class GuestPublic(GuestBase):
+    id: int
+    created_at: datetime
+
+
+class Guest(GuestBase, table=True):
+    __tablename__ = "guests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, max_length=254, index=True)
+    face_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rooms and bookings
+# ---------------------------------------------------------------------------------------------
+
+
+class RoomBase(SQLModel):
+    room_number: str = Field(min_length=1, max_length=16)
+    room_type: str = Field(max_length=32, description="single | double | twin | suite | ...")
+    floor: int
+    status: str = Field(
+        default="available",
+        max_length=16,
+        description="available | occupied | cleaning | maintenance | out_of_order",
+    )
+    capacity: int = Field(default=2, ge=1)
+    base_rate: Decimal = Field(default=Decimal("0"), max_digits=10, decimal_places=2, ge=0)
+    amenities: list[str] = Field(default_factory=list, sa_type=JSONType)
+
+
+class RoomCreate(RoomBase):
+    pass
+
+
+class RoomPublic(RoomBase):
+    id: int
+    updated_at: datetime
+
+
+class Room(RoomBase, table=True):
+    __tablename__ = "rooms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_number: str = Field(max_length=16, unique=True, index=True)
+    status: str = Field(default="available", max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class BookingBase(SQLModel):
+    booking_ref: str = Field(min_length=1, max_length=32)
+    guest_id: int = Field(foreign_key="guests.id")
+    room_id: int | None = Field(default=None, foreign_key="rooms.id")
+    check_in_date: date
+    check_out_date: date
+    status: str = Field(
+        default="reserved",
+        max_length=16,
+        description="reserved | checked_in | checked_out | cancelled | no_show",
+    )
+    adults: int = Field(default=1, ge=1)
+    children: int = Field(default=0, ge=0)
+    rate_per_night: Decimal = Field(default=Decimal("0"), max_digits=10, decimal_places=2, ge=0)
+    total_amount: Decimal = Field(default=Decimal("0"), max_digits=12, decimal_places=2, ge=0)
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    channel: str = Field(default="direct", max_length=32, description="direct | ota | ...")
+
+
+class BookingCreate(BookingBase):
+    pass
+
+
+class BookingPublic(BookingBase):
+    id: int
+    checked_in_at: datetime | None
+    checked_out_at: datetime | None
+    created_at: datetime
+
+
+class Booking(BookingBase, table=True):
+    __tablename__ = "bookings"
+    __table_args__ = (Index("ix_bookings_dates", "check_in_date", "check_out_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_ref: str = Field(max_length=32, unique=True, index=True)
+    guest_id: int = Field(foreign_key="guests.id", index=True)
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
+    status: str = Field(default="reserved", max_length=16, index=True)
+    checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vision and ML records
+# ---------------------------------------------------------------------------------------------
+
+
+class ImageMetadata(SQLModel, table=True):
+    __tablename__ = "image_metadata"
+
+    id: int | None = Field(default=None, primary_key=True)
+    object_key: str = Field(max_length=512, unique=True)
+    content_type: str = Field(max_length=64)
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64, index=True)
+    source: str = Field(max_length=16, description="upload | edge | camera")
+    device_id: str | None = Field(default=None, max_length=ID_MAX)
+    camera_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
+    tags: list[str] = Field(default_factory=list, sa_type=JSONType)
+    captured_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class MLPrediction(SQLModel, table=True):
+    __tablename__ = "ml_predictions"
+    __table_args__ = (Index("ix_ml_predictions_subject", "subject_type", "subject_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=64, index=True)
+    model_version: str = Field(max_length=64)
+    target: str = Field(max_length=64, description="occupancy | price | churn | clv | ...")
+    subject_type: str | None = Field(default=None, max_length=32)
+    subject_id: str | None = Field(default=None, max_length=64)
+    horizon_date: date | None = None
+    prediction: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    score: float | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class WorkflowLog(SQLModel, table=True):
+    __tablename__ = "workflow_logs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_name: str = Field(max_length=128, index=True)
+    run_id: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(max_length=16, description="scheduled | running | completed | failed")
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    error: str | None = Field(default=None, sa_type=Text)
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class EmployeeFace(SQLModel, table=True):
+    """One enrolled face template: never logged, deleted on revocation (DESIGN §7)."""
+
+    __tablename__ = "employee_faces"
+    __table_args__ = (Index("ix_employee_faces_model_employee", "model_id", "employee_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    employee_id: str = Field(max_length=ID_MAX, foreign_key="employees.employee_id", index=True)
+    embedding: bytes = Field(description="float32 little-endian, unit norm")
+    dim: int
+    model_id: str = Field(max_length=128)
+    quality: float
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class RoomAnalysisLog(SQLModel, table=True):
+    __tablename__ = "room_analysis_logs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
+    image_id: int | None = Field(default=None, foreign_key="image_metadata.id")
+    analysis_type: str = Field(max_length=32, description="cleanliness | damage | inventory")
+    score: float | None = None
+    findings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    model_id: str | None = Field(default=None, max_length=128)
+    analysed_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class OcrResult(SQLModel, table=True):
+    __tablename__ = "ocr_results"
+
+    id: int | None = Field(default=None, primary_key=True)
+    image_id: int | None = Field(default=None, foreign_key="image_metadata.id", index=True)
+    guest_id: int | None = Field(default=None, foreign_key="guests.id", index=True)
+    document_type: str = Field(max_length=32, description="passport | id_card | invoice | ...")
+    text: str = Field(sa_type=Text)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    language: str | None = Field(default=None, max_length=16)
+    confidence: float | None = None
+    engine: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AnomalyDetection(SQLModel, table=True):
+    __tablename__ = "anomaly_detections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: uuid.UUID | None = Field(default=None, foreign_key="events.event_id", index=True)
+    anomaly_type: str = Field(max_length=16, index=True)
+    score: float
+    device_id: str | None = Field(default=None, max_length=ID_MAX)
+    camera_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    zone: str | None = Field(default=None, max_length=64)
+    snapshot_key: str | None = Field(default=None, max_length=512)
+    detected_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=ID_MAX)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    notes: str | None = Field(default=None, sa_type=Text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge devices and the wire protocol (DESIGN §2)
+# ---------------------------------------------------------------------------------------------
+
+
+class DeviceBase(SQLModel):
+    device_id: str = Field(max_length=ID_MAX)
+    site: str = Field(max_length=ID_MAX)
+    status: str = Field(default="unknown", max_length=16, description="online|offline|stopped")
+    status_at: datetime | None = None
+    last_seen: datetime | None = None
+    last_seq: int = 0
+    gallery_version: int | None = Field(default=None, description="As reported by heartbeat.")
+    last_heartbeat: dict[str, Any] | None = None
+
+
+class DevicePublic(DeviceBase):
+    gaps: list[tuple[int, int]] = Field(default_factory=list)
+    missing: int = 0
+
+
+class Device(DeviceBase, table=True):
+    __tablename__ = "devices"
+
+    device_id: str = Field(max_length=ID_MAX, primary_key=True)
+    site: str = Field(max_length=ID_MAX, index=True)
+    status_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    last_seq: int = Field(default=0, sa_type=BigInteger, nullable=False)
+    last_heartbeat: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class EventBase(SQLModel):
+    event_id: uuid.UUID
+    device_id: str = Field(max_length=ID_MAX)
+    seq: int = Field(description="seq of the first message applied for this event")
+    last_seq: int = Field(description="highest seq applied for this event")
+    camera_id: str = Field(max_length=ID_MAX)
+    kind: str = Field(max_length=16)
+    phase: str = Field(max_length=8, description="latest phase: new | update | end")
+    started_at: datetime
+    ended_at: datetime | None = None
+    person_id: str | None = Field(default=None, max_length=ID_MAX)
+    score: float | None = Field(default=None, description="best score over the appearance")
+    liveness: str | None = Field(default=None, max_length=16)
+    liveness_score: float | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, description="payload of the best message")
+    snapshot_key: str | None = Field(default=None, max_length=512)
+    messages: int = Field(default=1, description="distinct messages applied")
+    received_at: datetime
+    updated_at: datetime
+
+
+class EventPublic(EventBase):
+    pass
+
+
+class Event(EventBase, table=True):
+    __tablename__ = "events"
+
+    event_id: uuid.UUID = Field(primary_key=True)
+    device_id: str = Field(max_length=ID_MAX, index=True)
+    seq: int = Field(sa_type=BigInteger, nullable=False)
+    last_seq: int = Field(sa_type=BigInteger, nullable=False)
+    camera_id: str = Field(max_length=ID_MAX, index=True)
+    kind: str = Field(max_length=16, index=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    person_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ReceivedMessage(SQLModel, table=True):
+    """One row per applied message ``(device_id, seq)``: apply-once and gap reporting."""
+
+    __tablename__ = "received_messages"
+
+    device_id: str = Field(max_length=ID_MAX, primary_key=True)
+    seq: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    event_id: uuid.UUID | None = None
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class DeadLetterPublic(SQLModel):
+    id: int
+    topic: str
+    reason: str
+    detail: str
+    payload_size: int
+    truncated: bool
+    device_id: str | None
+    seq: int | None
+    received_at: datetime
+
+
+class DeadLetter(SQLModel, table=True):
+    """A message the ingest refused (DESIGN §8): topic, bytes (first 64 KiB), reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(sa_type=Text)
+    payload: bytes
+    payload_size: int = Field(description="size of the original payload in bytes")
+    truncated: bool = False
+    reason: str = Field(max_length=32, index=True)
+    detail: str = Field(sa_type=Text)
+    device_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    seq: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class GalleryVersionRecord(SQLModel, table=True):
+    """A published face gallery artefact (``galleries/{version}.json`` in the object store)."""
+
+    __tablename__ = "gallery_versions"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    sha256: str = Field(max_length=64)
+    object_key: str = Field(max_length=512)
+    model_id: str = Field(max_length=128, index=True)
+    dim: int
+    people: int
+    embeddings: int
+    size_bytes: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
