@@ -96,14 +96,22 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+def _node_at(
+    root: yaml.Node | None, loc: tuple[int | str, ...], *, want_key: bool = False
+) -> yaml.Node | None:
+    """The YAML node at ``loc`` (its key node when ``want_key``: an unknown key is the key's
+    fault, not its value's); the deepest existing parent when the path is missing."""
     node = root
-    for key in loc:
+    for depth, key in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+            match = [
+                (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key
+            ]
             if not match:
                 return node
-            node = match[0]
+            key_node, node = match[0]
+            if want_key and depth == len(loc) - 1:
+                return key_node
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
         else:
@@ -127,7 +135,7 @@ def parse_config(text: str, source: str = "<config>") -> EdgeConfig:
         problems = []
         for e in err.errors():
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p == "dlib"))
-            node = _node_at(root, loc)
+            node = _node_at(root, loc, want_key=e["type"] == "extra_forbidden")
             line = f"{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else "1:1"
             field = ".".join(str(p) for p in loc) or "<root>"
             problems.append(f"{source}:{line}: {field}: {e['msg']}")

@@ -515,7 +515,13 @@ class MqttIngest:
                     await self._flush(client)
             # Stopping: what the client already received (and PUBACKed) is committed and acked
             # now rather than left for the edge's re-send timeout.
-            if next_message is not None and next_message.done() and not next_message.exception():
+            if next_message is not None and not next_message.done():
+                # cancel the pending read (asyncio.Queue.get loses nothing when cancelled); left
+                # alone it would fail unobserved once the client disconnects
+                next_message.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await next_message
+            elif next_message is not None and next_message.exception() is None:
                 message = next_message.result()
                 self._accept(message.topic.value, _payload_bytes(message.payload))
             next_message = None

@@ -28,7 +28,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from innsight.demo.run import DemoOptions, run_demo
 
     options = DemoOptions(
-        once=args.once, json_output=args.json, data_dir=args.data_dir, api_port=args.port
+        once=args.once,
+        json_output=args.json,
+        data_dir=args.data_dir,
+        api_port=args.port,
+        broker=args.broker,
     )
     return run_demo(options)
 
@@ -84,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.add_argument("--data-dir", type=Path, default=None, help="keep state here (default: temp)")
     demo.add_argument("--port", type=int, default=None, help="hub API port (default: free port)")
+    demo.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "embedded"),
+        default="auto",
+        help="auto: Mosquitto when installed, else the embedded amqtt broker",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     hub = sub.add_parser("hub", help="the hotel's central server").add_subparsers(

@@ -266,6 +266,10 @@ class HnswFaceIndex:
     ) -> HnswFaceIndex:
         """The gallery saved in ``directory``; empty (with a warning) if missing or corrupt."""
         self = cls(ef=ef, m=m, ef_construction=ef_construction)
+        if not (directory / SIDECAR).exists():
+            # first start: not a fault, the hub's gallery arrives over MQTT
+            logger.info("no gallery saved in %s yet: starting empty", directory)
+            return self
         try:
             self._gallery = self._read(directory)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:

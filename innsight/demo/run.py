@@ -48,6 +48,7 @@ class DemoOptions:
     json_output: bool = False
     data_dir: Path | None = None
     api_port: int | None = None
+    broker: str = "auto"  # auto | mosquitto | embedded
 
 
 class DemoError(RuntimeError):
@@ -134,10 +135,14 @@ def run_demo(options: DemoOptions) -> int:
     workdir = options.data_dir or Path(tempfile.mkdtemp(prefix="innsight-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     broker: MosquittoBroker | EmbeddedBroker
-    if mosquitto_binary() is not None:
+    use_mosquitto = options.broker == "mosquitto" or (
+        options.broker == "auto" and mosquitto_binary() is not None
+    )
+    if use_mosquitto:
         broker = MosquittoBroker(workdir=workdir / "mosquitto")
     else:
-        logger.warning("mosquitto not installed: using the embedded amqtt broker")
+        if options.broker == "auto":
+            logger.warning("mosquitto not installed: using the embedded amqtt broker")
         broker = EmbeddedBroker()
     broker.start()
     started = time.monotonic()

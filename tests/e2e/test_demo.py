@@ -18,8 +18,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 ENROLLED = "emp-astronaut"
 
 
-def test_demo_once_json(tmp_path: Path) -> None:
-    if mosquitto_binary() is None:
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
+def test_demo_once_json(tmp_path: Path, broker: str) -> None:
+    """Mosquitto, and the embedded amqtt broker used where Mosquitto is not installed."""
+    if broker == "mosquitto" and mosquitto_binary() is None:
         pytest.skip("mosquitto is not installed")
     env = {**os.environ, "INNSIGHT_LOG_LEVEL": "warning"}
     done = subprocess.run(
@@ -30,6 +32,8 @@ def test_demo_once_json(tmp_path: Path) -> None:
             "demo",
             "--once",
             "--json",
+            "--broker",
+            broker,
             "--data-dir",
             str(tmp_path / "demo"),
         ],

@@ -232,14 +232,15 @@ def test_a_crash_while_saving_keeps_the_previous_gallery(
     assert loaded.search(people["p5"][0])[0].person_id == "p5"
 
 
-def test_a_missing_directory_loads_empty_with_a_warning(
+def test_a_missing_directory_is_a_first_start_not_a_fault(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         idx = HnswFaceIndex.load(tmp_path / "nowhere")
     assert len(idx) == 0
     assert idx.model_id is None
-    assert "empty" in caplog.text
+    assert "starting empty" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_a_corrupt_sidecar_loads_empty(
