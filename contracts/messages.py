@@ -275,6 +275,12 @@ class Heartbeat(_Frozen):
     models: dict[str, str] = Field(default_factory=dict)
     providers: list[str] = Field(default_factory=list)
     gpu: str | None = None
+    cpu_load: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="1-minute load average divided by the number of cores."
+    )
+    rss_mb: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Resident memory of the agent process, MiB."
+    )
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()

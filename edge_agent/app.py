@@ -30,6 +30,7 @@ from edge_agent.domain.pipeline import FacePipeline, PipelineStats
 from edge_agent.domain.tracking import TrackerConfig
 from edge_agent.index.hnsw_gallery import HnswFaceIndex
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
+from edge_agent.services import host_stats
 from edge_agent.services.drain import OutboxDrainer
 from edge_agent.services.gallery_sync import GallerySync
 from edge_agent.services.heartbeat import HeartbeatService, HeartbeatStats
@@ -43,13 +44,19 @@ logger = logging.getLogger(__name__)
 @dataclass
 class CameraCounters:
     frames: int = 0
+    dropped_frames: int = 0
     started: float = field(default_factory=time.monotonic)
     connected: bool = False
     pipeline: PipelineStats = field(default_factory=PipelineStats)
 
     def snapshot(self) -> CameraStats:
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        return CameraStats(fps=self.frames / elapsed, frames=self.frames, connected=self.connected)
+        return CameraStats(
+            fps=self.frames / elapsed,
+            frames=self.frames,
+            dropped_frames=self.dropped_frames,
+            connected=self.connected,
+        )
 
 
 def build_analyzer(config: EdgeConfig) -> FaceAnalyzer:
@@ -238,6 +245,8 @@ class EdgeAgent:
             gallery_version=self.index.version,
             models={"face": self.analyzer.model_id},
             providers=["cpu"],
+            cpu_load=host_stats.cpu_load(),
+            rss_mb=host_stats.rss_mb(),
         )
 
 

@@ -32,6 +32,8 @@ class HeartbeatStats:
     models: Mapping[str, str] = field(default_factory=dict)
     providers: Sequence[str] = ()
     gpu: str | None = None
+    cpu_load: float | None = None
+    rss_mb: float | None = None
 
 
 StatsProvider = Callable[[], HeartbeatStats]
@@ -54,6 +56,8 @@ def build_heartbeat(device_id: str, stats: HeartbeatStats, sent_at: datetime) ->
         models=dict(stats.models),
         providers=list(stats.providers),
         gpu=stats.gpu,
+        cpu_load=stats.cpu_load,
+        rss_mb=stats.rss_mb,
     )
 
 
