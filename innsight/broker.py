@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -49,6 +50,15 @@ def mosquitto_binary() -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """PEM files for a TLS listener: the CA that signed the server certificate, and the pair."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
 @dataclass
 class MosquittoBroker:
     """A Mosquitto process on loopback. ``stop``/``kill``/``start`` let fault tests restart it
@@ -58,6 +68,8 @@ class MosquittoBroker:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     binary: str | None = None
+    tls: BrokerTls | None = None
+    password_file: Path | None = None
     _process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,13 +80,33 @@ class MosquittoBroker:
     def log_path(self) -> Path:
         return self.workdir / "mosquitto.log"
 
+    def _security_lines(self) -> list[str]:
+        lines = []
+        if os.geteuid() == 0:
+            # Started as root, Mosquitto switches to the 'mosquitto' user, which cannot read our
+            # root-owned temp folders: no log, no persistence, no TLS key. This broker is a
+            # throwaway on loopback (demo, tests); production uses mosquitto/ with its own user.
+            lines.append("user root")
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca_cert}",
+                f"certfile {self.tls.server_cert}",
+                f"keyfile {self.tls.server_key}",
+                "tls_version tlsv1.2",
+            ]
+        if self.password_file is not None:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        return lines
+
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             "\n".join(
                 [
                     f"listener {self.port} {self.host}",
-                    "allow_anonymous true",
+                    *self._security_lines(),
                     "persistence true",
                     f"persistence_location {self.workdir}/",
                     "autosave_interval 1",
@@ -101,9 +133,15 @@ class MosquittoBroker:
             stderr=subprocess.PIPE,
         )
         if not wait_for_port(self.host, self.port, timeout_s):
+            stderr = b""
+            if self._process.poll() is not None and self._process.stderr is not None:
+                stderr = self._process.stderr.read()
             self.kill()
             log = self.log_path.read_text() if self.log_path.exists() else ""
-            raise BrokerStartError(f"mosquitto did not listen on {self.port}: {log[-2000:]}")
+            raise BrokerStartError(
+                f"mosquitto did not listen on {self.port}: "
+                f"{stderr.decode(errors='replace')[-2000:]}{log[-2000:]}"
+            )
         logger.info("mosquitto listening on %s:%d", self.host, self.port)
 
     @property

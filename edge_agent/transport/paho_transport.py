@@ -87,6 +87,18 @@ def _check_topic(topic: str) -> None:
         raise ValueError(f"invalid publish topic {topic!r}")
 
 
+class _TrackingSSLContext(ssl.SSLContext):
+    """A client TLS context (verifies the chain and the host name) that remembers the socket it
+    wrapped last, so a connect whose handshake failed can close it: paho leaves it open."""
+
+    last_socket: ssl.SSLSocket | None = None
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+        sock = super().wrap_socket(*args, **kwargs)
+        self.last_socket = sock
+        return sock
+
+
 class PahoTransport:
     """The edge's single MQTT connection. Call :meth:`start` once, :meth:`stop` at the end."""
 
@@ -142,6 +154,7 @@ class PahoTransport:
         self._refused = 0
         self._connects = 0
 
+        self._tls_context: _TrackingSSLContext | None = None
         self._client = self._build_client(username, password, tls_ca, max_inflight, max_queued)
 
     def _build_client(
@@ -163,7 +176,9 @@ class PahoTransport:
             secret = password.get_secret_value() if isinstance(password, SecretStr) else password
             client.username_pw_set(username, secret)
         if tls_ca is not None:
-            client.tls_set_context(ssl.create_default_context(cafile=str(tls_ca)))
+            self._tls_context = _TrackingSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self._tls_context.load_verify_locations(cafile=str(tls_ca))
+            client.tls_set_context(self._tls_context)
         client.max_inflight_messages_set(max_inflight)
         client.max_queued_messages_set(max_queued)
         client.connect_timeout = self._connect_timeout_s
@@ -299,9 +314,15 @@ class PahoTransport:
         return info
 
     def _try_connect(self) -> bool:
+        if self._tls_context is not None:
+            self._tls_context.last_socket = None
         try:
             self._client.connect(self.host, self.port, keepalive=self._keepalive)
         except OSError as err:  # refused, unreachable, timeout, TLS failure
+            if self._tls_context is not None and self._tls_context.last_socket is not None:
+                # paho does not close the socket whose TLS handshake failed
+                self._tls_context.last_socket.close()
+                self._tls_context.last_socket = None
             self._note_outage(str(err))
             return False
         return True
