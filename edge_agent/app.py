@@ -18,10 +18,11 @@ from types import FrameType
 
 import httpx
 
-from contracts.ids import uuid7
-from contracts.messages import CameraPayload, CameraState, CameraStats, Phase
+from contracts.messages import CameraPayload, CameraState, CameraStats
 from edge_agent.capture.errors import CaptureError
+from edge_agent.capture.latest import LatestFrameGrabber
 from edge_agent.capture.opencv_source import OpenCvFrameSource
+from edge_agent.capture.resilient import ReconnectingFrameSource
 from edge_agent.capture.snapshots import JpegSnapshotEncoder
 from edge_agent.config import CameraConfig, EdgeConfig
 from edge_agent.domain.events import PendingEvent
@@ -30,6 +31,7 @@ from edge_agent.domain.pipeline import FacePipeline, PipelineStats
 from edge_agent.domain.tracking import TrackerConfig
 from edge_agent.index.hnsw_gallery import HnswFaceIndex
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
+from edge_agent.ports import FrameSource
 from edge_agent.services import host_stats
 from edge_agent.services.drain import OutboxDrainer
 from edge_agent.services.gallery_sync import GallerySync
@@ -210,25 +212,48 @@ class EdgeAgent:
             self.drainer.wake()
 
     def _run_camera(self, camera: CameraConfig) -> None:
+        """One camera's loop: frames -> pipeline -> outbox, until the stop or a file's end.
+
+        A stream never ends on a failure: ReconnectingFrameSource reopens it and reports one
+        ``lost``/``restored`` pair per outage, enqueued from the thread that reads it; live
+        frames go through LatestFrameGrabber, so the pipeline always takes the newest one. Faces
+        open when a stream is lost end at the last frame seen before it, not after the outage.
+        """
         counters = self.cameras[camera.id]
         pipeline = self._pipeline()
-        source = OpenCvFrameSource(
+        outage = threading.Event()
+
+        def on_camera_event(event: PendingEvent) -> None:
+            payload = event.payload
+            lost = isinstance(payload, CameraPayload) and payload.state is CameraState.LOST
+            counters.connected = not lost
+            if lost:
+                outage.set()
+            self._enqueue([event])
+
+        capture = OpenCvFrameSource(
             camera.id, camera.url, camera.width, camera.height, camera.stride, camera.realtime
         )
+        resilient = ReconnectingFrameSource(capture, on_event=on_camera_event, stop=self.stop_event)
+        grabber = LatestFrameGrabber(resilient) if capture.is_stream else None
+        source: FrameSource = grabber if grabber is not None else resilient
         last_seen: datetime | None = None
         try:
             for frame in source.frames():
-                counters.connected = True
                 if self.stop_event.is_set():
                     break
+                if outage.is_set():
+                    outage.clear()
+                    self._enqueue(pipeline.flush(last_seen or frame.timestamp))
+                counters.connected = resilient.connected
                 self._enqueue(pipeline.process(frame))
                 counters.frames += 1
+                counters.dropped_frames = grabber.dropped if grabber is not None else 0
                 counters.pipeline = pipeline.stats
                 last_seen = frame.timestamp
-        except CaptureError as err:  # the message carries the redacted URL only
+        except CaptureError as err:  # a file that cannot be read; its 'lost' is out already
             # no traceback: the chained cause may hold the unredacted URL
             logger.error("camera %s: %s", camera.id, err)  # noqa: TRY400
-            self._enqueue([camera_lost(camera.id, str(err))])
         finally:
             counters.connected = False
             source.close()
@@ -248,17 +273,6 @@ class EdgeAgent:
             cpu_load=host_stats.cpu_load(),
             rss_mb=host_stats.rss_mb(),
         )
-
-
-def camera_lost(camera_id: str, reason: str) -> PendingEvent:
-    now = datetime.now(UTC)
-    return PendingEvent(
-        event_id=uuid7(),
-        phase=Phase.NEW,
-        camera_id=camera_id,
-        started_at=now,
-        payload=CameraPayload(state=CameraState.LOST, reason=reason[:500]),
-    )
 
 
 def run_agent(config: EdgeConfig, *, until_sources_end: bool = False) -> int:

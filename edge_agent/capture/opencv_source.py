@@ -11,7 +11,10 @@ decoding, which is what keeps a main stream affordable (DESIGN §6). Only the fr
 is held: never more than one decoded frame per source.
 
 Reconnection after a stream drops is not this module's job: a failed stream read raises
-:class:`CaptureError` so that the caller can decide.
+:class:`CaptureError` so that the caller can decide (:mod:`edge_agent.capture.resilient`
+reconnects). A stalled stream fails too: FFmpeg's interrupt callback aborts an open after
+``open_timeout_s`` and a read after ``read_timeout_s`` with no data (``CAP_PROP_OPEN_TIMEOUT_MSEC``
+/ ``CAP_PROP_READ_TIMEOUT_MSEC``), so a camera that hangs without closing its socket is noticed.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class OpenCvFrameSource:
         start_time: datetime | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        open_timeout_s: float = OPEN_TIMEOUT_MS / 1000,
+        read_timeout_s: float = READ_TIMEOUT_MS / 1000,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"frame size must be positive, got {width}x{height}")
@@ -70,6 +75,8 @@ class OpenCvFrameSource:
             raise ValueError(f"stride must be >= 1, got {stride}")
         if start_time is not None and start_time.tzinfo is None:
             raise ValueError("start_time must be timezone-aware")
+        if open_timeout_s <= 0 or read_timeout_s <= 0:
+            raise ValueError("open_timeout_s and read_timeout_s must be positive")
         self._camera_id = camera_id
         self._url = url_or_path
         self._redacted = redact_url(url_or_path)
@@ -80,6 +87,8 @@ class OpenCvFrameSource:
         self._start_time = start_time
         self._sleep = sleep
         self._monotonic = monotonic
+        self._open_timeout_ms = round(open_timeout_s * 1000)
+        self._read_timeout_ms = round(read_timeout_s * 1000)
         self._lock = threading.Lock()
         self._capture: Any = None
         self._iterating = False
@@ -88,6 +97,11 @@ class OpenCvFrameSource:
     @property
     def camera_id(self) -> str:
         return self._camera_id
+
+    @property
+    def is_stream(self) -> bool:
+        """True for a network stream (it can be reopened after a failure); False for a file."""
+        return self._stream
 
     @property
     def source(self) -> str:
@@ -137,9 +151,9 @@ class OpenCvFrameSource:
                     cv2.CAP_FFMPEG,
                     [
                         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-                        OPEN_TIMEOUT_MS,
+                        self._open_timeout_ms,
                         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                        READ_TIMEOUT_MS,
+                        self._read_timeout_ms,
                     ],
                 )
             else:

@@ -93,7 +93,7 @@ class _TrackingSSLContext(ssl.SSLContext):
 
     last_socket: ssl.SSLSocket | None = None
 
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         sock = super().wrap_socket(*args, **kwargs)
         self.last_socket = sock
         return sock
