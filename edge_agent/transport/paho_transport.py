@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import ssl
 import threading
 import time
@@ -35,6 +34,7 @@ from pydantic import SecretStr
 
 from contracts.messages import DeviceStatus
 from contracts.topics import Channel, device_topic
+from edge_agent.domain.backoff import Backoff
 from edge_agent.ports import MessageHandler
 from edge_agent.transport.errors import PublishError
 
@@ -131,9 +131,8 @@ class PahoTransport:
         self.client_id = client_id or f"edge-{site}-{device_id}"
         self.status_topic = device_topic(site, device_id, Channel.STATUS)
         self._keepalive = keepalive
-        self._min_backoff_s = min_backoff_s
         self._max_backoff_s = max_backoff_s
-        self._backoff_s = min_backoff_s
+        self._backoff = Backoff(min_backoff_s, max_backoff_s)
         self._poll_s = poll_s
         self._stop_timeout_s = stop_timeout_s
         self._connect_timeout_s = connect_timeout_s
@@ -328,9 +327,7 @@ class PahoTransport:
         return True
 
     def _next_backoff(self) -> float:
-        delay = self._backoff_s * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
-        self._backoff_s = min(self._backoff_s * 2, self._max_backoff_s)
-        return delay
+        return self._backoff.next_delay()
 
     def _note_outage(self, reason: str) -> None:
         if self._outage_since is None:
@@ -378,7 +375,7 @@ class PahoTransport:
             self._note_outage(f"connection refused: {reason_code}")
             return
         self._connects += 1
-        self._backoff_s = self._min_backoff_s
+        self._backoff.reset()
         if self._outage_since is not None:
             logger.info(
                 "MQTT connected to %s:%d after %.1f s (session present: %s)",
