@@ -67,6 +67,13 @@ APPLY_FAILED = "apply_failed"
 INGEST_ERROR = "ingest_error"
 # How long stop() waits for the last batch to commit and its acks to go out.
 STOP_TIMEOUT_S = 10.0
+# How long an ack may wait for the broker's PUBACK before the connection counts as broken and is
+# replaced. aiomqtt does not wake a publish waiting for its PUBACK when the connection drops (the
+# wait ran to the client's whole 10 s timeout, the ingest reading and committing nothing
+# meanwhile), and a connection made right after a broker crash could come up unable to write (an
+# event-loop poll left over from the dead socket, under uvloop: see hub/serve.py); it stayed
+# wedged until its keepalive expired. Replacing it is safe: the session is persistent.
+ACK_PUBLISH_TIMEOUT_S = 3.0
 # Messages already received when stop() is called that are still applied before disconnecting.
 MAX_DRAIN_ON_STOP = 10_000
 
@@ -369,6 +376,7 @@ class MqttIngest:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._connected_event = asyncio.Event()
+        self._ack_stalled = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -448,6 +456,7 @@ class MqttIngest:
         while not self._stopping.is_set():
             try:
                 async with self._new_client() as client:
+                    self._ack_stalled = False
                     for channel in (Channel.EVENTS, Channel.STATUS, Channel.HEARTBEAT):
                         await client.subscribe(site_subscription(self._site, channel), qos=1)
                     self._client = client
@@ -493,6 +502,10 @@ class MqttIngest:
         max_delay = self._settings.ingest_max_batch_delay_s
         try:
             while not self._stopping.is_set():
+                if self._ack_stalled:
+                    raise aiomqtt.MqttError(
+                        f"no PUBACK for an ack within {ACK_PUBLISH_TIMEOUT_S:.0f} s"
+                    )
                 if next_message is None:
                     next_message = asyncio.ensure_future(messages.__anext__())
                 opened = self._batch.opened_at
@@ -902,7 +915,13 @@ class MqttIngest:
             ack = AckMessage(device_id=device_id, ranges=seqs_to_ranges(list(seqs)))
             topic = device_topic(self._site, device_id, Channel.ACKS)
             try:
-                await client.publish(topic, ack.to_json_bytes(), qos=1)
+                async with asyncio.timeout(ACK_PUBLISH_TIMEOUT_S):
+                    await client.publish(topic, ack.to_json_bytes(), qos=1)
+            except TimeoutError:
+                # The connection is dead or cannot write: _consume replaces it.
+                self._ack_stalled = True
+                logger.warning("ack to %s not confirmed by the broker; reconnecting", device_id)
+                return
             except aiomqtt.MqttError as err:
                 logger.warning("ack to %s not sent (%s); it will be re-sent", device_id, err)
                 return

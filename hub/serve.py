@@ -23,6 +23,13 @@ def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Confi
         host=host,
         port=port,
         workers=1,
+        # The stdlib loop, not uvloop (uvicorn's "auto" picks uvloop when it is installed):
+        # aiomqtt registers its socket writer late (call_soon_threadsafe with the fd number), so
+        # after a broker crash that registration can land on a closed or reused descriptor;
+        # uvloop then keeps a closed poll for that fd, and the ingest's next connection on it
+        # could neither read nor write until its keepalive ran out (about 1 broker crash in 8
+        # under load in tests/integration/test_faults.py; no wedge in 34 on the stdlib loop).
+        loop="asyncio",
         lifespan="on",
         log_level=log_level,
         ws="none",
