@@ -32,6 +32,7 @@ import numpy as np
 
 from edge_agent.capture.errors import CaptureError
 from edge_agent.capture.redact import redact_url
+from edge_agent.domain.stream_clock import StreamClock
 from edge_agent.ports import Frame
 from models.faces import Image
 
@@ -179,6 +180,7 @@ class OpenCvFrameSource:
         paced_from = self._monotonic()
         last_ms = -1.0
         index = -1
+        stream_clock = StreamClock()
         with self._lock:
             self._iterating = True
         try:
@@ -203,7 +205,8 @@ class OpenCvFrameSource:
                         )
                     return
                 if self._stream:
-                    timestamp = datetime.now(UTC)
+                    pts_ms = float(capture.get(cv2.CAP_PROP_POS_MSEC))
+                    timestamp = stream_clock.stamp(pts_ms, datetime.now(UTC))
                 else:
                     position_ms = self._position_ms(capture, index, fps, last_ms)
                     last_ms = position_ms
