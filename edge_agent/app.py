@@ -95,7 +95,9 @@ class EdgeAgent:
             config.device_id,
             resend_after_s=config.outbox.resend_after_s,
         )
-        self.http = httpx.Client(base_url=config.hub.url, timeout=config.hub.timeout_s)
+        self.http = httpx.Client(
+            base_url=config.hub.url, timeout=config.hub.timeout_s, headers=config.hub.headers()
+        )
         self.gallery_sync = GallerySync(
             self.transport,
             self.index,

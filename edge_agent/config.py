@@ -34,6 +34,14 @@ class MqttConfig(_Frozen):
 class HubConfig(_Frozen):
     url: str = Field(default="http://127.0.0.1:8000", description="Hub base URL (galleries).")
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    token: SecretStr | None = Field(
+        default=None, description="The device's bearer token for the hub (from its bundle)."
+    )
+
+    def headers(self) -> dict[str, str]:
+        if self.token is None:
+            return {}
+        return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
 
 
 class CameraConfig(_Frozen):

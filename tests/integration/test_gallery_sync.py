@@ -17,8 +17,10 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from contracts.messages import GalleryPerson, GallerySnapshot, GalleryVersion
+from edge_agent.config import HubConfig
 from edge_agent.ports import GalleryMatch
 from edge_agent.services.gallery_sync import GallerySync
 from edge_agent.transport.paho_transport import PahoTransport
@@ -31,6 +33,7 @@ SITE = "hotel-a"
 DEVICE = "edge-01"
 TOPIC = f"innsight/{SITE}/{DEVICE}/gallery/version"
 MODEL = "dlib-resnet-v1"
+TOKEN = "device-token-edge-01"
 DIM = 4
 
 
@@ -93,6 +96,7 @@ class GalleryServer:
 
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
     port: int = 0
 
     def url(self, name: str) -> str:
@@ -106,6 +110,7 @@ def gallery_server() -> Iterator[GalleryServer]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            state.authorizations.append(self.headers.get("Authorization"))
             body = state.files.get(self.path.lstrip("/"))
             if body is None:
                 self.send_error(404)
@@ -164,7 +169,8 @@ class Edge:
 def edge(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[Edge]:
     index = FakeFaceIndex()
     transport = PahoTransport(SITE, DEVICE, mosquitto.host, mosquitto.port)
-    http = httpx.Client(timeout=2.0)
+    # the device's credentials, as the agent builds its client from the config bundle
+    http = httpx.Client(timeout=2.0, headers=HubConfig(token=SecretStr(TOKEN)).headers())
     sync = GallerySync(
         transport,
         index,
@@ -216,6 +222,7 @@ def test_a_retained_announcement_installs_and_saves_the_gallery(
     assert edge.sync.wait_for_version(2, timeout_s=10)
     assert edge.index.person_ids == ["p-1", "p-3"]
     assert gallery_server.requests == ["/g/1.json", "/g/2.json"]
+    assert gallery_server.authorizations == [f"Bearer {TOKEN}"] * 2
 
 
 @pytest.mark.timeout(60)

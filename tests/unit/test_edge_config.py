@@ -55,3 +55,10 @@ def test_not_yaml_not_mapping_no_cameras(text: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_hub_token_is_a_secret_sent_as_bearer() -> None:
+    config = parse_config(GOOD + "hub:\n  url: https://hub.local\n  token: dev-tok-123\n")
+    assert "dev-tok-123" not in repr(config)
+    assert config.hub.headers() == {"Authorization": "Bearer dev-tok-123"}
+    assert parse_config(GOOD).hub.headers() == {}
