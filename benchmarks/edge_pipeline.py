@@ -9,8 +9,6 @@ PUBACK through a real Mosquitto on loopback) and end-to-end frames/s of decode +
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import threading
@@ -23,6 +21,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.machine import describe_machine
 from contracts.messages import GalleryPerson, GallerySnapshot
 from edge_agent.capture.opencv_source import OpenCvFrameSource
 from edge_agent.capture.snapshots import JpegSnapshotEncoder
@@ -135,20 +134,8 @@ def main() -> None:
         client.disconnect()
         broker.stop()
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        model = cpu
     print(f"edge pipeline benchmark — {time.strftime('%Y-%m-%d')}")
-    print(
-        f"machine : {model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"OpenCV {cv2.__version__}"
-    )
+    print(f"machine : {describe_machine()}, OpenCV {cv2.__version__}")
     print(
         f"clip    : {manifest.frames} frames 640x480, {manifest.appearances} appearances, "
         f"{args.passes} passes; dlib HOG upsample=1, gallery of 1"

@@ -19,7 +19,6 @@ events are synthetic (delivery is measured, not perception).
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shlex
 import statistics
@@ -38,6 +37,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.machine import describe_machine
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
 from hub.api.app import create_app
 from hub.serve import HubServerThread
@@ -48,24 +48,6 @@ from tests.support.edge_harness import HarnessProcess, synthetic_event
 SITE = "bench"
 DEVICE = "edge-bench"
 CAMERAS = 4
-
-
-def _machine() -> str:
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    mem = ""
-    try:
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kib / 1024**2:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{model}, {os.cpu_count()} cores{mem}"
 
 
 def _versions() -> str:
@@ -266,7 +248,7 @@ def main() -> None:
     command = shlex.join([Path(sys.executable).name, "-m", "benchmarks.outbox", *sys.argv[1:]])
     print()
     print(f"outbox benchmark — {time.strftime('%Y-%m-%d')}")
-    print(f"machine : {_machine()}")
+    print(f"machine : {describe_machine()}")
     print(f"software: {_versions()}")
     print(f"command : {command}")
     print(
