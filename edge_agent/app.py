@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 import httpx
@@ -61,6 +62,19 @@ class CameraCounters:
         )
 
 
+def mqtt_ca_file(config: EdgeConfig) -> Path | None:
+    """The broker CA file: ``mqtt.tls_ca``, or ``mqtt.tls_ca_pem`` (a bundle's inline PEM)
+    written to ``{data_dir}/mqtt-ca.pem`` (a certificate, not a secret)."""
+    mqtt = config.mqtt
+    if mqtt.tls_ca_pem is None:
+        return mqtt.tls_ca
+    path = config.data_dir / "mqtt-ca.pem"
+    if not path.is_file() or path.read_text(encoding="ascii") != mqtt.tls_ca_pem:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(mqtt.tls_ca_pem, encoding="ascii")
+    return path
+
+
 def build_analyzer(config: EdgeConfig) -> FaceAnalyzer:
     return DlibFaceAnalyzer(upsample=config.recognition.model.upsample)
 
@@ -85,7 +99,7 @@ class EdgeAgent:
             client_id=mqtt.client_id,
             username=mqtt.username,
             password=mqtt.password,
-            tls_ca=mqtt.tls_ca,
+            tls_ca=mqtt_ca_file(config),
             keepalive=mqtt.keepalive,
         )
         self.drainer = OutboxDrainer(

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contracts.ids import ID_PATTERN
 
@@ -28,7 +36,25 @@ class MqttConfig(_Frozen):
     username: str | None = None
     password: SecretStr | None = None
     tls_ca: Path | None = None
+    tls_ca_pem: str | None = Field(
+        default=None,
+        description="The CA certificate PEM inline (device bundles); the agent writes it to a "
+        "file under data_dir. Exclusive with tls_ca.",
+    )
     keepalive: Annotated[int, Field(ge=5, le=600)] = 30
+
+    @field_validator("tls_ca_pem")
+    @classmethod
+    def _looks_like_pem(cls, value: str | None) -> str | None:
+        if value is not None and "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("not a PEM certificate (no BEGIN CERTIFICATE line)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_ca(self) -> MqttConfig:
+        if self.tls_ca is not None and self.tls_ca_pem is not None:
+            raise ValueError("give tls_ca (a file) or tls_ca_pem (inline), not both")
+        return self
 
 
 class HubConfig(_Frozen):

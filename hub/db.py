@@ -39,12 +39,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            parsed,
+            echo=echo,
+            hide_parameters=True,  # errors must not quote personal data into the logs
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
     if parsed.drivername == "postgresql+asyncpg":
-        return create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+        return create_async_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
     raise DatabaseConfigError(
         f"unsupported database driver {parsed.drivername!r}: "
         "use sqlite+aiosqlite or postgresql+asyncpg"

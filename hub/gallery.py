@@ -419,7 +419,10 @@ class GalleryService:
         if device_ids is None:
             async with self._session_factory() as session:
                 found = await session.exec(
-                    select(Device.device_id).where(Device.site == self._site)
+                    select(Device.device_id).where(
+                        Device.site == self._site,
+                        Device.revoked_at.is_(None),  # type: ignore[union-attr]
+                    )
                 )
                 device_ids = list(found.all())
         reached = []

@@ -7,6 +7,8 @@ directly.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +28,9 @@ from contracts.ids import ID_PATTERN
 ENV_PREFIX = "INNSIGHT_"
 DEFAULT_DATA_DIR = Path("./var/hub")
 DEFAULT_SITE = "demo"
+MIN_JWT_SECRET_CHARS = 32
+FERNET_KEY_BYTES = 32
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+/?")
 
 
 class HubSettingsError(ValueError):
@@ -84,6 +89,31 @@ class HubSettings(BaseModel):
 
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
 
+    # API auth (hub/api/auth.py) and encryption at rest (hub/crypto.py). The two secrets are
+    # never defaulted here: when unset, hub.auth.keys.with_secrets() generates them once and
+    # keeps them in {data_dir}/jwt.secret and {data_dir}/pii.key (mode 0600).
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 signing secret for access tokens (32+ characters)."
+    )
+    access_token_expire_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60
+    pii_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) for personal fields, comma-separated, newest first.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed by CORS (comma-separated in the environment); "
+        "none by default.",
+    )
+    metrics_open_on_loopback: bool = Field(
+        default=True,
+        description="GET /metrics without a token from 127.0.0.1/::1; else metrics:read.",
+    )
+    rate_limit_heavy_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 30.0
+    rate_limit_heavy_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
+    rate_limit_login_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 10.0
+    rate_limit_login_burst: Annotated[int, Field(ge=1, le=10_000)] = 5
+
     @model_validator(mode="before")
     @classmethod
     def _derive_defaults(cls, data: Any) -> Any:
@@ -116,6 +146,49 @@ class HubSettings(BaseModel):
                 "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
             )
         return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_JWT_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_JWT_SECRET_CHARS} characters")
+        return value
+
+    @field_validator("pii_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for index, key in enumerate(value.get_secret_value().split(",")):
+            try:
+                raw = base64.urlsafe_b64decode(key.strip().encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                raw = b""
+            if len(raw) != FERNET_KEY_BYTES:
+                raise ValueError(
+                    f"key {index + 1} is not a Fernet key (32 url-safe base64 bytes); "
+                    "make one with: python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                )
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme://host[:port] "
+                    "without a path, and no '*'"
+                )
+        return [origin.rstrip("/") for origin in value]
 
     @model_validator(mode="after")
     def _backoff_order(self) -> HubSettings:

@@ -382,6 +382,13 @@ class Device(DeviceBase, table=True):
     last_seq: int = Field(default=0, sa_type=BigInteger, nullable=False)
     last_heartbeat: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Enrolment (hub/device_registry.py). All nullable: the ingest also creates rows for devices
+    # it hears from, and its upsert leaves these columns alone. Only the SHA-256 of the device's
+    # bearer token is kept; never in DevicePublic.
+    token_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    cameras: list[str] | None = Field(default=None, sa_type=JSONType, description="camera ids")
 
 
 class EventBase(SQLModel):
@@ -484,3 +491,79 @@ class GalleryVersionRecord(SQLModel, table=True):
     embeddings: int
     size_bytes: int
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# API access (hub/api/auth.py) and the audit trail (DESIGN §7)
+# ---------------------------------------------------------------------------------------------
+
+
+class UserBase(SQLModel):
+    username: str = Field(min_length=1, max_length=64)
+    role: str = Field(max_length=16, description="admin | manager | staff | viewer")
+    disabled: bool = False
+
+
+class UserPublic(UserBase):
+    id: int
+    created_at: datetime
+
+
+class User(UserBase, table=True):
+    """A person who signs in for a token (OAuth2 password flow); the password is Argon2id."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str = Field(max_length=256, repr=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ApiKeyPublic(SQLModel):
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    scopes: list[str]
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKey(SQLModel, table=True):
+    """An integration's key: only its SHA-256 is stored (the key is shown once)."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, index=True)
+    key_hash: str = Field(max_length=64, unique=True, index=True, repr=False)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSONType)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class AuditLogPublic(SQLModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditLog(SQLModel, table=True):
+    """Who did what to which record, and when: biometric enrolment/deletion and access
+    administration. Identifiers and counts only; never personal data."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    actor: str = Field(max_length=128, index=True, description="user:NAME | api_key:PREFIX | ...")
+    action: str = Field(max_length=64, index=True, description="face.enroll | face.delete | ...")
+    target: str = Field(max_length=128, index=True, description="employee:ID | api_key:ID | ...")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)

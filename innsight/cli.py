@@ -1,7 +1,8 @@
-"""The ``innsight`` command: ``demo``, ``hub serve``, ``edge run``, ``edge check-config``.
+"""The ``innsight`` command: ``demo``, ``hub serve``, ``edge run|check-config``, ``provision``.
 
 Each subcommand imports its own stack lazily, so ``edge check-config`` works on a box without the
-hub's dependencies and ``--help`` is instant. ``provision`` and ``models`` slot in the same way.
+hub's dependencies and ``--help`` is instant. ``provision`` (provisioning/cli.py) and ``models``
+slot in the same way.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = edge.add_parser("check-config", help="validate a config file; errors name the line")
     check.add_argument("file", type=Path)
     check.set_defaults(func=_cmd_edge_check_config)
+
+    # stdlib-only parser module; its handlers import cryptography and the hub DB when they run
+    from provisioning.cli import add_provision_parser
+
+    add_provision_parser(sub)
     return parser
 
 

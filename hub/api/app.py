@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hub.api.auth import API_KEY_HEADER, AuthState
 from hub.api.deps import FaceAnalyzerProvider, HubRuntime
 from hub.api.errors import error_body, field_error, install_error_handlers
-from hub.api.routes import cv, events, metrics
+from hub.api.routes import admin, auth, cv, events, metrics
+from hub.auth.keys import jwt_secret_of, with_secrets
+from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine, create_session_factory, init_db
 from hub.gallery import MAX_ENROLL_IMAGES, GalleryService
 from hub.ingest import MqttIngest
@@ -64,12 +68,18 @@ def create_app(
     start_ingest: bool = True,
 ) -> FastAPI:
     """The hub API. ``face_analyzer`` replaces the lazily loaded dlib backend (tests);
-    ``start_ingest=False`` (or ``settings.mqtt_enabled=False``) runs without MQTT."""
+    ``start_ingest=False`` (or ``settings.mqtt_enabled=False``) runs without MQTT.
+
+    The JWT secret and PII key, when the settings do not give them, are read from (or made
+    once in) the data dir here (:func:`hub.auth.keys.with_secrets`)."""
+    settings = with_secrets(settings)
+    pii_cipher = PiiCipher.from_secret(settings.pii_key)
     http_registry = CollectorRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url.get_secret_value())
+        bind_pii_cipher(engine, pii_cipher)
         ingest: MqttIngest | None = None
         try:
             await init_db(engine)
@@ -123,10 +133,23 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.http_registry = http_registry
+    app.state.auth = AuthState(settings, jwt_secret_of(settings))
     install_error_handlers(app)
     max_body = settings.max_upload_bytes * MAX_ENROLL_IMAGES * 4 // 3 + _BODY_SLACK
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
     app.add_middleware(metrics.PrometheusMiddleware, metrics=metrics.HttpMetrics(http_registry))
+    if settings.cors_origins:  # closed unless origins are configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", API_KEY_HEADER],
+            expose_headers=["Retry-After", "X-Content-SHA256", "X-Gallery-Version"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(events.router)
     app.include_router(cv.router)
     app.include_router(metrics.router)

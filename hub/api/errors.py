@@ -21,13 +21,19 @@ logger = logging.getLogger(__name__)
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
+def _printable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (from a JSON key or value the client
+    sent) would make the response itself fail to encode, so it is written as ``\\udxxx``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def field_error(field: str, reason: str) -> dict[str, str]:
     """The ``detail`` routes give ``HTTPException`` for a single bad field."""
-    return {"field": field, "reason": reason}
+    return {"field": _printable(field), "reason": _printable(reason)}
 
 
 def error_body(detail: str, errors: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
-    return {"detail": detail, "errors": list(errors)}
+    return {"detail": _printable(detail), "errors": list(errors)}
 
 
 def _field_name(loc: Sequence[int | str]) -> str:

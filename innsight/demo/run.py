@@ -23,10 +23,14 @@ from typing import Any
 
 import cv2
 import httpx
+from pydantic import SecretStr
 
 from edge_agent.app import EdgeAgent
 from edge_agent.config import CameraConfig, EdgeConfig, GalleryConfig, HubConfig, MqttConfig
 from hub.api.app import create_app
+from hub.auth.local import issue_admin_token, issue_local_token
+from hub.auth.scopes import Scope
+from hub.auth.tokens import TokenKind
 from hub.serve import HubServerThread
 from hub.settings import HubSettings
 from innsight.broker import EmbeddedBroker, MosquittoBroker, free_port, mosquitto_binary
@@ -118,7 +122,7 @@ def _summary(
     }
 
 
-def _print_human(summary: dict[str, Any], base_url: str) -> None:
+def _print_human(summary: dict[str, Any], base_url: str, admin_token: str) -> None:
     print("innsight demo")
     print(f"  frames processed : {summary['frames']}")
     print(
@@ -129,6 +133,9 @@ def _print_human(summary: dict[str, Any], base_url: str) -> None:
     print(f"  unknown faces    : {summary['unknown_faces']}")
     print(f"  edge outbox      : {summary['outbox_depth']} unacked")
     print(f"  hub API          : {base_url}/docs  (events: {base_url}/api/v1/events)")
+    print(f"  admin token      : {admin_token}")
+    print("                     (send as 'Authorization: Bearer <token>', or paste it at")
+    print("                      'Authorize' > BearerToken in /docs)")
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -171,9 +178,18 @@ def _run(
         api_port=port,
     )
     manifest = build_clip(workdir / "clip.avi", ENROLLED_ID)
+    admin_token = issue_admin_token(settings)
+    # The demo's edge is not provisioned (no device token): it reads galleries with cv:read.
+    edge_token = issue_local_token(
+        settings, [Scope.CV_READ], subject=DEVICE_ID, kind=TokenKind.SERVICE, minutes=24 * 60
+    )
     with (
         HubServerThread(create_app(settings), port=port) as hub,
-        httpx.Client(base_url=hub.base_url, timeout=60.0) as client,
+        httpx.Client(
+            base_url=hub.base_url,
+            timeout=60.0,
+            headers={"Authorization": f"Bearer {admin_token}"},
+        ) as client,
     ):
         enrolment = _enrol(client)
         logger.info("enrolled %s: gallery v%s", ENROLLED_ID, enrolment.get("gallery_version"))
@@ -183,7 +199,7 @@ def _run(
                 site=SITE,
                 data_dir=workdir / "edge",
                 mqtt=MqttConfig(host=mqtt_host, port=mqtt_port),
-                hub=HubConfig(url=base_url),
+                hub=HubConfig(url=base_url, token=SecretStr(edge_token)),
                 cameras=[CameraConfig(id=CAMERA_ID, url=str(manifest.path))],
                 gallery=GalleryConfig(wait_on_start_s=30.0),
             )
@@ -200,7 +216,7 @@ def _run(
         if options.json_output:
             print(json.dumps(summary, indent=2))
         else:
-            _print_human(summary, hub.base_url)
+            _print_human(summary, hub.base_url, admin_token)
         if not options.once:
             print("hub running; Ctrl-C to stop", file=sys.stderr)
             try:

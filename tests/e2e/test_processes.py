@@ -16,6 +16,8 @@ import cv2
 import httpx
 import pytest
 
+from hub.auth.local import issue_admin_token, issue_local_token
+from hub.settings import HubSettings
 from innsight.broker import MosquittoBroker, free_port
 from innsight.demo import photos
 from innsight.demo.clip import build_clip
@@ -29,6 +31,16 @@ PERSON = "emp-0007"
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "innsight", "--log-level", "warning", *args]
+
+
+def _hub_data(tmp_path: Path) -> HubSettings:
+    """Settings naming the hub process's data dir: tokens minted with them are signed with the
+    JWT secret the hub keeps there (whoever comes first makes it)."""
+    return HubSettings(data_dir=tmp_path / "hub", site=SITE)
+
+
+def _admin(tmp_path: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_admin_token(_hub_data(tmp_path))}"}
 
 
 @pytest.fixture
@@ -82,6 +94,7 @@ mqtt:
   port: {mosquitto.port}
 hub:
   url: {hub_url}
+  token: {issue_local_token(_hub_data(tmp_path), ["cv:read"], subject=DEVICE)}
 cameras:
   - id: back-door
     url: {clip}
@@ -95,8 +108,10 @@ gallery:
 def test_hub_and_edge_processes(tmp_path: Path, mosquitto: MosquittoBroker, hub: str) -> None:
     ok, jpeg = cv2.imencode(".jpg", photos.astronaut_portrait())
     assert ok
+    admin = _admin(tmp_path)
     enrolled = httpx.post(
         f"{hub}/api/v1/cv/face/enroll",
+        headers=admin,
         json={
             "employee_id": PERSON,
             "name": "E. Collins",
@@ -127,7 +142,9 @@ def test_hub_and_edge_processes(tmp_path: Path, mosquitto: MosquittoBroker, hub:
     )
     assert ran.returncode == 0, ran.stderr[-4000:]
 
-    events = httpx.get(f"{hub}/api/v1/events", params={"limit": 500}, timeout=10).json()
+    events = httpx.get(
+        f"{hub}/api/v1/events", params={"limit": 500}, headers=admin, timeout=10
+    ).json()
     faces = [e for e in events["items"] if e["kind"] == "face"]
     assert events["total"] == len(faces) == manifest.appearances
     assert {e["person_id"] for e in faces} == {PERSON, None}
@@ -135,7 +152,7 @@ def test_hub_and_edge_processes(tmp_path: Path, mosquitto: MosquittoBroker, hub:
     assert all(e["device_id"] == DEVICE and e["camera_id"] == "back-door" for e in faces)
     assert all(e["ended_at"] is not None for e in faces)
 
-    devices = httpx.get(f"{hub}/api/v1/devices", timeout=10).json()["items"]
+    devices = httpx.get(f"{hub}/api/v1/devices", headers=admin, timeout=10).json()["items"]
     (device,) = [d for d in devices if d["device_id"] == DEVICE]
     assert device["status"] == "stopped"  # clean shutdown, retained on the status topic
     assert device["missing"] == 0  # no seq gap: nothing lost between edge and hub

@@ -19,7 +19,7 @@ from edge_agent.transport.paho_transport import PahoTransport
 from innsight.broker import MosquittoBroker
 from innsight.demo import photos
 from models.face_dlib import DlibFaceAnalyzer
-from tests.support.hub import SITE, hub_settings, running_hub, wait_until
+from tests.support.hub import SITE, hub_settings, running_hub, scoped_headers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -40,7 +40,9 @@ def edge(
     index = HnswFaceIndex.load(index_dir)
     transport = PahoTransport(SITE, DEVICE, mosquitto.host, mosquitto.port, min_backoff_s=0.2)
     stop = threading.Event()
-    with httpx.Client(timeout=10) as http:
+    # the token the hub (same data dir, so the same JWT secret) accepts for gallery downloads
+    headers = scoped_headers(hub_settings(tmp_path / "hub", None), "cv:read")
+    with httpx.Client(timeout=10, headers=headers) as http:
         sync = GallerySync(
             transport, index, SITE, DEVICE, http=http, index_dir=index_dir, min_backoff_s=0.2
         )

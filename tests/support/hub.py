@@ -31,6 +31,7 @@ from contracts.messages import (
     Snapshot,
 )
 from hub.api.app import create_app
+from hub.auth.local import issue_admin_token, issue_local_token
 from hub.serve import HubServerThread
 from hub.settings import HubSettings
 from innsight.broker import MosquittoBroker, free_port
@@ -65,6 +66,9 @@ def hub_settings(
         "mqtt_reconnect_min_s": 0.2,
         "mqtt_reconnect_max_s": 1.0,
         "ingest_max_batch_delay_s": 0.02,
+        # tests send many requests quickly; tests/integration/test_auth.py sets small limits
+        "rate_limit_heavy_burst": 10_000,
+        "rate_limit_login_burst": 10_000,
     }
     if broker is not None:
         values.update(mqtt_host=broker.host, mqtt_port=broker.port)
@@ -74,11 +78,30 @@ def hub_settings(
     return HubSettings.model_validate(values)
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def admin_headers(settings: HubSettings) -> dict[str, str]:
+    """An ``Authorization`` header with a local admin token for this hub."""
+    return bearer(issue_admin_token(settings))
+
+
+def scoped_headers(
+    settings: HubSettings, *scopes: str, minutes: int | None = None
+) -> dict[str, str]:
+    """An ``Authorization`` header with a local token holding exactly ``scopes``."""
+    return bearer(issue_local_token(settings, scopes, subject="test", minutes=minutes))
+
+
 @dataclass
 class RunningHub:
+    """``http`` sends a local admin token; ``anonymous`` sends no credentials."""
+
     http: httpx.Client
     settings: HubSettings
     app: Any
+    anonymous: httpx.Client
 
     @property
     def ingest_connected(self) -> bool:
@@ -97,9 +120,12 @@ def running_hub(
     app = create_app(settings, face_analyzer=face_analyzer, start_ingest=start_ingest)
     with (
         HubServerThread(app, port=settings.api_port) as server,
-        httpx.Client(base_url=server.base_url, timeout=30.0) as http,
+        httpx.Client(
+            base_url=server.base_url, timeout=30.0, headers=admin_headers(settings)
+        ) as http,
+        httpx.Client(base_url=server.base_url, timeout=30.0) as anonymous,
     ):
-        hub = RunningHub(http, settings, app)
+        hub = RunningHub(http, settings, app, anonymous)
         if wait_connected and start_ingest and settings.mqtt_enabled:
             wait_until(lambda: hub.ingest_connected or None, what="the ingest to connect")
         yield hub

@@ -1,4 +1,9 @@
-"""Computer-vision endpoints: health, face enrolment/revocation and the gallery artefact."""
+"""Computer-vision endpoints: health, face enrolment/revocation and the gallery artefact.
+
+Access: health is open but shows only ``status`` without ``cv:read``; enrolment and deletion
+need ``cv:write`` (enrolment is rate limited per caller) and are audited; gallery downloads take
+an enrolled device's token or ``cv:read``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,12 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.ids import ID_PATTERN
-from hub.api.deps import Runtime
+from hub.api.auth import CvEnroller, CvWriter, GalleryReader, MaybePrincipal
+from hub.api.deps import Runtime, Session
 from hub.api.errors import field_error
+from hub.api.params import StorableText
+from hub.audit import AuditAction, audit
+from hub.auth.scopes import Scope, grants
 from hub.gallery import (
     MAX_ENROLL_IMAGES,
     EmployeeNotFoundError,
@@ -61,19 +70,21 @@ class GalleryStatus(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    """``status`` for everyone; the details only for callers with ``cv:read``."""
+
     status: str = Field(description="ok | degraded")
-    database: CheckResult
-    storage: CheckResult
-    face_model: FaceModelStatus
-    ingest: IngestStatus
-    gallery: GalleryStatus | None
+    database: CheckResult | None = None
+    storage: CheckResult | None = None
+    face_model: FaceModelStatus | None = None
+    ingest: IngestStatus | None = None
+    gallery: GalleryStatus | None = None
 
 
 class EnrollRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     employee_id: EmployeeId
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    name: Annotated[str, Field(min_length=1, max_length=200), StorableText] | None = Field(
         default=None, description="Creates the employee when absent."
     )
     images: Annotated[list[str], Field(min_length=1, max_length=MAX_ENROLL_IMAGES)] = Field(
@@ -99,8 +110,9 @@ class RemoveResponse(BaseModel):
     gallery_version: int | None
 
 
-@router.get("/health", response_model=HealthResponse)
-async def health(runtime: Runtime) -> HealthResponse:
+# credentials are optional here: the empty requirement tells OpenAPI clients so
+@router.get("/health", response_model=HealthResponse, openapi_extra={"security": [{}]})
+async def health(runtime: Runtime, principal: MaybePrincipal) -> HealthResponse:
     db_error = await runtime.check_database()
     storage_error = await runtime.check_storage()
     try:
@@ -128,8 +140,11 @@ async def health(runtime: Runtime) -> HealthResponse:
         and face.loaded
         and (ingest is None or ingest.connected)
     )
+    status = "ok" if healthy else "degraded"
+    if principal is None or not grants(principal.scopes, Scope.CV_READ):
+        return HealthResponse(status=status)
     return HealthResponse(
-        status="ok" if healthy else "degraded",
+        status=status,
         database=CheckResult(ok=db_error is None, detail=db_error),
         storage=CheckResult(ok=storage_error is None, detail=storage_error),
         face_model=face,
@@ -139,7 +154,9 @@ async def health(runtime: Runtime) -> HealthResponse:
 
 
 @router.post("/face/enroll", response_model=EnrollResponse)
-async def enroll_face(runtime: Runtime, request: EnrollRequest) -> EnrollResponse:
+async def enroll_face(
+    runtime: Runtime, session: Session, principal: CvEnroller, request: EnrollRequest
+) -> EnrollResponse:
     try:
         analyzer = await runtime.faces.get()
     except ModelUnavailableError as err:
@@ -162,6 +179,19 @@ async def enroll_face(runtime: Runtime, request: EnrollRequest) -> EnrollRespons
         raise HTTPException(status_code=422, detail=detail) from err
     except EnrollmentError as err:
         raise HTTPException(status_code=422, detail=field_error(err.field, err.reason)) from err
+    gallery_version = result.gallery.version if result.gallery is not None else None
+    audit(
+        session,
+        actor=principal.actor,
+        action=AuditAction.FACE_ENROLL,
+        target=f"employee:{result.employee_id}",
+        detail={
+            "faces": result.faces_enrolled,
+            "replace_existing": request.replace_existing,
+            "gallery_version": gallery_version,
+        },
+    )
+    await session.commit()
     return EnrollResponse(
         success=True,
         employee_id=result.employee_id,
@@ -169,23 +199,35 @@ async def enroll_face(runtime: Runtime, request: EnrollRequest) -> EnrollRespons
         faces_enrolled=result.faces_enrolled,
         quality_scores=result.quality_scores,
         warnings=result.warnings,
-        gallery_version=result.gallery.version if result.gallery is not None else None,
+        gallery_version=gallery_version,
     )
 
 
 @router.delete("/face/{employee_id}", response_model=RemoveResponse)
 async def remove_faces(
-    runtime: Runtime, employee_id: Annotated[str, Path(pattern=ID_PATTERN)]
+    runtime: Runtime,
+    session: Session,
+    principal: CvWriter,
+    employee_id: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> RemoveResponse:
     try:
         result = await runtime.gallery.remove_faces(employee_id)
     except EmployeeNotFoundError as err:
         raise HTTPException(status_code=404, detail=field_error(err.field, err.reason)) from err
+    gallery_version = result.gallery.version if result.gallery is not None else None
+    audit(
+        session,
+        actor=principal.actor,
+        action=AuditAction.FACE_DELETE,
+        target=f"employee:{result.employee_id}",
+        detail={"faces_deleted": result.faces_deleted, "gallery_version": gallery_version},
+    )
+    await session.commit()
     return RemoveResponse(
         success=True,
         employee_id=result.employee_id,
         faces_deleted=result.faces_deleted,
-        gallery_version=result.gallery.version if result.gallery is not None else None,
+        gallery_version=gallery_version,
     )
 
 
@@ -211,12 +253,14 @@ async def _gallery_response(runtime: Runtime, version: int | None) -> Response:
 
 
 @router.get("/gallery/latest", response_class=Response)
-async def latest_gallery(runtime: Runtime) -> Response:
+async def latest_gallery(runtime: Runtime, _caller: GalleryReader) -> Response:
     """The newest GallerySnapshot (JSON bytes exactly as hashed)."""
     return await _gallery_response(runtime, None)
 
 
 @router.get("/gallery/{version}", response_class=Response)
-async def gallery_version(runtime: Runtime, version: Annotated[int, Path(ge=1)]) -> Response:
+async def gallery_version(
+    runtime: Runtime, _caller: GalleryReader, version: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> Response:
     """One GallerySnapshot by version (JSON bytes exactly as hashed)."""
     return await _gallery_response(runtime, version)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -12,16 +11,20 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.messages import EventKind
+from hub.api.auth import scoped
 from hub.api.deps import Session
 from hub.api.errors import field_error
+from hub.api.params import StorableText, UtcDateTime
+from hub.auth.scopes import Scope
 from hub.ingest import seq_gaps
 from hub.tables import DeadLetter, DeadLetterPublic, Device, DevicePublic, Event, EventPublic
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], dependencies=[scoped(Scope.CV_READ)])
 
-IdQuery = Annotated[str | None, Query(max_length=64)]
+IdQuery = Annotated[str | None, Query(max_length=64), StorableText]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+# Bounded so a huge offset is a 422, not an integer overflow in the database driver.
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 class EventPage(BaseModel):
@@ -42,13 +45,6 @@ class DeviceList(BaseModel):
     items: list[DevicePublic]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Query datetimes without an offset are taken as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 async def _page(
     session: AsyncSession, query: Any, order: Any, limit: int, offset: int
 ) -> tuple[list[Any], int]:
@@ -64,12 +60,16 @@ async def list_events(
     camera_id: IdQuery = None,
     device_id: IdQuery = None,
     person_id: IdQuery = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601; started at or after")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601; started at or before")] = None,
+    since: Annotated[
+        UtcDateTime | None, Query(description="ISO 8601 (UTC without offset); at or after")
+    ] = None,
+    until: Annotated[
+        UtcDateTime | None, Query(description="ISO 8601 (UTC without offset); at or before")
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> EventPage:
-    since_utc, until_utc = _utc(since), _utc(until)
+    since_utc, until_utc = since, until
     if since_utc is not None and until_utc is not None and since_utc > until_utc:
         raise HTTPException(
             status_code=422,
@@ -125,7 +125,7 @@ async def list_devices(session: Session) -> DeviceList:
 @router.get("/dead-letters", response_model=DeadLetterPage)
 async def list_dead_letters(
     session: Session,
-    reason: Annotated[str | None, Query(max_length=32)] = None,
+    reason: Annotated[str | None, Query(max_length=32), StorableText] = None,
     device_id: IdQuery = None,
     limit: Limit = 50,
     offset: Offset = 0,

@@ -1,10 +1,14 @@
-"""``GET /metrics`` (Prometheus text) and the middleware counting HTTP requests."""
+"""``GET /metrics`` (Prometheus text) and the middleware counting HTTP requests.
+
+Open to loopback callers by default (Prometheus scrapes without credentials on the hub host);
+from anywhere else it needs ``metrics:read`` (see :func:`hub.api.auth.metrics_access`).
+"""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -13,6 +17,8 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.api.auth import metrics_access
 
 router = APIRouter(tags=["metrics"])
 
@@ -67,7 +73,7 @@ class PrometheusMiddleware:
             self._metrics.latency.labels(method, template).observe(time.perf_counter() - started)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def metrics(request: Request) -> Response:
     registries: list[CollectorRegistry] = [request.app.state.http_registry]
     runtime = getattr(request.app.state, "hub", None)

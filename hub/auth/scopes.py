@@ -1,0 +1,106 @@
+"""Scopes per API surface and verb, and the roles that grant them (``admin`` implies all)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    CV_READ = "cv:read"
+    CV_WRITE = "cv:write"
+    ML_READ = "ml:read"
+    ML_WRITE = "ml:write"
+    LLM_USE = "llm:use"
+    FLOWS_RUN = "flows:run"
+    METRICS_READ = "metrics:read"
+    ADMIN = "admin"
+
+
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    Scope.CV_READ: "Read events, devices, dead letters and face galleries.",
+    Scope.CV_WRITE: "Enrol and delete face templates.",
+    Scope.ML_READ: "Read forecasts, predictions and recommendations.",
+    Scope.ML_WRITE: "Train models and write predictions.",
+    Scope.LLM_USE: "Use the assistant.",
+    Scope.FLOWS_RUN: "Start workflows.",
+    Scope.METRICS_READ: "Read /metrics from another host.",
+    Scope.ADMIN: "Everything, plus users and API keys.",
+}
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    STAFF = "staff"
+    VIEWER = "viewer"
+
+
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset({Scope.ADMIN}),
+    Role.MANAGER: frozenset(
+        {
+            Scope.CV_READ,
+            Scope.CV_WRITE,
+            Scope.ML_READ,
+            Scope.ML_WRITE,
+            Scope.LLM_USE,
+            Scope.FLOWS_RUN,
+            Scope.METRICS_READ,
+        }
+    ),
+    Role.STAFF: frozenset({Scope.CV_READ, Scope.ML_READ, Scope.LLM_USE}),
+    Role.VIEWER: frozenset({Scope.CV_READ, Scope.ML_READ}),
+}
+
+_KNOWN = frozenset(s.value for s in Scope)
+
+
+class ScopeError(ValueError):
+    """A scope string names a scope the hub does not know."""
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    """``"cv:read ml:read"`` (OAuth2's space-separated form) -> the set; unknown -> ScopeError."""
+    scopes = frozenset(text.split())
+    unknown = sorted(scopes - _KNOWN)
+    if unknown:
+        raise ScopeError(f"unknown scope {unknown[0]!r}; known: {', '.join(sorted(_KNOWN))}")
+    return scopes
+
+
+def format_scopes(scopes: Iterable[str]) -> str:
+    return " ".join(sorted(scopes))
+
+
+def grants(granted: Iterable[str], required: str) -> bool:
+    """Whether ``granted`` covers ``required``: named, or ``admin``."""
+    held = set(granted)
+    return Scope.ADMIN in held or required in held
+
+
+def missing_scopes(granted: Iterable[str], required: Iterable[str]) -> list[str]:
+    """The required scopes ``granted`` does not cover, in the order required."""
+    held = frozenset(granted)
+    return [scope for scope in required if not grants(held, scope)]
+
+
+def role_scopes(role: str) -> frozenset[str]:
+    """The scopes of a role name; an unknown role grants nothing."""
+    try:
+        return ROLE_SCOPES[Role(role)]
+    except ValueError:
+        return frozenset()
+
+
+def narrow(allowed: Iterable[str], requested: Iterable[str]) -> frozenset[str]:
+    """The requested scopes when ``allowed`` covers each; raises ScopeError naming the first
+    one it does not. Nothing requested: everything allowed."""
+    allowed_set = frozenset(allowed)
+    requested_set = frozenset(requested)
+    if not requested_set:
+        return allowed_set
+    refused = missing_scopes(allowed_set, sorted(requested_set))
+    if refused:
+        raise ScopeError(f"scope {refused[0]!r} is not granted to this account")
+    return requested_set
