@@ -21,6 +21,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from contracts.ids import ID_PATTERN
+from hub.crypto import EncryptedString
 
 ID_MAX = 64
 
@@ -91,6 +92,8 @@ class Employee(EmployeeBase, table=True):
     __tablename__ = "employees"
 
     id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, sa_type=EncryptedString)  # PII, encrypted at rest
+    phone: str | None = Field(default=None, sa_type=EncryptedString)
     employee_id: str = Field(max_length=ID_MAX, unique=True, index=True)
     face_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -138,10 +141,16 @@ class GuestPublic(GuestBase):
 
 
 class Guest(GuestBase, table=True):
+    """Contact and identity fields are encrypted at rest (DESIGN §7, hub/crypto.py): they cannot
+    be compared in SQL; a lookup by email needs a blind-index column (add it with that query)."""
+
     __tablename__ = "guests"
 
     id: int | None = Field(default=None, primary_key=True)
-    email: str | None = Field(default=None, max_length=254, index=True)
+    email: str | None = Field(default=None, sa_type=EncryptedString)
+    phone: str | None = Field(default=None, sa_type=EncryptedString)
+    id_document_number: str | None = Field(default=None, sa_type=EncryptedString)
+    notes: str | None = Field(default=None, sa_type=EncryptedString)
     face_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -325,7 +334,7 @@ class OcrResult(SQLModel, table=True):
     image_id: int | None = Field(default=None, foreign_key="image_metadata.id", index=True)
     guest_id: int | None = Field(default=None, foreign_key="guests.id", index=True)
     document_type: str = Field(max_length=32, description="passport | id_card | invoice | ...")
-    text: str = Field(sa_type=Text)
+    text: str = Field(sa_type=EncryptedString, description="OCR text; encrypted at rest")
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     language: str | None = Field(default=None, max_length=16)
     confidence: float | None = None
