@@ -576,3 +576,79 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64, index=True, description="face.enroll | face.delete | ...")
     target: str = Field(max_length=128, index=True, description="employee:ID | api_key:ID | ...")
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+
+
+# ---------------------------------------------------------------------------------------------
+# Revenue management and guest models (hub/ml/)
+# ---------------------------------------------------------------------------------------------
+
+
+class BookingAttributes(SQLModel, table=True):
+    """The booking attributes of the "Hotel booking demand" schema that ``bookings`` lacks, one
+    row per booking (hub/ml/repository.py). ``cancelled_at`` is the day of the cancellation:
+    on-the-books positions and cancellation labels need it, and ``bookings`` keeps only the
+    current status."""
+
+    __tablename__ = "booking_attributes"
+
+    booking_id: int = Field(
+        foreign_key="bookings.id", primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    hotel: str | None = Field(default=None, max_length=64)
+    market_segment: str = Field(max_length=32, description="Online TA | Direct | Corporate | ...")
+    distribution_channel: str = Field(max_length=16, description="TA/TO | Direct | Corporate | GDS")
+    deposit_type: str = Field(default="No Deposit", max_length=16)
+    customer_type: str = Field(default="Transient", max_length=16)
+    meal: str = Field(default="BB", max_length=16)
+    country: str | None = Field(default=None, max_length=3, description="ISO 3166 alpha-3")
+    agent: str | None = Field(default=None, max_length=16)
+    company: str | None = Field(default=None, max_length=16)
+    babies: int = 0
+    is_repeated_guest: bool = False
+    previous_cancellations: int = 0
+    previous_bookings_not_canceled: int = 0
+    booking_changes: int = 0
+    days_in_waiting_list: int = 0
+    required_car_parking_spaces: int = 0
+    total_of_special_requests: int = 0
+    reserved_room_type: str | None = Field(default=None, max_length=32)
+    assigned_room_type: str | None = Field(default=None, max_length=32)
+    cancelled_at: date | None = Field(default=None, index=True)
+
+
+class ServiceOrder(SQLModel, table=True):
+    """A service a guest ordered during a stay (spa, breakfast, transfer, ...)."""
+
+    __tablename__ = "service_orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="bookings.id", index=True)
+    guest_id: int = Field(foreign_key="guests.id", index=True)
+    service: str = Field(max_length=32, index=True)
+    quantity: int = Field(default=1, ge=1)
+    amount: Decimal = Field(default=Decimal("0"), max_digits=12, decimal_places=2, ge=0)
+    ordered_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class MLModelRecord(SQLModel, table=True):
+    """A trained model version: its file (relative to the hub's ML folder, verified by sha256
+    before loading), evaluation metrics, data window, and whether it serves predictions."""
+
+    __tablename__ = "ml_models"
+    __table_args__ = (Index("ix_ml_models_name_version", "name", "version", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=64)
+    path: str = Field(max_length=512)
+    sha256: str = Field(max_length=64)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    train_start: date
+    train_end: date
+    eval_start: date
+    eval_end: date
+    promoted: bool = Field(default=False, index=True)
+    promoted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    decision: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     from provisioning.cli import add_provision_parser
 
     add_provision_parser(sub)
+
+    # argparse-only parser module; its handlers import pandas, LightGBM and the hub DB
+    from hub.ml.cli import add_ml_parser
+
+    add_ml_parser(sub)
     return parser
 
 

@@ -17,11 +17,13 @@ from hub.api.auth import API_KEY_HEADER, AuthState
 from hub.api.deps import FaceAnalyzerProvider, HubRuntime
 from hub.api.errors import error_body, field_error, install_error_handlers
 from hub.api.routes import admin, auth, cv, events, metrics
+from hub.api.routes import ml as ml_routes
 from hub.auth.keys import jwt_secret_of, with_secrets
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine, create_session_factory, init_db
 from hub.gallery import MAX_ENROLL_IMAGES, GalleryService
 from hub.ingest import MqttIngest
+from hub.ml.api import MLProvider
 from hub.settings import HubSettings
 from hub.storage import LocalFolderStore
 from models.faces import FaceAnalyzer
@@ -106,6 +108,7 @@ def create_app(
                 (lambda: _dlib_factory(settings.face_upsample)) if face_analyzer is None else None,
                 face_analyzer,
             )
+            app.state.ml = MLProvider(session_factory, settings.data_dir / "ml")
             app.state.hub = HubRuntime(
                 settings=settings,
                 engine=engine,
@@ -153,4 +156,5 @@ def create_app(
     app.include_router(events.router)
     app.include_router(cv.router)
     app.include_router(metrics.router)
+    app.include_router(ml_routes.router)
     return app

@@ -524,3 +524,29 @@ def test_secrets_are_generated_into_the_data_dir_with_mode_0600(hub: RunningHub)
     for name in ("jwt.secret", "pii.key"):
         path = hub.settings.data_dir / name
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+ML_ROUTES = [
+    ("GET", "/api/v1/ml/health"),
+    ("POST", "/api/v1/ml/forecast/occupancy"),
+    ("POST", "/api/v1/ml/churn/predict"),
+    ("POST", "/api/v1/ml/retrain/all"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ML_ROUTES)
+def test_ml_surface_needs_ml_read(hub: RunningHub, method: str, path: str) -> None:
+    body = {} if method == "POST" else None
+    assert hub.anonymous.request(method, path, json=body).status_code == 401
+    cv_only = scoped_headers(hub.settings, "cv:read", "cv:write")
+    refused = hub.anonymous.request(method, path, headers=cv_only, json=body)
+    assert refused.status_code == 403, refused.text
+    assert "missing scope ml:read" in refused.json()["detail"]
+
+
+def test_training_needs_ml_write(hub: RunningHub) -> None:
+    reader = scoped_headers(hub.settings, "ml:read")
+    assert hub.anonymous.get("/api/v1/ml/health", headers=reader).status_code == 200
+    refused = hub.anonymous.post("/api/v1/ml/retrain/all", headers=reader)
+    assert refused.status_code == 403, refused.text
+    assert "missing scope ml:write" in refused.json()["detail"]

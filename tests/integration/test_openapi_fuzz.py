@@ -123,8 +123,10 @@ def test_no_5xx_and_4xx_say_why(case: schemathesis.Case, fuzz_hub: RunningHub) -
     base_url = str(fuzz_hub.http.base_url).rstrip("/")
     response = case.call(base_url=base_url, headers=admin_headers(fuzz_hub.settings), timeout=30)
     where = f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
-    assert response.status_code < 500, where
-    if 400 <= response.status_code < 500:
+    # 503 is the designed answer of an endpoint whose backend is not there yet (DESIGN §1: an
+    # untrained ML model, a model file missing); it must say why. Any other 5xx is a bug.
+    assert response.status_code < 500 or response.status_code == 503, where
+    if 400 <= response.status_code < 500 or response.status_code == 503:
         body = response.json()
         assert isinstance(body.get("detail"), str), where
         assert body["detail"].strip(), where

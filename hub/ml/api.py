@@ -1,0 +1,135 @@
+"""What the API needs from the ML layer, importable without pandas, LightGBM or scikit-learn.
+
+The hub starts without the ML dependencies (DESIGN §1): :class:`MLProvider` is built in the
+lifespan and imports :mod:`hub.ml.service` on first use; when that fails, every ML endpoint
+answers 503 with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from hub.ml.config import MLConfig
+from hub.ml.results import (
+    CancellationResult,
+    ClvResult,
+    CurrentPrice,
+    ForecastResult,
+    MLHealth,
+    MLMetrics,
+    PricingResult,
+    RetrainResult,
+    RoomRecommendations,
+    ServiceRecommendations,
+)
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from hub.db import SessionFactory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RulesInput:
+    """Business rules as asked for (a ``None`` takes the default)."""
+
+    floor: float | None = None
+    ceiling: float | None = None
+    max_daily_change: float | None = None
+
+
+class MLApi(Protocol):
+    """The operations behind ``/api/v1/ml`` (implemented by ``hub.ml.service.MLService``)."""
+
+    def today(self) -> date: ...
+
+    def observe(self, endpoint: str, ok: bool, seconds: float) -> None: ...
+
+    async def forecast(self, target: str, start: date, end: date) -> ForecastResult: ...
+
+    async def optimize_prices(
+        self, room_type: str, start: date, end: date, asked: RulesInput | None = None
+    ) -> PricingResult: ...
+
+    async def current_price(self, room_type: str) -> CurrentPrice: ...
+
+    async def predict_cancellation(
+        self,
+        *,
+        booking_ref: str | None = None,
+        booking_id: int | None = None,
+        features: dict[str, Any] | None = None,
+    ) -> CancellationResult: ...
+
+    async def predict_clv(self, guest_id: int) -> ClvResult: ...
+
+    async def recommend_services(
+        self, guest_id: int, booking_ref: str | None, k: int
+    ) -> ServiceRecommendations: ...
+
+    async def recommend_rooms(
+        self,
+        guest_id: int | None,
+        check_in: date,
+        check_out: date,
+        adults: int,
+        children: int,
+        k: int,
+    ) -> RoomRecommendations: ...
+
+    async def retrain(self, name: str) -> RetrainResult: ...
+
+    async def health(self) -> MLHealth: ...
+
+    async def metrics(self) -> MLMetrics: ...
+
+
+class MLUnavailableError(RuntimeError):
+    """The ML dependencies (pandas, LightGBM, scikit-learn, SciPy) are not installed."""
+
+
+class MLProvider:
+    """Builds the ML service on first use; remembers why it could not."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        models_dir: Path,
+        config: MLConfig | None = None,
+        *,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._models_dir = models_dir
+        self._config = config
+        self._today = today
+        self._service: MLApi | None = None
+        self._error: str | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> MLApi:
+        with self._lock:
+            if self._service is None and self._error is None:
+                try:
+                    from hub.ml.service import MLService, utc_today
+                except ImportError as err:
+                    self._error = f"the ML dependencies are not installed ({err.name or err})"
+                    logger.warning("ML endpoints disabled: %s", self._error)
+                else:
+                    self._service = MLService(
+                        self._session_factory,
+                        self._models_dir,
+                        self._config,
+                        today=self._today or utc_today,
+                    )
+        if self._service is None:
+            raise MLUnavailableError(self._error or "the ML service is unavailable")
+        return self._service
