@@ -89,6 +89,12 @@ class HubSettings(BaseModel):
 
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
 
+    # The assistant's LLM (hub/assistant): an Ollama server; the hub starts without it and the
+    # LLM endpoints answer 503 with the reason while it is unreachable (DESIGN §1).
+    llm_model: str = Field(default="qwen2.5:7b-instruct", min_length=1, max_length=200)
+    llm_base_url: str = Field(default="http://127.0.0.1:11434", pattern=r"^https?://[^\s/]+/?$")
+    llm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 120.0
+
     # API auth (hub/api/auth.py) and encryption at rest (hub/crypto.py). The two secrets are
     # never defaulted here: when unset, hub.auth.keys.with_secrets() generates them once and
     # keeps them in {data_dir}/jwt.secret and {data_dir}/pii.key (mode 0600).

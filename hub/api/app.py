@@ -17,7 +17,9 @@ from hub.api.auth import API_KEY_HEADER, AuthState
 from hub.api.deps import FaceAnalyzerProvider, HubRuntime
 from hub.api.errors import error_body, field_error, install_error_handlers
 from hub.api.routes import admin, auth, cv, events, metrics
+from hub.api.routes import llm as llm_routes
 from hub.api.routes import ml as ml_routes
+from hub.assistant.service import AssistantService
 from hub.auth.keys import jwt_secret_of, with_secrets
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine, create_session_factory, init_db
@@ -137,6 +139,8 @@ def create_app(
     )
     app.state.http_registry = http_registry
     app.state.auth = AuthState(settings, jwt_secret_of(settings))
+    # the chat model itself is built on first use, never here (the hub starts without Ollama)
+    app.state.assistant = AssistantService(settings)
     install_error_handlers(app)
     max_body = settings.max_upload_bytes * MAX_ENROLL_IMAGES * 4 // 3 + _BODY_SLACK
     app.add_middleware(BodySizeLimit, max_bytes=max_body)
@@ -157,4 +161,5 @@ def create_app(
     app.include_router(cv.router)
     app.include_router(metrics.router)
     app.include_router(ml_routes.router)
+    app.include_router(llm_routes.router)
     return app
