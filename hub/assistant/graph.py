@@ -30,7 +30,11 @@ STEP_LIMIT_ANSWER = "I could not finish answering within the allowed number of s
 def build_chat_model(settings: HubSettings) -> BaseChatModel:
     from langchain_ollama import ChatOllama
 
-    return ChatOllama(model=settings.llm_model, base_url=settings.llm_base_url)
+    return ChatOllama(
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        client_kwargs={"timeout": settings.llm_timeout_s},
+    )
 
 
 def build_graph(
