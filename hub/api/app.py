@@ -16,9 +16,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hub.api.auth import API_KEY_HEADER, AuthState
 from hub.api.deps import FaceAnalyzerProvider, HubRuntime
 from hub.api.errors import error_body, field_error, install_error_handlers
-from hub.api.routes import admin, auth, cv, events, metrics
+from hub.api.routes import admin, auth, cv, cv_anomaly, cv_images, cv_ocr, cv_room, events, metrics
 from hub.api.routes import llm as llm_routes
 from hub.api.routes import ml as ml_routes
+from hub.api.routes import prefect as prefect_routes
 from hub.assistant.service import AssistantService
 from hub.auth.keys import jwt_secret_of, with_secrets
 from hub.crypto import PiiCipher, bind_pii_cipher
@@ -159,7 +160,12 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(events.router)
     app.include_router(cv.router)
+    app.include_router(cv_images.router)
+    app.include_router(cv_ocr.router)
+    app.include_router(cv_room.router)
+    app.include_router(cv_anomaly.router)
     app.include_router(metrics.router)
     app.include_router(ml_routes.router)
     app.include_router(llm_routes.router)
+    app.include_router(prefect_routes.router)
     return app

@@ -1,0 +1,7 @@
+"""/api/v1/cv: housekeeping room inspection (issue 5)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/cv", tags=["cv"])
