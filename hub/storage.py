@@ -54,6 +54,10 @@ class ObjectStore(Protocol):
 
     def url_for(self, key: str) -> str: ...
 
+    def delete(self, key: str) -> None:
+        """Removes the object; a missing object is not an error (deletion is idempotent)."""
+        ...
+
 
 class LocalFolderStore:
     """Objects as files under ``root``; writes are atomic (temp file, fsync, rename).
@@ -108,6 +112,15 @@ class LocalFolderStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            raise StorageError(f"could not delete object {key!r}: {err.strerror}") from err
+        if path.parent.is_dir():
+            _fsync_dir(path.parent)
 
     def url_for(self, key: str) -> str:
         path = self._path(key)

@@ -652,3 +652,21 @@ class MLModelRecord(SQLModel, table=True):
     promoted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     decision: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ServiceLog(SQLModel, table=True):
+    """One log record shipped to the hub (``/api/v1/prefect/logs/ingest``, the flows, the
+    ingest); the assistant's ``/monitoring/analyze`` looks for error spikes in it. Messages must
+    not carry personal data (DESIGN §7): producers log ids, never names or embeddings."""
+
+    __tablename__ = "service_logs"
+    __table_args__ = (Index("ix_service_logs_service_ts", "service", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    service: str = Field(max_length=64)
+    level: str = Field(
+        max_length=16, index=True, description="DEBUG | INFO | WARNING | ERROR | CRITICAL"
+    )
+    message: str = Field(sa_type=Text)
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
