@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,13 +32,12 @@ from hub.db import SessionFactory
 from hub.ingest import IngestError
 from hub.storage import ObjectStore, StorageError
 from hub.tables import Device, Employee, EmployeeFace, GalleryVersionRecord
+from hub.vision.decode import ImageDecodeError, decode_image_b64
 from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
 
 logger = logging.getLogger(__name__)
 
 MAX_ENROLL_IMAGES = 10
-MIN_IMAGE_SIDE = 64
-MAX_IMAGE_PIXELS = 40_000_000
 MIN_FACE_SIDE = 40
 LOW_QUALITY = 0.35
 # Face crops are resized to this side before the Laplacian, so sharpness does not depend on size.
@@ -111,107 +108,13 @@ class NoUsableFaceError(EnrollmentError):
 # Image decoding and face quality (pure helpers)
 # ---------------------------------------------------------------------------------------------
 
-_DATA_URL = re.compile(r"^data:[\w.+/-]+;base64,", re.IGNORECASE)
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def sniff_image(data: bytes) -> tuple[str, int, int] | None:
-    """``(format, width, height)`` read from a PNG or JPEG header, without decoding pixels."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        if len(data) >= 24 and data[12:16] == b"IHDR":
-            return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        return "png", 0, 0
-    if data.startswith(b"\xff\xd8"):
-        i = 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                return "jpeg", 0, 0
-            marker = data[i + 1]
-            if marker == 0xFF:  # fill byte
-                i += 1
-                continue
-            if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
-                i += 2
-                continue
-            length = int.from_bytes(data[i + 2 : i + 4], "big")
-            if marker in _JPEG_SOF and i + 9 <= len(data):
-                height = int.from_bytes(data[i + 5 : i + 7], "big")
-                width = int.from_bytes(data[i + 7 : i + 9], "big")
-                return "jpeg", width, height
-            if marker == 0xDA or length < 2:  # scan data before any frame header
-                return "jpeg", 0, 0
-            i += 2 + length
-        return "jpeg", 0, 0
-    return None
-
-
-def describe_bytes(data: bytes) -> str:
-    """A short guess at what non-image bytes are, for error messages."""
-    signatures = [
-        (b"%PDF", "a PDF document"),
-        (b"GIF8", "a GIF image"),
-        (b"BM", "a BMP image"),
-        (b"II*\x00", "a TIFF image"),
-        (b"MM\x00*", "a TIFF image"),
-        (b"PK\x03\x04", "a ZIP archive"),
-        (b"<", "text/markup"),
-        (b"{", "JSON/text"),
-    ]
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "a WebP image"
-    if data[4:8] == b"ftyp":
-        return "an HEIC/MP4 container"
-    for prefix, name in signatures:
-        if data.startswith(prefix):
-            return name
-    return "unknown bytes"
-
 
 def decode_image(index: int, data_b64: str, *, max_bytes: int) -> Image:
     """Base64 (optionally a ``data:`` URL) -> BGR image, or :class:`ImageRejectedError`."""
-    text = _DATA_URL.sub("", data_b64.strip(), count=1)
-    text = "".join(text.split())
-    if len(text) * 3 // 4 > max_bytes + 2:
-        raise ImageRejectedError(index, "too_large", f"image is larger than {max_bytes} bytes")
     try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageRejectedError(index, "not_base64", "not valid base64") from None
-    if not raw:
-        raise ImageRejectedError(index, "undecodable", "the image is empty")
-    if len(raw) > max_bytes:
-        raise ImageRejectedError(index, "too_large", f"image is larger than {max_bytes} bytes")
-    sniffed = sniff_image(raw)
-    if sniffed is None:
-        raise ImageRejectedError(
-            index, "unsupported_type", f"not a JPEG or PNG image (looks like {describe_bytes(raw)})"
-        )
-    kind, width, height = sniffed
-    if width and height:
-        if width * height > MAX_IMAGE_PIXELS:
-            raise ImageRejectedError(
-                index,
-                "too_large",
-                f"{width}x{height} px is over the {MAX_IMAGE_PIXELS} pixel limit",
-            )
-        if min(width, height) < MIN_IMAGE_SIDE:
-            raise ImageRejectedError(
-                index,
-                "too_small",
-                f"{width}x{height} px is too small: at least {MIN_IMAGE_SIDE} px per side",
-            )
-    image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.ndim != 3 or image.size == 0:
-        raise ImageRejectedError(index, "undecodable", f"could not decode the {kind.upper()} data")
-    height, width = image.shape[:2]
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise ImageRejectedError(
-            index,
-            "too_small",
-            f"{width}x{height} px is too small: at least {MIN_IMAGE_SIDE} px per side",
-        )
-    decoded: Image = np.ascontiguousarray(image, dtype=np.uint8)
-    return decoded
+        return decode_image_b64(data_b64, max_bytes=max_bytes, field=f"images[{index}]")
+    except ImageDecodeError as err:
+        raise ImageRejectedError(index, err.code, err.reason) from None
 
 
 @dataclass(frozen=True, slots=True)
