@@ -20,6 +20,7 @@ from types import FrameType
 import httpx
 
 from contracts.messages import CameraPayload, CameraState, CameraStats
+from edge_agent import face_setup
 from edge_agent.capture.errors import CaptureError
 from edge_agent.capture.latest import LatestFrameGrabber
 from edge_agent.capture.opencv_source import OpenCvFrameSource
@@ -27,18 +28,17 @@ from edge_agent.capture.resilient import ReconnectingFrameSource
 from edge_agent.capture.snapshots import JpegSnapshotEncoder
 from edge_agent.config import CameraConfig, EdgeConfig
 from edge_agent.domain.events import PendingEvent
-from edge_agent.domain.matching import MatchPolicy
 from edge_agent.domain.pipeline import FacePipeline, PipelineStats
-from edge_agent.domain.tracking import TrackerConfig
 from edge_agent.index.hnsw_gallery import HnswFaceIndex
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
 from edge_agent.ports import FrameSource
 from edge_agent.services import host_stats
 from edge_agent.services.drain import OutboxDrainer
 from edge_agent.services.gallery_sync import GallerySync
+from edge_agent.services.hazard_watch import HazardWatch, hazard_watch_from_config, load_detectors
 from edge_agent.services.heartbeat import HeartbeatService, HeartbeatStats
 from edge_agent.transport.paho_transport import PahoTransport
-from models.face_dlib import DlibFaceAnalyzer
+from models.anomaly import HazardDetector
 from models.faces import FaceAnalyzer
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def mqtt_ca_file(config: EdgeConfig) -> Path | None:
 
 
 def build_analyzer(config: EdgeConfig) -> FaceAnalyzer:
-    return DlibFaceAnalyzer(upsample=config.recognition.model.upsample)
+    return face_setup.build_analyzer(config.recognition)
 
 
 class EdgeAgent:
@@ -85,6 +85,7 @@ class EdgeAgent:
         data_dir = config.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.analyzer = analyzer or build_analyzer(config)
+        self.face_checks = face_setup.build_face_checks(config.recognition, self.analyzer)
         self.gallery_dir = data_dir / "gallery"
         self.index = HnswFaceIndex.load(self.gallery_dir)
         self.outbox = SqliteOutbox(
@@ -129,6 +130,9 @@ class EdgeAgent:
             config.heartbeat_interval_s,
         )
         self.cameras: dict[str, CameraCounters] = {c.id: CameraCounters() for c in config.cameras}
+        self.hazard_detectors: list[HazardDetector] = (
+            load_detectors(config.hazards) if config.hazards.enabled else []
+        )
         self.stop_event = threading.Event()
         self._services: list[threading.Thread] = []
         self._camera_threads: list[threading.Thread] = []
@@ -207,19 +211,24 @@ class EdgeAgent:
     # -- camera loop -----------------------------------------------------------------------
     def _pipeline(self) -> FacePipeline:
         rec = self.config.recognition
-        tracker = TrackerConfig(
-            max_missed=rec.max_missed,
-            min_hits=rec.min_hits,
-            match=MatchPolicy(threshold=rec.match_threshold, min_votes=rec.min_votes),
-        )
+        checks = self.face_checks
         encoder = JpegSnapshotEncoder() if rec.snapshots else None
         return FacePipeline(
             self.analyzer,
             self.index,
-            tracker,
+            checks.tracker,
             embed_every=rec.embed_every,
             snapshot_encoder=encoder,
+            quality_gate=checks.quality_gate,
+            landmarker=checks.landmarker,
+            passive_liveness=checks.passive_liveness,
         )
+
+    def _hazard_watch(self) -> HazardWatch | None:
+        """The camera loop's hazard stage (None when hazards are off)."""
+        if not self.config.hazards.enabled:
+            return None
+        return hazard_watch_from_config(self.config.hazards, self.hazard_detectors)
 
     def _enqueue(self, events: list[PendingEvent]) -> None:
         for event in events:
@@ -237,6 +246,7 @@ class EdgeAgent:
         """
         counters = self.cameras[camera.id]
         pipeline = self._pipeline()
+        hazards = self._hazard_watch()
         outage = threading.Event()
 
         def on_camera_event(event: PendingEvent) -> None:
@@ -261,8 +271,12 @@ class EdgeAgent:
                 if outage.is_set():
                     outage.clear()
                     self._enqueue(pipeline.flush(last_seen or frame.timestamp))
+                    if hazards is not None:
+                        self._enqueue(hazards.flush(last_seen or frame.timestamp))
                 counters.connected = resilient.connected
                 self._enqueue(pipeline.process(frame))
+                if hazards is not None:
+                    self._enqueue(hazards.process(frame))
                 counters.frames += 1
                 counters.dropped_frames = grabber.dropped if grabber is not None else 0
                 counters.pipeline = pipeline.stats
@@ -274,6 +288,8 @@ class EdgeAgent:
             counters.connected = False
             source.close()
             self._enqueue(pipeline.flush(last_seen or datetime.now(UTC)))
+            if hazards is not None:
+                self._enqueue(hazards.flush(last_seen or datetime.now(UTC)))
             counters.pipeline = pipeline.stats
             logger.info("camera %s: capture ended after %d frames", camera.id, counters.frames)
 
@@ -284,7 +300,10 @@ class EdgeAgent:
             outbox_oldest_age_s=self.outbox.oldest_age_s(time.time()),
             dropped_events=self.outbox.dropped(),
             gallery_version=self.index.version,
-            models={"face": self.analyzer.model_id},
+            models={
+                "face": self.analyzer.model_id,
+                **{f"hazard.{d.model_id}": d.model_id for d in self.hazard_detectors},
+            },
             providers=["cpu"],
             cpu_load=host_stats.cpu_load(),
             rss_mb=host_stats.rss_mb(),

@@ -6,8 +6,10 @@ node marks, so ``innsight edge check-config`` points at the line to fix.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -84,11 +86,81 @@ class DlibFaceConfig(_Frozen):
     upsample: Annotated[int, Field(ge=0, le=2)] = 1
 
 
-FaceBackendConfig = Annotated[DlibFaceConfig, Field(discriminator="backend")]
+class YuNetFaceConfig(_Frozen):
+    """OpenCV YuNet + SFace (MIT / Apache-2.0); weights from ``innsight models fetch``."""
+
+    backend: Literal["yunet-sface"] = "yunet-sface"
+    models_dir: Path | None = None
+    score_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.7
+
+
+class InsightFaceConfig(_Frozen):
+    """SCRFD + ArcFace from InsightFace's buffalo_l: NON-COMMERCIAL weights."""
+
+    backend: Literal["insightface"] = "insightface"
+    models_dir: Path | None = None
+    det_size: Annotated[int, Field(ge=160, le=1280, multiple_of=32)] = 640
+    accept_non_commercial_licence: bool = Field(
+        default=False,
+        description="buffalo_l is licensed for non-commercial research only: set true to "
+        "confirm this deployment may use it.",
+    )
+
+    @model_validator(mode="after")
+    def _licence_accepted(self) -> InsightFaceConfig:
+        if not self.accept_non_commercial_licence:
+            raise ValueError(
+                "InsightFace's buffalo_l weights are non-commercial only: set "
+                "accept_non_commercial_licence: true to use them, or pick dlib / yunet-sface"
+            )
+        return self
+
+
+FaceBackendConfig = Annotated[
+    DlibFaceConfig | YuNetFaceConfig | InsightFaceConfig, Field(discriminator="backend")
+]
+
+
+FACE_BACKEND_TAGS = frozenset({"dlib", "yunet-sface", "insightface"})
+"""Discriminator tags pydantic puts in error locations; left out of the YAML path."""
+
+
+class FaceQualityConfig(_Frozen):
+    """The quality gate before matching (models/face_quality.py)."""
+
+    enabled: bool = True
+    min_face_px: Annotated[int, Field(ge=1, le=4096)] = 40
+    min_sharpness: Annotated[float, Field(ge=0)] = 0.08
+    max_yaw_deg: Annotated[float, Field(gt=0, le=90)] = 45.0
+    max_roll_deg: Annotated[float, Field(gt=0, le=180)] = 45.0
+
+
+class LivenessConfig(_Frozen):
+    """Liveness per track (edge_agent/domain/liveness.py).
+
+    ``off``: events say ``unchecked``; ``flag``: events carry the verdict, and a ``spoof`` track
+    is never named; ``require``: a track is named only once it is ``live``.
+    """
+
+    mode: Literal["off", "flag", "require"] = "flag"
+    window_frames: Annotated[int, Field(ge=2, le=1000)] = 45
+    min_frames: Annotated[int, Field(ge=1, le=1000)] = 5
+    passive_model: bool = Field(
+        default=False, description="Also run MiniFASNet (minifasnet-v2, fetched) on every face."
+    )
+    models_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> LivenessConfig:
+        if self.min_frames > self.window_frames:
+            raise ValueError("min_frames must not exceed window_frames")
+        return self
 
 
 class RecognitionConfig(_Frozen):
     model: FaceBackendConfig = DlibFaceConfig()
+    quality: FaceQualityConfig = FaceQualityConfig()
+    liveness: LivenessConfig = LivenessConfig()
     match_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.93  # edge_agent/domain/matching.py
     embed_every: Annotated[int, Field(ge=1, le=100)] = 3
     min_votes: Annotated[int, Field(ge=1, le=50)] = 2
@@ -109,6 +181,94 @@ class GalleryConfig(_Frozen):
     )
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class RestrictedHoursConfig(_Frozen):
+    """A person in the zone from ``start`` to ``end`` (local time, ``HH:MM``) is an intrusion;
+    ``end`` <= ``start`` runs past midnight, ``start`` == ``end`` is the whole day."""
+
+    start: time
+    end: time
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+
+
+class HazardZoneConfig(_Frozen):
+    id: Identifier
+    camera: Identifier
+    polygon: list[tuple[Fraction, Fraction]] = Field(
+        min_length=3,
+        description="Corners as [x, y] fractions of the frame's width and height (0..1).",
+    )
+    restricted_hours: list[RestrictedHoursConfig] = Field(
+        default_factory=list, description="When a person inside is an intrusion (none: never)."
+    )
+    water: bool = Field(default=False, description="A floor area watched for water/flooding.")
+
+
+class HazardThresholdsConfig(_Frozen):
+    fire: Fraction = 0.5
+    smoke: Fraction = 0.5
+    person: Fraction = 0.5
+    fall: Fraction = 0.6  # the fall model says "fall" at ~0.53 on close-ups of objects
+    water: Fraction = 0.5
+
+
+class WaterConfig(_Frozen):
+    learn_frames: Annotated[int, Field(ge=1, le=1000)] = 10
+    min_area: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.02, description="Smallest wet patch, as a fraction of the zone's area."
+    )
+
+
+HazardModelId = Literal["fire-yolov8-flame", "fall-yolov8n"]
+HAZARD_MODELS: tuple[HazardModelId, ...] = ("fire-yolov8-flame", "fall-yolov8n")
+
+
+class HazardsConfig(_Frozen):
+    """Fire, smoke, fall, intrusion and water (docs/hazards.md says what each can see)."""
+
+    enabled: bool = False
+    models: list[HazardModelId] = Field(default_factory=lambda: list(HAZARD_MODELS))
+    models_dir: Path | None = None
+    stride: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5, description="Run the hazard models on every n-th frame a camera processes."
+    )
+    threads: Annotated[int, Field(ge=1, le=64)] | None = None
+    thresholds: HazardThresholdsConfig = HazardThresholdsConfig()
+    window: Annotated[int, Field(ge=1, le=100)] = 5
+    min_hits: Annotated[int, Field(ge=1, le=100)] = 3
+    clear_after: Annotated[int, Field(ge=1, le=1000)] = 5
+    update_every: Annotated[int, Field(ge=1, le=1000)] = 5
+    timezone: str = Field(default="UTC", description="IANA zone of the restricted hours.")
+    zones: list[HazardZoneConfig] = Field(default_factory=list)
+    water: WaterConfig = WaterConfig()
+    snapshots: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name such as Asia/Ho_Chi_Minh)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HazardsConfig:
+        if self.min_hits > self.window:
+            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed window ({self.window})")
+        ids = [z.id for z in self.zones]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"zone ids must be unique: {', '.join(duplicates)}")
+        return self
+
+
 class EdgeConfig(_Frozen):
     device_id: Identifier
     site: Identifier
@@ -120,6 +280,15 @@ class EdgeConfig(_Frozen):
     outbox: OutboxConfig = OutboxConfig()
     gallery: GalleryConfig = GalleryConfig()
     heartbeat_interval_s: Annotated[float, Field(gt=0)] = 30.0
+    hazards: HazardsConfig = HazardsConfig()
+
+    @model_validator(mode="after")
+    def _zones_on_cameras(self) -> EdgeConfig:
+        cameras = {c.id for c in self.cameras}
+        unknown = sorted({z.camera for z in self.hazards.zones} - cameras)
+        if unknown:
+            raise ValueError(f"hazards.zones name unknown camera(s): {', '.join(unknown)}")
+        return self
 
 
 class ConfigError(ValueError):
@@ -168,7 +337,7 @@ def parse_config(text: str, source: str = "<config>") -> EdgeConfig:
     except ValidationError as err:
         problems = []
         for e in err.errors():
-            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p == "dlib"))
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in FACE_BACKEND_TAGS))
             node = _node_at(root, loc, want_key=e["type"] == "extra_forbidden")
             line = f"{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else "1:1"
             field = ".".join(str(p) for p in loc) or "<root>"

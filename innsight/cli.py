@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.ml.cli import add_ml_parser
 
     add_ml_parser(sub)
+
+    # argparse-only parser module; its handlers import the registry (pydantic, yaml), onnxruntime
+    from models.cli import add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 

@@ -14,6 +14,15 @@ A gallery built by one embedding model is never matched with another model's emb
 (DESIGN §2): their vectors live in unrelated spaces, and a "match" between them would be noise
 that names a stranger. Such a gallery is refused (logged once) and every face stays unknown until
 a gallery of the right model arrives.
+
+Two checks sit before an identity (both optional, both injected):
+- the **quality gate** (``quality_gate``, e.g. :func:`models.face_quality.assess`): a face that
+  is too small, blurred or turned away is not embedded and casts no vote (counted in
+  ``PipelineStats.quality_rejected``); the track goes on and a later, better frame votes.
+- **liveness** (``TrackerConfig.liveness``): every frame of a track adds an observation (68
+  landmarks from ``landmarker``, the grey face crop and its glare for the screen cues, a passive
+  model's score from ``passive_liveness``); the tracker gates the identity by the verdict (see
+  :mod:`edge_agent.domain.tracking`), so a spoof never becomes a recognised person.
 """
 
 from __future__ import annotations
@@ -24,19 +33,35 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
+
+import numpy as np
 
 from contracts.messages import FacePayload, Phase
 from edge_agent.domain.events import PendingEvent
 from edge_agent.domain.geometry import clip_box
+from edge_agent.domain.liveness import LivenessObservation
 from edge_agent.domain.matching import decide
 from edge_agent.domain.tracking import FaceTracker, Track, TrackerConfig
 from edge_agent.ports import FaceIndex, Frame
-from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
+from models.faces import DetectedFace, FaceAnalyzer, FaceBox, FaceLandmarker, Image, Landmarks
 
 logger = logging.getLogger(__name__)
 
 SnapshotEncoder = Callable[[Image, FaceBox], str | None]
 """Face crop of a frame → base64 JPEG (or None when it cannot be made small enough)."""
+
+
+class QualityCheck(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+
+QualityGate = Callable[[Image, DetectedFace, Landmarks | None], QualityCheck]
+"""Frame, face, its 68 landmarks (if known) → a verdict with ``ok`` (models.face_quality.assess)."""
+PassiveLiveness = Callable[[Image, DetectedFace], float]
+"""A single-frame anti-spoofing model: frame and face → probability that the face is live."""
+GLARE_LEVEL = 245
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +76,8 @@ class PipelineStats:
     embed_s: float = 0.0
     match_s: float = 0.0
     snapshot_s: float = 0.0
+    quality_rejected: int = 0
+    liveness_s: float = 0.0
 
 
 class FacePipeline:
@@ -71,6 +98,9 @@ class FacePipeline:
         initial_embeds: int | None = None,
         max_embeddings: int = 30,
         timer: Callable[[], float] = time.perf_counter,
+        quality_gate: QualityGate | None = None,
+        landmarker: FaceLandmarker | None = None,
+        passive_liveness: PassiveLiveness | None = None,
     ) -> None:
         self._analyzer = analyzer
         self._index = index
@@ -87,6 +117,10 @@ class FacePipeline:
         self._max_embeddings = max_embeddings
         self._encode_snapshot = snapshot_encoder
         self._timer = timer
+        self._quality_gate = quality_gate
+        self._landmarker = landmarker
+        self._passive = passive_liveness
+        self._liveness_on = self._config.liveness is not None
         self._trackers: dict[str, FaceTracker] = {}
         self._refused_model: str | None = None
         self._stats = PipelineStats()
@@ -113,20 +147,34 @@ class FacePipeline:
         tracker = self._tracker(frame.camera_id)
         tracks = tracker.observe(boxes, frame.timestamp)
 
-        embed_s = match_s = 0.0
-        embeddings = 0
-        if self._can_match():
-            for face, track in zip(faces, tracks, strict=True):
-                if not self._wants_embedding(track):
-                    continue
-                t1 = self._timer()
-                embedding = self._analyzer.embed(image, face)
-                t2 = self._timer()
-                decision = decide(self._index.search(embedding, k=1), self._config.match.threshold)
-                match_s += self._timer() - t2
-                embed_s += t2 - t1
-                embeddings += 1
-                track.add_vote(decision)
+        embed_s = match_s = liveness_s = 0.0
+        embeddings = rejected = 0
+        can_match = self._can_match()
+        for face, track in zip(faces, tracks, strict=True):
+            wants = can_match and self._wants_embedding(track)
+            if not (wants or self._liveness_on):
+                continue
+            t1 = self._timer()
+            landmarks = None
+            if self._landmarker is not None and (self._liveness_on or self._quality_gate):
+                landmarks = self._landmarker.landmarks68(image, face)
+            if track.liveness is not None:
+                track.liveness.observe(self._observation(image, face, landmarks))
+            liveness_s += self._timer() - t1
+            if not wants:
+                continue
+            if self._quality_gate is not None and not self._quality_gate(image, face, landmarks).ok:
+                track.quality_rejects += 1
+                rejected += 1
+                continue
+            t1 = self._timer()
+            embedding = self._analyzer.embed(image, face)
+            t2 = self._timer()
+            decision = decide(self._index.search(embedding, k=1), self._config.match.threshold)
+            match_s += self._timer() - t2
+            embed_s += t2 - t1
+            embeddings += 1
+            track.add_vote(decision)
 
         events = tracker.emit(self._analyzer.model_id, self._index.version)
         t3 = self._timer()
@@ -142,8 +190,27 @@ class FacePipeline:
             embed_s=s.embed_s + embed_s,
             match_s=s.match_s + match_s,
             snapshot_s=s.snapshot_s + snapshot_s,
+            quality_rejected=s.quality_rejected + rejected,
+            liveness_s=s.liveness_s + liveness_s,
         )
         return events
+
+    def _observation(
+        self, image: Image, face: DetectedFace, landmarks: Landmarks | None
+    ) -> LivenessObservation:
+        b = face.box
+        crop = image[max(b.y, 0) : b.y + b.h, max(b.x, 0) : b.x + b.w]
+        gray = glare = None
+        if crop.size:
+            gray = np.asarray(
+                crop[:, :, 0] * 0.114 + crop[:, :, 1] * 0.587 + crop[:, :, 2] * 0.299,
+                dtype=np.uint8,
+            )
+            glare = float((crop.min(axis=2) >= GLARE_LEVEL).mean())
+        passive = None if self._passive is None else float(self._passive(image, face))
+        return LivenessObservation(
+            landmarks68=landmarks, face_gray=gray, glare=glare, passive=passive
+        )
 
     def flush(self, at: datetime, camera_id: str | None = None) -> list[PendingEvent]:
         """End every open appearance (of one camera, or all): end of a file, shutdown."""

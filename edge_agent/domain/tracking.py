@@ -21,6 +21,12 @@ nearer centre) while IoU ≥ ``min_iou``. Faces are few and move little between 
 greedy and Hungarian assignment agree; greedy needs no solver.
 
 All times come from the frames (``at``), never from a clock, so the life cycle is replayable.
+
+Liveness (``TrackerConfig.liveness``): each track keeps a :class:`TrackLiveness`; its messages
+carry the verdict and score, and the identity they carry is gated by it. A ``spoof`` track never
+carries a person (whatever the vote says); with ``require_live`` a track carries one only once it
+is ``live``, so an ``unchecked`` face is reported as unknown until it proves itself. A change of
+verdict is an improvement worth an ``update``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from contracts.ids import uuid7
 from contracts.messages import BBox, FacePayload, LivenessVerdict, Phase
 from edge_agent.domain.events import PendingEvent
 from edge_agent.domain.geometry import centre_distance, iou_matrix
+from edge_agent.domain.liveness import LivenessPolicy, LivenessResult, TrackLiveness
 from edge_agent.domain.matching import Decision, MatchPolicy, vote
 
 
@@ -47,6 +54,10 @@ class TrackerConfig:
     update_every: int = 5
     min_score_gain: float = 0.01
     match: MatchPolicy = field(default_factory=MatchPolicy)
+    liveness: LivenessPolicy | None = None
+    """Check liveness per track (None: every message says ``unchecked``)."""
+    require_live: bool = False
+    """Name a person only once the track is ``live`` (needs ``liveness``)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_iou <= 1.0:
@@ -59,6 +70,8 @@ class TrackerConfig:
             raise ValueError(f"update_every must be >= 1, got {self.update_every}")
         if self.min_score_gain < 0:
             raise ValueError(f"min_score_gain must be >= 0, got {self.min_score_gain}")
+        if self.require_live and self.liveness is None:
+            raise ValueError("require_live needs a liveness policy")
 
 
 def _event_id(at: datetime) -> UUID:
@@ -69,7 +82,16 @@ def _event_id(at: datetime) -> UUID:
 class Track:
     """One face followed across frames; the tracker owns it, the pipeline adds votes to it."""
 
-    def __init__(self, track_id: int, box: BBox, at: datetime, policy: MatchPolicy) -> None:
+    def __init__(
+        self,
+        track_id: int,
+        box: BBox,
+        at: datetime,
+        policy: MatchPolicy,
+        liveness: LivenessPolicy | None = None,
+        *,
+        require_live: bool = False,
+    ) -> None:
         self.track_id = track_id
         self.event_id = _event_id(at)
         self.box = box
@@ -80,9 +102,13 @@ class Track:
         self.confirmed = False
         self.hits_at_last_vote = 0
         self.frames_since_message = 0
+        self.quality_rejects = 0
+        self.liveness = None if liveness is None else TrackLiveness(liveness)
+        self._require_live = require_live
         self._policy = policy
         self._votes: list[Decision] = []
         self._sent: Decision | None = None
+        self._sent_verdict: LivenessVerdict | None = None
 
     @property
     def votes(self) -> tuple[Decision, ...]:
@@ -104,8 +130,20 @@ class Track:
         self.hits_at_last_vote = self.hits
 
     def decision(self) -> Decision:
-        """The track's identity so far (see :func:`edge_agent.domain.matching.vote`)."""
-        return vote(self._votes, self._policy)
+        """The track's identity so far (see :func:`edge_agent.domain.matching.vote`), gated by
+        liveness: a spoof (or, with ``require_live``, a face not yet live) is unknown."""
+        decision = vote(self._votes, self._policy)
+        if decision.person_id is None or self.liveness is None:
+            return decision
+        verdict = self.liveness.result().verdict
+        if verdict is LivenessVerdict.SPOOF or (
+            self._require_live and verdict is not LivenessVerdict.LIVE
+        ):
+            return Decision(person_id=None, similarity=decision.similarity)
+        return decision
+
+    def liveness_result(self) -> LivenessResult | None:
+        return None if self.liveness is None else self.liveness.result()
 
     def seen(self, box: BBox, at: datetime, min_hits: int) -> None:
         """The tracker matched a detection to this track in the frame taken at ``at``."""
@@ -116,9 +154,14 @@ class Track:
         if self.hits >= min_hits:
             self.confirmed = True
 
-    def mark_sent(self, decision: Decision) -> None:
-        """A message carrying ``decision`` was emitted for this appearance."""
+    @property
+    def last_sent_verdict(self) -> LivenessVerdict | None:
+        return self._sent_verdict
+
+    def mark_sent(self, decision: Decision, verdict: LivenessVerdict | None = None) -> None:
+        """A message carrying ``decision`` (and ``verdict``) was emitted for this appearance."""
         self._sent = decision
+        self._sent_verdict = verdict
         self.frames_since_message = 0
 
 
@@ -178,7 +221,9 @@ class FaceTracker:
             still_open.append(track)
         for bi, box in enumerate(boxes):
             if bi not in assigned:
-                track = Track(self._next_id, box, at, cfg.match)
+                track = Track(
+                    self._next_id, box, at, cfg.match, cfg.liveness, require_live=cfg.require_live
+                )
                 self._next_id += 1
                 track.confirmed = cfg.min_hits <= 1
                 assigned[bi] = track
@@ -232,6 +277,9 @@ class FaceTracker:
         now = track.decision()
         if sent is None:
             return True
+        live = track.liveness_result()
+        if live is not None and live.verdict is not track.last_sent_verdict:
+            return True
         if now.person_id != sent.person_id:
             return True
         return now.similarity > sent.similarity + self.config.min_score_gain
@@ -245,11 +293,14 @@ class FaceTracker:
         ended_at: datetime | None = None,
     ) -> PendingEvent:
         decision = track.decision()
-        track.mark_sent(decision)
+        live = track.liveness_result()
+        verdict = LivenessVerdict.UNCHECKED if live is None else live.verdict
+        track.mark_sent(decision, verdict)
         payload = FacePayload(
             person_id=decision.person_id,
             score=min(1.0, max(0.0, decision.similarity)),
-            liveness=LivenessVerdict.UNCHECKED,
+            liveness=verdict,
+            liveness_score=None if live is None or live.score is None else live.score,
             bbox=track.box,
             track_id=track.track_id,
             model_id=model_id,

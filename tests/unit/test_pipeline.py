@@ -6,19 +6,23 @@ import ast
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from contracts.messages import FacePayload, GallerySnapshot, Phase
+from contracts.messages import FacePayload, GallerySnapshot, LivenessVerdict, Phase
 from edge_agent.domain.events import PendingEvent
+from edge_agent.domain.liveness import LivenessPolicy
 from edge_agent.domain.matching import DEFAULT_THRESHOLD
 from edge_agent.domain.pipeline import FacePipeline
 from edge_agent.domain.tracking import TrackerConfig
 from edge_agent.ports import Frame, GalleryMatch
 from models.faces import DetectedFace, Embedding, FaceBox, Image, l2_normalise
+from tests.unit.test_liveness import PHOTO, head, jitter, view
 
 T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 MODEL = "fake-embedder-v1"
@@ -308,5 +312,117 @@ def test_domain_imports_no_io_library() -> None:
                 top = name.split(".")[0]
                 ok = top in sys.stdlib_module_names or top in allowed_first_party or top == "numpy"
                 assert ok, f"{path.name} imports {name}"
-                if top == "models":
-                    assert name == "models.faces", f"{path.name} imports a model backend: {name}"
+                if top == "models":  # the type-only modules, never a backend
+                    assert name in {"models.faces", "models.anomaly"}, (
+                        f"{path.name} imports a model backend: {name}"
+                    )
+
+
+# -- quality gate and liveness ----------------------------------------------------------------
+
+
+class ScriptedLandmarker:
+    """68 landmarks per call, from a list (the liveness tests' synthetic head)."""
+
+    def __init__(self, points: list[npt.NDArray[np.float64]]) -> None:
+        self._points = list(points)
+        self.calls = 0
+
+    def landmarks68(self, image: Image, face: DetectedFace) -> npt.NDArray[np.float32]:  # noqa: ARG002
+        self.calls += 1
+        return self._points.pop(0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+
+
+LIVENESS = LivenessPolicy(min_frames=5, window_frames=20)
+
+
+def test_a_replayed_photo_turns_spoof_and_loses_its_identity() -> None:
+    n = 30
+    script = [[(A, ALICE_AGAIN)]] * n
+    landmarker = ScriptedLandmarker([jitter(PHOTO, i) for i in range(n)])
+    pipeline = FacePipeline(
+        FakeFaceAnalyzer(script),
+        gallery(),
+        TrackerConfig(liveness=LIVENESS),
+        landmarker=landmarker,
+    )
+    events = run(pipeline, n)
+    assert landmarker.calls == n
+    first, last = face(events[0]), face(events[-1])
+    assert (first.person_id, first.liveness) == ("alice", LivenessVerdict.UNCHECKED)
+    assert first.liveness_score is None
+    assert last.liveness is LivenessVerdict.SPOOF
+    assert last.person_id is None
+    assert last.liveness_score is not None
+    assert last.liveness_score < 0.5
+    spoofed = [e for e in events if face(e).liveness is LivenessVerdict.SPOOF]
+    assert spoofed[0].phase is Phase.UPDATE  # the verdict change is announced at once
+    assert all(face(e).person_id is None for e in spoofed)
+
+
+def test_with_require_live_a_face_is_named_only_after_it_blinks() -> None:
+    n = 16
+    points = [jitter(PHOTO, i) for i in range(8)]
+    points += [view(head(eyes_open=0.1))] * 2 + [jitter(PHOTO, 50 + i) for i in range(6)]
+    pipeline = FacePipeline(
+        FakeFaceAnalyzer([[(A, ALICE_AGAIN)]] * n),
+        gallery(),
+        TrackerConfig(liveness=LIVENESS, require_live=True, update_every=1),
+        landmarker=ScriptedLandmarker(points),
+    )
+    events = run(pipeline, n)
+    before = [face(e) for e in events if face(e).liveness is not LivenessVerdict.LIVE]
+    after = [face(e) for e in events if face(e).liveness is LivenessVerdict.LIVE]
+    assert before
+    assert all(p.person_id is None for p in before)
+    assert after
+    assert all(p.person_id == "alice" for p in after)
+    assert after[-1].liveness_score is not None
+    assert after[-1].liveness_score > 0.9
+
+
+def test_require_live_needs_a_liveness_policy() -> None:
+    with pytest.raises(ValueError, match="liveness policy"):
+        TrackerConfig(require_live=True)
+
+
+def test_faces_failing_the_quality_gate_are_not_embedded_and_cast_no_vote() -> None:
+    n = 8
+    analyzer = FakeFaceAnalyzer([[(A, ALICE_AGAIN)]] * n)
+    seen: list[object] = []
+
+    def gate(image: Image, face: DetectedFace, landmarks: object) -> Verdict:
+        seen.append(landmarks)
+        return Verdict(ok=False)
+
+    pipeline = FacePipeline(analyzer, gallery(), quality_gate=gate)
+    events = run(pipeline, n)
+    assert analyzer.embedded == []
+    assert {face(e).person_id for e in events} == {None}
+    assert pipeline.stats.quality_rejected == n
+    assert seen == [None] * n  # no landmarker: the gate gets no landmarks
+
+
+def test_faces_passing_the_quality_gate_are_matched_with_their_landmarks() -> None:
+    n = 6
+    analyzer = FakeFaceAnalyzer([[(A, ALICE_AGAIN)]] * n)
+    got: list[int] = []
+
+    def gate(
+        image: Image, face: DetectedFace, landmarks: npt.NDArray[np.float32] | None
+    ) -> Verdict:
+        got.append(0 if landmarks is None else len(landmarks))
+        return Verdict(ok=True)
+
+    landmarker = ScriptedLandmarker([PHOTO] * n)
+    pipeline = FacePipeline(analyzer, gallery(), quality_gate=gate, landmarker=landmarker)
+    events = run(pipeline, n)
+    assert face(events[-1]).person_id == "alice"
+    assert face(events[-1]).liveness is LivenessVerdict.UNCHECKED  # liveness not configured
+    assert set(got) == {68}
+    assert pipeline.stats.quality_rejected == 0

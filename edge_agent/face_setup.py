@@ -1,0 +1,115 @@
+"""Composition of the face stack from the config: backend, quality gate, landmarks, liveness.
+
+Called by :mod:`edge_agent.app` (the composition root) only; it builds real model objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import cast
+
+from edge_agent.config import (
+    DlibFaceConfig,
+    InsightFaceConfig,
+    RecognitionConfig,
+    YuNetFaceConfig,
+)
+from edge_agent.domain.liveness import LivenessPolicy
+from edge_agent.domain.matching import DEFAULT_THRESHOLD, MatchPolicy
+from edge_agent.domain.pipeline import PassiveLiveness, QualityGate
+from edge_agent.domain.tracking import TrackerConfig
+from models.face_quality import QualityPolicy, assess
+from models.faces import FaceAnalyzer, FaceLandmarker
+
+logger = logging.getLogger(__name__)
+
+OPERATING_THRESHOLDS = {
+    "dlib-resnet-v1": DEFAULT_THRESHOLD,  # measured: benchmarks/perception.py
+    "sface-2021dec": 0.363,  # OpenCV's published threshold, not measured here
+    "buffalo_l": 0.4,  # common ArcFace R50 operating point, not measured here
+}
+"""Cosine threshold per embedding model, used when the config does not set match_threshold."""
+
+
+def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
+    model = recognition.model
+    if isinstance(model, DlibFaceConfig):
+        from models.face_dlib import DlibFaceAnalyzer
+
+        return DlibFaceAnalyzer(upsample=model.upsample)
+    if isinstance(model, YuNetFaceConfig):
+        from models.face_yunet import YuNetSFaceAnalyzer
+
+        return YuNetSFaceAnalyzer(model.models_dir, score_threshold=model.score_threshold)
+    if isinstance(model, InsightFaceConfig):
+        from models.face_insightface import InsightFaceAnalyzer
+
+        return InsightFaceAnalyzer(model.models_dir, det_size=model.det_size)
+    raise TypeError(f"unknown face backend config {type(model).__name__}")
+
+
+def match_threshold(recognition: RecognitionConfig, model_id: str) -> float:
+    """The configured threshold, or the embedding model's own when none was configured."""
+    if "match_threshold" in recognition.model_fields_set:
+        return recognition.match_threshold
+    return OPERATING_THRESHOLDS.get(model_id, recognition.match_threshold)
+
+
+@dataclass(frozen=True)
+class FaceChecks:
+    """What the pipeline needs besides the backend and the gallery; shared by all cameras."""
+
+    tracker: TrackerConfig
+    quality_gate: QualityGate | None
+    landmarker: FaceLandmarker | None
+    passive_liveness: PassiveLiveness | None
+
+
+def build_face_checks(recognition: RecognitionConfig, analyzer: FaceAnalyzer) -> FaceChecks:
+    liveness = recognition.liveness
+    live_on = liveness.mode != "off"
+    quality = recognition.quality
+    gate: QualityGate | None = None
+    if quality.enabled:
+        policy = QualityPolicy(
+            min_face_px=quality.min_face_px,
+            min_sharpness=quality.min_sharpness,
+            max_yaw_deg=quality.max_yaw_deg,
+            max_roll_deg=quality.max_roll_deg,
+        )
+        gate = functools.partial(assess, policy=policy)
+    landmarker: FaceLandmarker | None = None
+    if callable(getattr(analyzer, "landmarks68", None)):  # dlib: its own 68-point predictor
+        landmarker = cast(FaceLandmarker, analyzer)
+    elif live_on:  # the blink and parallax cues need 68 points: dlib's predictor gives them
+        from models.face_dlib import DlibLandmarker
+
+        landmarker = DlibLandmarker()
+    passive: PassiveLiveness | None = None
+    if live_on and liveness.passive_model:
+        from models.liveness import MiniFasNetLiveness
+
+        passive = MiniFasNetLiveness(liveness.models_dir)
+    tracker = TrackerConfig(
+        max_missed=recognition.max_missed,
+        min_hits=recognition.min_hits,
+        match=MatchPolicy(
+            threshold=match_threshold(recognition, analyzer.model_id),
+            min_votes=recognition.min_votes,
+        ),
+        liveness=(
+            LivenessPolicy(min_frames=liveness.min_frames, window_frames=liveness.window_frames)
+            if live_on
+            else None
+        ),
+        require_live=liveness.mode == "require",
+    )
+    logger.info(
+        "face checks: quality gate %s, liveness %s%s",
+        "on" if gate else "off",
+        liveness.mode,
+        " + MiniFASNet" if passive else "",
+    )
+    return FaceChecks(tracker, gate, landmarker, passive)

@@ -1,0 +1,107 @@
+"""Face stack composition from the edge config: backends, per-model thresholds, the quality
+gate and the liveness mode (no model is loaded: the analyzer is a fake with 68 landmarks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.config import ConfigError, RecognitionConfig, parse_config
+from edge_agent.face_setup import build_face_checks, match_threshold
+from models.faces import DetectedFace, Embedding, FaceBox, Image, Landmarks
+
+BASE = """\
+device_id: edge-door-01
+site: hotel-a
+cameras:
+  - id: door
+    url: rtsp://10.0.0.5/stream1
+"""
+
+
+class FakeBackend:
+    """A backend with its own 68-point landmarker (as dlib has)."""
+
+    def __init__(self, model_id: str = "dlib-resnet-v1") -> None:
+        self._model_id = model_id
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return 128
+
+    def detect(self, image: Image) -> list[DetectedFace]:  # noqa: ARG002
+        return []
+
+    def embed(self, image: Image, face: DetectedFace) -> Embedding:  # noqa: ARG002
+        return np.full(128, 1 / np.sqrt(128), dtype=np.float32)
+
+    def landmarks68(self, image: Image, face: DetectedFace) -> Landmarks:  # noqa: ARG002
+        return np.zeros((68, 2), dtype=np.float32)
+
+
+def test_defaults_flag_liveness_and_gate_quality() -> None:
+    rec = parse_config(BASE).recognition
+    assert rec.liveness.mode == "flag"
+    backend = FakeBackend()
+    checks = build_face_checks(rec, backend)
+    assert checks.tracker.liveness is not None
+    assert checks.tracker.require_live is False
+    assert checks.landmarker is backend  # the backend's own 68 points
+    assert checks.passive_liveness is None
+    assert checks.quality_gate is not None
+    image = np.zeros((120, 120, 3), dtype=np.uint8)
+    verdict = checks.quality_gate(image, DetectedFace(FaceBox(0, 0, 20, 20), 1.0), None)
+    assert not verdict.ok  # 20 px face, flat: too small and blurred
+    assert checks.tracker.match.threshold == pytest.approx(0.93)
+
+
+def test_require_and_off_modes() -> None:
+    required = RecognitionConfig.model_validate({"liveness": {"mode": "require"}})
+    assert build_face_checks(required, FakeBackend()).tracker.require_live is True
+    off = RecognitionConfig.model_validate(
+        {"liveness": {"mode": "off"}, "quality": {"enabled": False}}
+    )
+    checks = build_face_checks(off, FakeBackend())
+    assert checks.tracker.liveness is None
+    assert checks.quality_gate is None
+
+
+def test_each_embedding_model_gets_its_own_threshold_unless_one_is_set() -> None:
+    default = RecognitionConfig()
+    assert match_threshold(default, "dlib-resnet-v1") == pytest.approx(0.93)
+    assert match_threshold(default, "sface-2021dec") == pytest.approx(0.363)
+    assert match_threshold(default, "buffalo_l") == pytest.approx(0.4)
+    explicit = RecognitionConfig(match_threshold=0.5)
+    assert match_threshold(explicit, "sface-2021dec") == pytest.approx(0.5)
+    checks = build_face_checks(default, FakeBackend("sface-2021dec"))
+    assert checks.tracker.match.threshold == pytest.approx(0.363)
+
+
+def test_backends_are_chosen_by_tag() -> None:
+    yunet = parse_config(BASE + "recognition:\n  model:\n    backend: yunet-sface\n")
+    assert yunet.recognition.model.backend == "yunet-sface"
+
+
+def test_insightface_needs_its_non_commercial_licence_accepted() -> None:
+    text = BASE + "recognition:\n  model:\n    backend: insightface\n"
+    with pytest.raises(ConfigError, match="non-commercial"):
+        parse_config(text, "edge.yaml")
+    accepted = parse_config(text + "    accept_non_commercial_licence: true\n")
+    assert accepted.recognition.model.backend == "insightface"
+
+
+def test_a_bad_backend_field_points_at_its_line() -> None:
+    text = BASE + "recognition:\n  model:\n    backend: yunet-sface\n    score_threshold: 2\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "edge.yaml")
+    (problem,) = info.value.problems
+    assert problem.startswith("edge.yaml:9:22: recognition.model.score_threshold:")
+
+
+def test_liveness_window_must_hold_min_frames() -> None:
+    with pytest.raises(ValueError, match="min_frames"):
+        RecognitionConfig.model_validate({"liveness": {"min_frames": 50, "window_frames": 10}})
