@@ -1,7 +1,9 @@
 """Employee face enrolment and the versioned face gallery (DESIGN §2, §7).
 
 Enrolment turns uploaded photos into ``employee_faces`` rows (largest face, quality score,
-unit-norm float32 embedding) and records the employee's consent. Every change produces a new
+unit-norm float32 embedding), keeps each face's crop in the object store
+(``faces/{employee_id}/{face_id}.jpg``: templates can be rebuilt for another embedding model) and
+records the employee's consent. Removal deletes the rows and the crops. Every change produces a new
 :class:`~contracts.messages.GallerySnapshot` built from the faces of active, consenting
 employees embedded by one model; the artefact goes to the object store under
 ``galleries/{version}.json``, a ``gallery_versions`` row records its sha256, and a retained
@@ -46,6 +48,11 @@ _SHARPNESS_FULL = 250.0  # Laplacian variance counted as fully sharp
 _SIZE_FULL = 150.0  # face side (px) counted as fully sized
 
 GALLERY_URL_PATH = "/api/v1/cv/gallery/{version}"
+# Enrolled face crops (kept so templates can be rebuilt for a new embedding model); deleted with
+# the templates. The margin around the detector's box and the JPEG quality of the stored crop.
+FACE_CROP_KEY = "faces/{employee_id}/{face_id}.jpg"
+_CROP_MARGIN = 0.25
+_CROP_JPEG_QUALITY = 90
 
 
 def utcnow() -> datetime:
@@ -135,6 +142,54 @@ def face_quality(image: Image, box: FaceBox) -> FaceQuality:
     return FaceQuality(round(0.5 * size + 0.5 * sharpness, 3), size, sharpness)
 
 
+DETECT_MAX_SIDE = 1280
+"""Photos larger than this (longest side, px) are searched for faces at this size; the boxes are
+mapped back and the embedding is taken from the full-resolution photo. Keeps a 12-megapixel
+phone photo from costing seconds (and a 40-megapixel one from exhausting memory) in HOG."""
+
+
+def detect_faces(
+    analyzer: FaceAnalyzer, image: Image, max_side: int = DETECT_MAX_SIDE
+) -> list[DetectedFace]:
+    """``analyzer.detect`` on ``image`` scaled down to ``max_side``, boxes in ``image``'s pixels."""
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return analyzer.detect(image)
+    small = cv2.resize(
+        image,
+        (max(1, round(width * scale)), max(1, round(height * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
+    found = analyzer.detect(np.ascontiguousarray(small, dtype=np.uint8))
+    faces = []
+    for face in found:
+        b = face.box
+        x, y = min(width - 1, int(b.x / scale)), min(height - 1, int(b.y / scale))
+        w, h = min(width - x, round(b.w / scale)), min(height - y, round(b.h / scale))
+        landmarks = None if face.landmarks is None else (face.landmarks / scale).astype(np.float32)
+        faces.append(DetectedFace(FaceBox(x, y, w, h), face.score, landmarks))
+    return faces
+
+
+def face_crop_jpeg(image: Image, box: FaceBox, margin: float = _CROP_MARGIN) -> bytes:
+    """The face with ``margin`` (a fraction of the box) around it, as JPEG bytes."""
+    height, width = image.shape[:2]
+    dx, dy = int(box.w * margin), int(box.h * margin)
+    x0, y0 = max(box.x - dx, 0), max(box.y - dy, 0)
+    x1, y1 = min(box.x + box.w + dx, width), min(box.y + box.h + dy, height)
+    ok, encoded = cv2.imencode(
+        ".jpg", image[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, _CROP_JPEG_QUALITY]
+    )
+    if not ok:
+        raise ValueError("could not encode the face crop")
+    return bytes(encoded.tobytes())
+
+
+def face_crop_key(employee_id: str, face_id: int) -> str:
+    return FACE_CROP_KEY.format(employee_id=employee_id, face_id=face_id)
+
+
 def embedding_bytes(vector: np.ndarray) -> bytes:
     """float32 little-endian bytes of one embedding."""
     return np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
@@ -145,6 +200,17 @@ def embedding_bytes(vector: np.ndarray) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ImageReport:
+    """What enrolment made of one uploaded image: used or not, its face quality, and why."""
+
+    index: int
+    accepted: bool
+    quality: float | None
+    faces_found: int
+    reason: str | None = None
+
+
 @dataclass(slots=True)
 class EnrollmentResult:
     employee_id: str
@@ -153,6 +219,7 @@ class EnrollmentResult:
     warnings: list[str]
     gallery: GalleryVersion | None
     employee_created: bool
+    images: list[ImageReport] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -160,12 +227,27 @@ class RemovalResult:
     employee_id: str
     faces_deleted: int
     gallery: GalleryVersion | None
+    crops_deleted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFace:
+    """One enrolled template as stored (biometric: only for the strictest scope)."""
+
+    face_id: int
+    model_id: str
+    dim: int
+    quality: float
+    created_at: datetime
+    embedding: list[float]
 
 
 @dataclass(slots=True)
 class _Prepared:
     embeddings: list[bytes] = field(default_factory=list)
     qualities: list[float] = field(default_factory=list)
+    crops: list[bytes] = field(default_factory=list)
+    images: list[ImageReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -398,11 +480,13 @@ class GalleryService:
                 employee.face_consent_at = now
                 employee.updated_at = now
                 session.add(employee)
+                replaced: list[int] = []
                 if replace_existing:
+                    replaced = await _face_ids(session, employee_id)
                     await session.exec(
                         delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
                     )
-                session.add_all(
+                rows = [
                     EmployeeFace(
                         employee_id=employee_id,
                         embedding=blob,
@@ -412,10 +496,18 @@ class GalleryService:
                         created_at=now,
                     )
                     for blob, quality in zip(prepared.embeddings, prepared.qualities, strict=True)
-                )
+                ]
+                session.add_all(rows)
                 await session.commit()
+                new_ids = [row.id for row in rows if row.id is not None]
             announcement = await self._publish_locked(analyzer.model_id, analyzer.dim)
         await self.announce(announcement)
+        await self._delete_crops(employee_id, replaced)
+        stored = await self._store_crops(employee_id, new_ids, prepared.crops)
+        if stored < len(new_ids):
+            prepared.warnings.append(
+                f"{len(new_ids) - stored} face crop(s) could not be kept in the object store"
+            )
         return EnrollmentResult(
             employee_id=employee_id,
             faces_enrolled=len(prepared.embeddings),
@@ -423,6 +515,7 @@ class GalleryService:
             warnings=prepared.warnings,
             gallery=announcement,
             employee_created=created,
+            images=prepared.images,
         )
 
     async def remove_faces(self, employee_id: str) -> RemovalResult:
@@ -435,13 +528,8 @@ class GalleryService:
                     raise EmployeeNotFoundError(
                         employee_id, f"employee {employee_id!r} does not exist"
                     )
-                count = (
-                    await session.exec(
-                        select(func.count())
-                        .select_from(EmployeeFace)
-                        .where(EmployeeFace.employee_id == employee_id)
-                    )
-                ).one()
+                face_ids = await _face_ids(session, employee_id)
+                count = len(face_ids)
                 await session.exec(
                     delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
                 )
@@ -455,7 +543,60 @@ class GalleryService:
                 announcement = await self._publish_locked(latest.model_id, latest.dim)
         if announcement is not None:
             await self.announce(announcement)
-        return RemovalResult(employee_id, int(count), announcement)
+        crops = await self._delete_crops(employee_id, face_ids)
+        return RemovalResult(employee_id, count, announcement, crops)
+
+    async def stored_faces(self, employee_id: str) -> list[StoredFace]:
+        """The employee's templates (raises :class:`EmployeeNotFoundError`)."""
+        async with self._session_factory() as session:
+            if await _employee(session, employee_id) is None:
+                raise EmployeeNotFoundError(employee_id, f"employee {employee_id!r} does not exist")
+            rows = (
+                await session.exec(
+                    select(EmployeeFace)
+                    .where(EmployeeFace.employee_id == employee_id)
+                    .order_by(col(EmployeeFace.id))
+                )
+            ).all()
+        return [
+            StoredFace(
+                face_id=int(row.id or 0),
+                model_id=row.model_id,
+                dim=row.dim,
+                quality=row.quality,
+                created_at=row.created_at,
+                embedding=[float(v) for v in np.frombuffer(row.embedding, dtype="<f4")],
+            )
+            for row in rows
+        ]
+
+    # -- face crops ----------------------------------------------------------------------
+
+    async def _store_crops(
+        self, employee_id: str, face_ids: Sequence[int], crops: Sequence[bytes]
+    ) -> int:
+        stored = 0
+        for face_id, crop in zip(face_ids, crops, strict=False):
+            try:
+                key = face_crop_key(employee_id, face_id)
+                await asyncio.to_thread(self._store.put, key, crop, "image/jpeg")
+            except StorageError as err:
+                logger.warning("face crop %d not stored: %s", face_id, type(err).__name__)
+                continue
+            stored += 1
+        return stored
+
+    async def _delete_crops(self, employee_id: str, face_ids: Sequence[int]) -> int:
+        """Delete the crops of ``face_ids`` (idempotent); returns how many deletes succeeded."""
+        deleted = 0
+        for face_id in face_ids:
+            try:
+                await asyncio.to_thread(self._store.delete, face_crop_key(employee_id, face_id))
+            except StorageError as err:
+                logger.warning("face crop %d not deleted: %s", face_id, type(err).__name__)
+                continue
+            deleted += 1
+        return deleted
 
 
 def _embedding_count(snapshot: GallerySnapshot) -> int:
@@ -466,6 +607,13 @@ def _embedding_count(snapshot: GallerySnapshot) -> int:
     return total_bytes // (4 * snapshot.dim)
 
 
+async def _face_ids(session: AsyncSession, employee_id: str) -> list[int]:
+    found = await session.exec(
+        select(EmployeeFace.id).where(EmployeeFace.employee_id == employee_id)
+    )
+    return [int(face_id) for face_id in found.all() if face_id is not None]
+
+
 async def _employee(session: AsyncSession, employee_id: str) -> Employee | None:
     return (await session.exec(select(Employee).where(Employee.employee_id == employee_id))).first()
 
@@ -474,22 +622,24 @@ def _prepare_faces(analyzer: FaceAnalyzer, images: Sequence[Image]) -> _Prepared
     """Detect, pick the largest face, score and embed; runs in a worker thread."""
     prepared = _Prepared()
     for index, image in enumerate(images):
-        faces: list[DetectedFace] = analyzer.detect(image)
+        faces = detect_faces(analyzer, image)
         if not faces:
             prepared.warnings.append(f"images[{index}]: no face found")
+            prepared.images.append(ImageReport(index, False, None, 0, "no face found"))
             continue
         face = max(faces, key=lambda f: f.box.area)
         if len(faces) > 1:
             prepared.warnings.append(
                 f"images[{index}]: {len(faces)} faces found; the largest was used"
             )
+        quality = face_quality(image, face.box)
         if min(face.box.w, face.box.h) < MIN_FACE_SIDE:
-            prepared.warnings.append(
-                f"images[{index}]: the face is {face.box.w}x{face.box.h} px, "
-                f"under {MIN_FACE_SIDE} px: skipped"
+            reason = f"the face is {face.box.w}x{face.box.h} px, under {MIN_FACE_SIDE} px"
+            prepared.warnings.append(f"images[{index}]: {reason}: skipped")
+            prepared.images.append(
+                ImageReport(index, False, quality.score, len(faces), reason + ": skipped")
             )
             continue
-        quality = face_quality(image, face.box)
         if quality.score < LOW_QUALITY:
             prepared.warnings.append(
                 f"images[{index}]: low quality {quality.score:.2f} (small or blurry face)"
@@ -497,4 +647,14 @@ def _prepare_faces(analyzer: FaceAnalyzer, images: Sequence[Image]) -> _Prepared
         vector = analyzer.embed(image, face)
         prepared.embeddings.append(embedding_bytes(vector))
         prepared.qualities.append(quality.score)
+        prepared.crops.append(face_crop_jpeg(image, face.box))
+        prepared.images.append(
+            ImageReport(
+                index,
+                True,
+                quality.score,
+                len(faces),
+                "low quality" if quality.score < LOW_QUALITY else None,
+            )
+        )
     return prepared

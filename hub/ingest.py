@@ -78,6 +78,8 @@ ACK_PUBLISH_TIMEOUT_S = 3.0
 MAX_DRAIN_ON_STOP = 10_000
 
 OnDeviceOnline = Callable[[str], Awaitable[None]]
+# Called after a batch's commit with the ``events`` rows (column dicts) it changed (hub/flows).
+OnEventsStored = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class IngestError(RuntimeError):
@@ -215,6 +217,7 @@ class _Outcome:
     stored: int = 0
     duplicates: int = 0
     dead_reasons: list[str] = field(default_factory=list)
+    stored_events: list[dict[str, Any]] = field(default_factory=list)
 
     def ack(self, device_id: str, seq: int, received_mono: float) -> None:
         seqs = self.acks.setdefault(device_id, {})
@@ -377,6 +380,7 @@ class MqttIngest:
         self._stopping = asyncio.Event()
         self._connected_event = asyncio.Event()
         self._ack_stalled = False
+        self._on_events_stored: OnEventsStored | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -390,6 +394,9 @@ class MqttIngest:
 
     def set_on_device_online(self, callback: OnDeviceOnline | None) -> None:
         self._on_device_online = callback
+
+    def set_on_events_stored(self, callback: OnEventsStored | None) -> None:
+        self._on_events_stored = callback
 
     async def start(self) -> None:
         if self.running:
@@ -705,6 +712,11 @@ class MqttIngest:
             await self._send_acks(client)
         for device_id in outcome.online:
             await self._notify_online(device_id)
+        if outcome.stored_events and self._on_events_stored is not None:
+            try:
+                await self._on_events_stored(outcome.stored_events)
+            except Exception:
+                logger.exception("on_events_stored callback failed")
 
     async def _apply(self, batch: _Batch) -> _Outcome:
         try:
@@ -727,6 +739,7 @@ class MqttIngest:
             outcome.stored += part.stored
             outcome.duplicates += part.duplicates
             outcome.dead_reasons.extend(part.dead_reasons)
+            outcome.stored_events.extend(part.stored_events)
         return outcome
 
     async def _dead_letter_failed(self, batch: _Batch, err: Exception) -> _Outcome:
@@ -850,6 +863,7 @@ class MqttIngest:
             conflict_columns=["event_id"],
             update_columns=[c for c in _EVENT_COLUMNS if c not in {"event_id", "received_at"}],
         )
+        outcome.stored_events.extend(changed)
         return highest
 
     async def _apply_devices(

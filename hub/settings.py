@@ -11,7 +11,7 @@ import base64
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -89,11 +89,48 @@ class HubSettings(BaseModel):
 
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
 
+    # Object storage (hub/storage.py): an S3 endpoint (MinIO) when s3_endpoint is set, else the
+    # local objects_dir. The hub starts while the endpoint is down; /health shows it.
+    s3_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^(https?://)?[A-Za-z0-9.\-\[\]:]+/?$",
+        description="host:port or http(s)://host:port of MinIO / any S3 endpoint.",
+    )
+    s3_access_key: str | None = Field(default=None, max_length=256)
+    s3_secret_key: SecretStr | None = None
+    s3_bucket: str = Field(default="innsight", pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+    s3_region: str = Field(default="us-east-1", min_length=1, max_length=64)
+    s3_secure: bool = False
+    s3_url_expiry_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
+    # Image search (hub/vision/image_search.py): the embedding model (models/registry.py id, or
+    # an explicit ONNX file), the default similarity cut, and the URLs results carry: "hub"
+    # (GET /api/v1/cv/image/{id}/file, authenticated) or "store" (the store's own URLs:
+    # presigned on S3).
+    image_search_model: str = Field(default="efficientnet-lite0", pattern=ID_PATTERN)
+    image_search_model_path: Path | None = None
+    image_search_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    image_search_urls: Literal["hub", "store"] = "hub"
+    image_index_m: Annotated[int, Field(ge=4, le=128)] = 16
+    image_index_ef_construction: Annotated[int, Field(ge=16, le=2000)] = 200
+    image_index_ef_search: Annotated[int, Field(ge=8, le=2000)] = 128
+
     # The assistant's LLM (hub/assistant): an Ollama server; the hub starts without it and the
     # LLM endpoints answer 503 with the reason while it is unreachable (DESIGN §1).
     llm_model: str = Field(default="qwen2.5:7b-instruct", min_length=1, max_length=200)
     llm_base_url: str = Field(default="http://127.0.0.1:11434", pattern=r"^https?://[^\s/]+/?$")
     llm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 120.0
+    # The provider speaking to llm_model: "ollama" (llm_base_url, Ollama's API) or "openai" (any
+    # OpenAI-compatible chat-completions server at llm_openai_base_url, Ollama's /v1 included).
+    llm_provider: Literal["ollama", "openai"] = "ollama"
+    llm_openai_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1", pattern=r"^https?://[^\s/]+(/[^\s]*)?$"
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for the OpenAI-compatible provider, if it needs one."
+    )
+    # How long a tool call the assistant proposed (create a task, trigger a workflow, send a
+    # message) waits for its confirmation before it expires.
+    llm_action_ttl_s: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] = 900
 
     # API auth (hub/api/auth.py) and encryption at rest (hub/crypto.py). The two secrets are
     # never defaulted here: when unset, hub.auth.keys.with_secrets() generates them once and
@@ -119,6 +156,81 @@ class HubSettings(BaseModel):
     rate_limit_heavy_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
     rate_limit_login_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 10.0
     rate_limit_login_burst: Annotated[int, Field(ge=1, le=10_000)] = 5
+
+    # OCR (hub/vision/ocr_service.py): auto = RapidOCR, plus Tesseract on Vietnamese pages;
+    # engines load on first use and a missing one makes the OCR endpoints answer 503.
+    ocr_engine: str = Field(
+        default="auto",
+        pattern=r"^(auto|rapidocr|tesseract)$",
+        description="auto | rapidocr | tesseract",
+    )
+    ocr_tesseract_cmd: str = Field(default="tesseract", min_length=1, max_length=500)
+    ocr_tesseract_langs: str = Field(
+        default="vie", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="e.g. vie or vie+eng"
+    )
+    ocr_max_side: Annotated[int, Field(ge=256, le=10_000)] = 2400
+    # ONNX Runtime threads per RapidOCR run: 1 measured ~45 % less CPU per page than 2 on the
+    # 2-core box (no spin-waiting), and concurrent requests still use every core
+    ocr_threads: Annotated[int, Field(ge=1, le=64)] = 1
+
+    # Flows (hub/flows) and notifications (hub/notify). Attendance check-in runs in the ingest
+    # whatever these say; Prefect runs the multi-step flows only when flows_enabled (it needs a
+    # Prefect API: PREFECT_API_URL, or Prefect's local mode).
+    timezone: str = Field(
+        default="UTC", min_length=1, max_length=64, description="The hotel's IANA time zone."
+    )
+    flows_enabled: bool = False
+    flows_executor: str = Field(
+        default="local",
+        pattern=r"^(local|worker)$",
+        description="local: the hub runs flow runs itself; worker: a Prefect worker does.",
+    )
+    flows_work_pool: str = Field(default="innsight", min_length=1, max_length=100)
+    flows_poll_interval_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    flows_default_schedules: bool = Field(
+        default=True, description="Create the default schedules (pricing at 03:00, ...)."
+    )
+    attendance_cameras: list[str] = Field(
+        default_factory=list,
+        description="Entrance cameras whose face events count for attendance "
+        "(comma-separated in the environment); empty: every camera.",
+    )
+    attendance_debounce_s: Annotated[int, Field(ge=0, le=24 * 3600)] = 300
+    attendance_grace_minutes: Annotated[int, Field(ge=0, le=240)] = 5
+    attendance_notify_email: str | None = Field(
+        default=None, max_length=254, description="Who hears of late arrivals without a supervisor."
+    )
+    notify_language: str = Field(default="en", pattern=r"^(vi|en)$")
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_sender: str = Field(default="innsight@localhost", min_length=3, max_length=254)
+    smtp_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    notify_webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    notify_webhook_secret: SecretStr | None = None
+    retention_biometric_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    retention_unknown_face_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    hazard_realert_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
+
+    @field_validator("attendance_cameras", mode="before")
+    @classmethod
+    def _split_cameras(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: give an IANA name") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -1,17 +1,23 @@
-"""Object storage for snapshots and gallery artefacts: a Protocol and a local-folder adapter.
+"""Object storage for snapshots, gallery artefacts and indexed images: a Protocol and two
+adapters, a local folder (the embedded default) and any S3 endpoint through the ``minio`` client
+(MinIO in production; ``rclone serve s3`` in the tests).
 
-MinIO comes later as another adapter of :class:`ObjectStore`. The calls are synchronous (as the
-``minio`` client is); async callers run them in a thread (``asyncio.to_thread``).
+The calls are synchronous (as the ``minio`` client is); async callers run them in a thread
+(``asyncio.to_thread``).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import tempfile
+import threading
+from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +133,186 @@ class LocalFolderStore:
         if self._base_url is not None:
             return f"{self._base_url}/{key}"
         return path.as_uri()
+
+
+# S3 error codes that mean "no such object" (HEAD answers carry no body: minio names them too)
+_S3_MISSING = frozenset(
+    {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "NotFound", "ResourceNotFound"}
+)
+DEFAULT_URL_EXPIRY = timedelta(hours=1)
+
+
+class S3ObjectStore:
+    """Objects in one bucket of an S3 endpoint, through a ``minio.Minio`` client.
+
+    The bucket is created on the first write when it does not exist. :meth:`url_for` returns a
+    presigned GET URL valid for ``url_expiry`` (signing is local: no request is made). Every
+    backend failure is raised as :class:`StorageError` (or :class:`ObjectNotFoundError`), with
+    the cause chained; credentials never appear in messages or logs.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        url_expiry: timedelta = DEFAULT_URL_EXPIRY,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._url_expiry = url_expiry
+        self._bucket_ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket when it is missing (idempotent; called before the first write)."""
+        if self._bucket_ready:
+            return
+        with self._lock:
+            if self._bucket_ready:
+                return
+            try:
+                if not self._client.bucket_exists(self._bucket):
+                    self._client.make_bucket(self._bucket)
+                    logger.info("created bucket %s", self._bucket)
+            except Exception as err:
+                if _s3_code(err) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise _storage_error(f"could not create bucket {self._bucket!r}", err) from err
+            self._bucket_ready = True
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        validate_key(key)
+        self.ensure_bucket()
+        try:
+            self._client.put_object(
+                self._bucket, key, io.BytesIO(data), len(data), content_type=content_type
+            )
+        except Exception as err:
+            raise _storage_error(f"could not write object {key!r}", err) from err
+        logger.debug("stored s3 %s (%d bytes, %s)", key, len(data), content_type)
+
+    def get(self, key: str) -> bytes:
+        validate_key(key)
+        try:
+            response = self._client.get_object(self._bucket, key)
+        except Exception as err:
+            if _s3_code(err) in _S3_MISSING:
+                raise ObjectNotFoundError(f"no object {key!r}") from err
+            raise _storage_error(f"could not read object {key!r}", err) from err
+        try:
+            data: bytes = response.read()
+        except Exception as err:
+            raise _storage_error(f"could not read object {key!r}", err) from err
+        finally:
+            response.close()
+            response.release_conn()
+        return data
+
+    def exists(self, key: str) -> bool:
+        validate_key(key)
+        try:
+            self._client.stat_object(self._bucket, key)
+        except Exception as err:
+            if _s3_code(err) in _S3_MISSING:
+                return False
+            raise _storage_error(f"could not look up object {key!r}", err) from err
+        return True
+
+    def delete(self, key: str) -> None:
+        validate_key(key)
+        try:
+            self._client.remove_object(self._bucket, key)
+        except Exception as err:
+            if _s3_code(err) in _S3_MISSING:
+                return
+            raise _storage_error(f"could not delete object {key!r}", err) from err
+
+    def url_for(self, key: str) -> str:
+        validate_key(key)
+        try:
+            url: str = self._client.presigned_get_object(
+                self._bucket, key, expires=self._url_expiry
+            )
+        except Exception as err:
+            raise _storage_error(f"could not sign a URL for {key!r}", err) from err
+        return url
+
+
+_XML_CODE = re.compile(r"<Code>\s*([A-Za-z]+)\s*</Code>")
+
+
+def _s3_code(err: BaseException) -> str | None:
+    """The S3 error code of a ``minio`` error. Servers that send their XML error bodies as
+    ``text/xml`` (rclone does) reach us as ``InvalidResponseError``: the code is read from the
+    body then."""
+    code = getattr(err, "code", None)
+    if isinstance(code, str):
+        return code
+    body = getattr(err, "_body", None)
+    if isinstance(body, str):
+        found = _XML_CODE.search(body)
+        if found:
+            return found.group(1)
+    return None
+
+
+def _storage_error(what: str, err: BaseException) -> StorageError:
+    code = _s3_code(err)
+    reason = code or type(err).__name__
+    return StorageError(f"{what}: {reason}")
+
+
+def parse_s3_endpoint(endpoint: str, *, secure: bool) -> tuple[str, bool]:
+    """``host:port`` or ``http(s)://host:port`` -> (``host:port``, secure); a scheme wins."""
+    text = endpoint.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ValueError(
+                f"S3 endpoint {endpoint!r} must be host[:port] or http(s)://host[:port]"
+            )
+        return parts.netloc, parts.scheme == "https"
+    if not text or "/" in text:
+        raise ValueError(f"S3 endpoint {endpoint!r} must be host[:port] or http(s)://host[:port]")
+    return text, secure
+
+
+def create_s3_store(
+    endpoint: str,
+    *,
+    access_key: str | None,
+    secret_key: str | None,
+    bucket: str,
+    region: str = "us-east-1",
+    secure: bool = False,
+    url_expiry: timedelta = DEFAULT_URL_EXPIRY,
+    connect_timeout_s: float = 3.0,
+    read_timeout_s: float = 30.0,
+) -> S3ObjectStore:
+    """An :class:`S3ObjectStore` with a ``minio`` client that fails fast: short connect timeout,
+    two retries (the default client retries for a long time when the server is down)."""
+    import urllib3
+    from minio import Minio
+
+    netloc, use_tls = parse_s3_endpoint(endpoint, secure=secure)
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        maxsize=10,
+    )
+    client = Minio(
+        netloc,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=use_tls,
+        region=region,
+        http_client=http,
+    )
+    return S3ObjectStore(client, bucket, url_expiry=url_expiry)
 
 
 def _fsync_dir(directory: Path) -> None:

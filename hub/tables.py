@@ -259,8 +259,21 @@ class ImageMetadata(SQLModel, table=True):
     camera_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
     room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
     tags: list[str] = Field(default_factory=list, sa_type=JSONType)
-    captured_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    captured_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, nullable=True, index=True
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Image search (hub/vision/image_search.py): a row with a category and an embedding is in
+    # that category's similarity index; other rows (OCR scans, room photos) are not.
+    category: str | None = Field(default=None, max_length=32, index=True)
+    thumbnail_key: str | None = Field(default=None, max_length=512)
+    embedding: bytes | None = Field(default=None, description="float32 little-endian, unit norm")
+    embedding_model: str | None = Field(default=None, max_length=128, index=True)
+    item_metadata: str | None = Field(
+        default=None,
+        sa_type=EncryptedString,
+        description="the caller's metadata as JSON (may name guests); encrypted at rest",
+    )
 
 
 class MLPrediction(SQLModel, table=True):
@@ -322,23 +335,39 @@ class RoomAnalysisLog(SQLModel, table=True):
     score: float | None = None
     findings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     model_id: str | None = Field(default=None, max_length=128)
+    room_number: str | None = Field(default=None, max_length=16, index=True)
+    ready_for_guest: bool | None = None
+    tags: list[str] = Field(default_factory=list, sa_type=JSONType)
+    photo_key: str | None = Field(default=None, max_length=512)
     analysed_at: datetime = Field(
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
 
 
 class OcrResult(SQLModel, table=True):
+    """One OCR reading (hub/vision/ocr_service.py). ``fields`` holds what is not personal
+    (invoice fields, check-digit verdicts, per-field confidences); identity-document fields
+    (name, ID number, birth date, address, MRZ lines ...) live in ``personal_fields``, a JSON
+    object encrypted at rest like ``text`` (DESIGN §7)."""
+
     __tablename__ = "ocr_results"
 
     id: int | None = Field(default=None, primary_key=True)
     image_id: int | None = Field(default=None, foreign_key="image_metadata.id", index=True)
     guest_id: int | None = Field(default=None, foreign_key="guests.id", index=True)
-    document_type: str = Field(max_length=32, description="passport | id_card | invoice | ...")
+    document_type: str = Field(
+        max_length=32, description="invoice | cccd | cmnd | passport | id_card | unknown"
+    )
     text: str = Field(sa_type=EncryptedString, description="OCR text; encrypted at rest")
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    personal_fields: str | None = Field(
+        default=None, sa_type=EncryptedString, description="JSON object; encrypted at rest"
+    )
     language: str | None = Field(default=None, max_length=16)
     confidence: float | None = None
     engine: str = Field(max_length=64)
+    processing_time_ms: float | None = None
+    created_by: str | None = Field(default=None, max_length=128, description="actor, no PII")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
@@ -358,6 +387,13 @@ class AnomalyDetection(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, max_length=ID_MAX)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     notes: str | None = Field(default=None, sa_type=Text)
+    severity: str | None = Field(
+        default=None, max_length=16, description="low | medium | high | critical"
+    )
+    alert: bool = False
+    model_id: str | None = Field(default=None, max_length=128)
+    box: dict[str, int] | None = Field(default=None, sa_type=JSONType)
+    source: str | None = Field(default=None, max_length=16, description="edge | api")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -670,3 +706,170 @@ class ServiceLog(SQLModel, table=True):
     )
     message: str = Field(sa_type=Text)
     context: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flows (hub/flows): shifts, attendance marks, housekeeping, lost & found, alerts, notifications
+# ---------------------------------------------------------------------------------------------
+
+
+class ShiftSchedule(SQLModel, table=True):
+    """An employee's shift: on one weekday (0 = Monday) or, with ``weekday`` null, every day.
+    Times are ``HH:MM`` in the hotel's time zone; an end before the start crosses midnight."""
+
+    __tablename__ = "shift_schedules"
+    __table_args__ = (Index("ix_shift_schedules_employee_weekday", "employee_id", "weekday"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    employee_id: str = Field(max_length=ID_MAX, foreign_key="employees.employee_id")
+    weekday: int | None = Field(default=None, ge=0, le=6)
+    start_time: str = Field(max_length=5, description="HH:MM local")
+    end_time: str = Field(max_length=5, description="HH:MM local")
+    grace_minutes: int | None = Field(default=None, ge=0, le=240)
+    supervisor_employee_id: str | None = Field(default=None, max_length=ID_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AttendanceMark(SQLModel, table=True):
+    """One face event applied to attendance (at most one row per event: redeliveries and later
+    messages of the same appearance update it instead of counting again)."""
+
+    __tablename__ = "attendance_marks"
+
+    event_id: uuid.UUID = Field(primary_key=True)
+    attendance_log_id: int = Field(foreign_key="attendance_logs.id", index=True)
+    employee_id: str = Field(max_length=ID_MAX, index=True)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    minutes_late: int = Field(default=0, description="of the log's check-in, when this set it")
+    notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class HousekeepingTask(SQLModel, table=True):
+    __tablename__ = "housekeeping_tasks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_number: str | None = Field(default=None, max_length=16, index=True)
+    category: str = Field(max_length=32)
+    priority: str = Field(max_length=16)
+    description: str = Field(sa_type=EncryptedString, description="guest text; encrypted")
+    items: list[str] = Field(default_factory=list, sa_type=JSONType)
+    quantity: int | None = None
+    assignee_role: str = Field(max_length=32)
+    assigned_to: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    status: str = Field(default="open", max_length=16, index=True, description="open|assigned|done")
+    guest_id: int | None = Field(default=None, foreign_key="guests.id")
+    booking_id: int | None = Field(default=None, foreign_key="bookings.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class LostItem(SQLModel, table=True):
+    __tablename__ = "lost_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    description: str = Field(max_length=500)
+    guest_id: int | None = Field(default=None, foreign_key="guests.id", index=True)
+    reported_image_key: str | None = Field(default=None, max_length=512)
+    status: str = Field(
+        default="lost", max_length=16, index=True, description="lost | found | returned"
+    )
+    found_image_key: str | None = Field(default=None, max_length=512)
+    match_similarity: float | None = None
+    found_location: str | None = Field(default=None, max_length=128)
+    reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    found_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class HazardAlert(SQLModel, table=True):
+    """One escalation of an anomaly to the alert channels; re-sent until acknowledged."""
+
+    __tablename__ = "hazard_alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    anomaly_id: int | None = Field(default=None, foreign_key="anomaly_detections.id", index=True)
+    event_id: uuid.UUID | None = Field(default=None, index=True)
+    hazard: str = Field(max_length=16)
+    location: str = Field(max_length=128)
+    detected_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    sends: int = 0
+    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class NotificationLog(SQLModel, table=True):
+    """A notification handed to a channel: kind, channel, outcome; no message text (it may carry
+    personal data) and the recipient only as a role or id."""
+
+    __tablename__ = "notification_logs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    channel: str = Field(max_length=16)
+    recipient: str = Field(max_length=128, description="role or id, never an address")
+    ok: bool
+    error: str | None = Field(default=None, max_length=500)
+    template: str = Field(max_length=16, description="generated | fallback")
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assistant (hub/assistant): proposed actions awaiting confirmation, and staff messages
+# ---------------------------------------------------------------------------------------------
+
+
+class AssistantAction(SQLModel, table=True):
+    """A tool call that changes something, proposed by the assistant and run only when the same
+    caller confirms it before ``expires_at``. ``args`` may carry guest text: encrypted."""
+
+    __tablename__ = "assistant_actions"
+
+    id: str = Field(primary_key=True, max_length=32)
+    tool: str = Field(max_length=64)
+    args: str = Field(sa_type=EncryptedString, description="JSON of the tool arguments")
+    summary: str = Field(sa_type=EncryptedString)
+    requested_by: str = Field(max_length=128, index=True)
+    status: str = Field(
+        default="pending", max_length=16, index=True, description="pending|executed|rejected|failed"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    decided_by: str | None = Field(default=None, max_length=128)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+
+
+class StaffMessage(SQLModel, table=True):
+    """A message to staff (a role or an employee id) queued by a confirmed assistant action for
+    the notification channels to deliver; subject and body are encrypted."""
+
+    __tablename__ = "staff_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(max_length=128, index=True, description="role or employee id")
+    subject: str = Field(sa_type=EncryptedString)
+    body: str = Field(sa_type=EncryptedString)
+    created_by: str = Field(max_length=128)
+    status: str = Field(default="queued", max_length=16, index=True, description="queued|sent")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class RoomReference(SQLModel, table=True):
+    """The reference photo of a room type in its ready state and its named regions, against
+    which housekeeping inspections are compared (hub/vision/room_service.py)."""
+
+    __tablename__ = "room_references"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_type: str = Field(max_length=32, unique=True, index=True)
+    object_key: str = Field(max_length=512, description="the reference photo in the object store")
+    width: int
+    height: int
+    regions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    version: int = 1
+    created_by: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

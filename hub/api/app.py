@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api.auth import API_KEY_HEADER, AuthState
-from hub.api.deps import FaceAnalyzerProvider, HubRuntime
+from hub.api.deps import FaceAnalyzerProvider, HubRuntime, build_cv_services
 from hub.api.errors import error_body, field_error, install_error_handlers
 from hub.api.routes import admin, auth, cv, cv_anomaly, cv_images, cv_ocr, cv_room, events, metrics
 from hub.api.routes import llm as llm_routes
@@ -23,13 +24,17 @@ from hub.api.routes import prefect as prefect_routes
 from hub.assistant.service import AssistantService
 from hub.auth.keys import jwt_secret_of, with_secrets
 from hub.crypto import PiiCipher, bind_pii_cipher
-from hub.db import create_engine, create_session_factory, init_db
+from hub.db import SessionFactory, create_engine, create_session_factory, init_db
+from hub.flows.wiring import Flows, start_flows, stop_flows
 from hub.gallery import MAX_ENROLL_IMAGES, GalleryService
 from hub.ingest import MqttIngest
 from hub.ml.api import MLProvider
 from hub.settings import HubSettings
-from hub.storage import LocalFolderStore
+from hub.storage import LocalFolderStore, ObjectStore, create_s3_store
+from hub.vision.image_index import IndexParams
+from hub.vision.image_search import EmbedderProvider, ImageSearchService
 from models.faces import FaceAnalyzer
+from models.image_embed import ImageEmbedder, load_image_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,46 @@ def _dlib_factory(upsample: int) -> FaceAnalyzer:
     return DlibFaceAnalyzer(upsample=upsample)
 
 
+def _object_store(settings: HubSettings) -> ObjectStore:
+    """S3 (MinIO) when ``s3_endpoint`` is set, else the local objects folder. Nothing is sent
+    here: the hub starts while the endpoint is down, and /health says so."""
+    if settings.s3_endpoint:
+        secret = settings.s3_secret_key
+        return create_s3_store(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=secret.get_secret_value() if secret is not None else None,
+            bucket=settings.s3_bucket,
+            region=settings.s3_region,
+            secure=settings.s3_secure,
+            url_expiry=timedelta(seconds=settings.s3_url_expiry_s),
+        )
+    return LocalFolderStore(settings.objects_dir)
+
+
+def _image_search(
+    settings: HubSettings, session_factory: SessionFactory, store: ObjectStore
+) -> ImageSearchService:
+    """The image search service; its model loads on first use (503 with the reason if not)."""
+
+    def load() -> ImageEmbedder:
+        return load_image_embedder(
+            settings.image_search_model, model_path=settings.image_search_model_path
+        )
+
+    return ImageSearchService(
+        session_factory,
+        store,
+        EmbedderProvider(load),
+        index_dir=settings.data_dir / "image_index",
+        params=IndexParams(
+            m=settings.image_index_m,
+            ef_construction=settings.image_index_ef_construction,
+            ef_search=settings.image_index_ef_search,
+        ),
+    )
+
+
 def create_app(
     settings: HubSettings,
     *,
@@ -86,10 +131,11 @@ def create_app(
         engine = create_engine(settings.database_url.get_secret_value())
         bind_pii_cipher(engine, pii_cipher)
         ingest: MqttIngest | None = None
+        flows: Flows | None = None
         try:
             await init_db(engine)
             session_factory = create_session_factory(engine)
-            store = LocalFolderStore(settings.objects_dir)
+            store = _object_store(settings)
             gallery = GalleryService(
                 session_factory,
                 store,
@@ -112,6 +158,9 @@ def create_app(
                 face_analyzer,
             )
             app.state.ml = MLProvider(session_factory, settings.data_dir / "ml")
+            flows = await start_flows(
+                settings, session_factory, store, ingest=ingest, gallery=gallery, ml=app.state.ml
+            )
             app.state.hub = HubRuntime(
                 settings=settings,
                 engine=engine,
@@ -121,7 +170,11 @@ def create_app(
                 ingest=ingest,
                 faces=faces,
                 registries=(ingest_registry,),
+                flow_hooks=flows.hooks,
+                flow_runner=flows.runner,
+                image_search=_image_search(settings, session_factory, store),
             )
+            app.state.cv = build_cv_services(app.state.hub)
             if ingest is not None:
                 await ingest.start()
             logger.info("hub ready (site %s, ingest %s)", settings.site, ingest is not None)
@@ -129,6 +182,12 @@ def create_app(
         finally:
             if ingest is not None:
                 await ingest.stop()
+            if flows is not None:
+                await stop_flows(flows)
+            runtime = getattr(app.state, "hub", None)
+            if runtime is not None and runtime.image_search is not None:
+                await runtime.image_search.save()
+            await app.state.assistant.aclose()  # the conversation memory's connection
             await engine.dispose()
             if hasattr(app.state, "hub"):
                 del app.state.hub
@@ -139,6 +198,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.http_registry = http_registry
+    app.state.cv_metrics = metrics.CvMetrics(http_registry)
     app.state.auth = AuthState(settings, jwt_secret_of(settings))
     # the chat model itself is built on first use, never here (the hub starts without Ollama)
     app.state.assistant = AssistantService(settings)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
@@ -17,11 +17,17 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.db import SessionFactory
+from hub.flows.hooks import FlowHooks
 from hub.gallery import GalleryService
 from hub.ingest import MqttIngest
 from hub.settings import HubSettings
 from hub.storage import ObjectStore
+from hub.vision.image_search import ImageSearchService
+from hub.vision.services import CvServices
 from models.faces import FaceAnalyzer, ModelUnavailableError
+
+if TYPE_CHECKING:
+    from hub.flows.runner import FlowRunner
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +94,11 @@ class HubRuntime:
     ingest: MqttIngest | None
     faces: FaceAnalyzerProvider
     registries: tuple[CollectorRegistry, ...]
+    # hub/flows: what the ingest and the room analysis call (COMMON.md), and the Prefect side
+    flow_hooks: FlowHooks | None = None
+    flow_runner: FlowRunner | None = None
+    # image index/search (hub/vision/image_search.py); None: the endpoints answer 503
+    image_search: ImageSearchService | None = None
 
     async def check_database(self) -> str | None:
         """``None`` when the database answers, else why not."""
@@ -125,3 +136,29 @@ async def get_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def build_cv_services(runtime: HubRuntime) -> CvServices:
+    """The face recognition, room inspection and hazard services of one hub (issue 5)."""
+    from hub.vision.anomaly_service import AnomalyService, default_loader
+    from hub.vision.faces import FaceRecognitionService, LivenessProvider, minifasnet_liveness
+    from hub.vision.room_service import RoomService
+
+    settings = runtime.settings
+    return CvServices(
+        faces=FaceRecognitionService(
+            runtime.session_factory,
+            threshold=settings.face_match_threshold,
+            liveness=LivenessProvider(minifasnet_liveness),
+        ),
+        rooms=RoomService(runtime.session_factory, runtime.store),
+        anomaly=AnomalyService(runtime.session_factory, runtime.store, default_loader()),
+    )
+
+
+def get_cv(request: Request) -> CvServices:
+    services: CvServices = request.app.state.cv
+    return services
+
+
+Cv = Annotated[CvServices, Depends(get_cv)]

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,6 +30,17 @@ def _printable(text: str) -> str:
 def field_error(field: str, reason: str) -> dict[str, str]:
     """The ``detail`` routes give ``HTTPException`` for a single bad field."""
     return {"field": _printable(field), "reason": _printable(reason)}
+
+
+# How an unusable upload (hub/vision/decode.py's codes) is answered; anything else is a 422.
+IMAGE_ERROR_STATUS = {"too_large": 413, "unsupported_type": 415}
+
+
+def image_http_error(field: str, code: str, reason: str) -> HTTPException:
+    """An undecodable upload as the project's 4xx: 413 too large, 415 wrong type, else 422."""
+    return HTTPException(
+        status_code=IMAGE_ERROR_STATUS.get(code, 422), detail=field_error(field, reason)
+    )
 
 
 def error_body(detail: str, errors: Sequence[dict[str, str]] = ()) -> dict[str, Any]:

@@ -10,7 +10,16 @@ from typing import Any, Protocol
 from sqlmodel import col, select
 
 from hub.db import SessionFactory
-from hub.tables import AnomalyDetection, AttendanceLog, Booking, Event, Room
+from hub.tables import (
+    AnomalyDetection,
+    AttendanceLog,
+    Booking,
+    Event,
+    Guest,
+    HousekeepingTask,
+    MLPrediction,
+    Room,
+)
 
 MAX_ROWS = 20
 
@@ -29,6 +38,19 @@ class HotelData(Protocol):
     async def recent_face_events(self, limit: int) -> list[dict[str, Any]]: ...
 
     async def attendance(self, employee_id: str | None, day: date) -> list[dict[str, Any]]: ...
+
+    async def open_housekeeping_tasks(self, room_number: str | None) -> list[dict[str, Any]]: ...
+
+    async def predictions(self, target: str, start: date, days: int) -> list[dict[str, Any]]: ...
+
+
+class GuestFacts(Protocol):
+    """The facts a guest message is filled from (the guest's name included: used to fill
+    templates only, never handed to the chat model's tools)."""
+
+    async def booking_facts(
+        self, *, booking_ref: str | None, room_number: str | None, on_date: date
+    ) -> dict[str, str] | None: ...
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -149,3 +171,85 @@ class SqlHotelData:
             }
             for r in rows
         ]
+
+    async def open_housekeeping_tasks(self, room_number: str | None) -> list[dict[str, Any]]:
+        query = select(HousekeepingTask).where(
+            col(HousekeepingTask.status).in_(("open", "assigned"))
+        )
+        if room_number is not None:
+            query = query.where(HousekeepingTask.room_number == room_number)
+        query = query.order_by(col(HousekeepingTask.created_at).desc()).limit(MAX_ROWS)
+        async with self._sessions() as session:
+            rows = (await session.exec(query)).all()
+        # the description is guest text (may name people): ids, kinds and counts only
+        return [
+            {
+                "task_id": t.id,
+                "room_number": t.room_number,
+                "category": t.category,
+                "priority": t.priority,
+                "items": list(t.items),
+                "quantity": t.quantity,
+                "assignee_role": t.assignee_role,
+                "status": t.status,
+                "created_at": _iso(t.created_at),
+            }
+            for t in rows
+        ]
+
+    async def predictions(self, target: str, start: date, days: int) -> list[dict[str, Any]]:
+        query = (
+            select(MLPrediction)
+            .where(MLPrediction.target == target)
+            .where(col(MLPrediction.horizon_date) >= start)
+            .where(col(MLPrediction.horizon_date) < date.fromordinal(start.toordinal() + days))
+            .order_by(col(MLPrediction.horizon_date), col(MLPrediction.created_at).desc())
+            .limit(MAX_ROWS * 5)
+        )
+        async with self._sessions() as session:
+            rows = (await session.exec(query)).all()
+        latest: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        for p in rows:  # newest prediction per (day, subject)
+            key = (_iso(p.horizon_date), p.subject_id)
+            latest.setdefault(
+                key,
+                {
+                    "date": _iso(p.horizon_date),
+                    "subject": p.subject_id,
+                    "prediction": p.prediction,
+                    "model": f"{p.model_name}@{p.model_version}",
+                },
+            )
+        return list(latest.values())[:MAX_ROWS]
+
+    async def booking_facts(
+        self, *, booking_ref: str | None, room_number: str | None, on_date: date
+    ) -> dict[str, str] | None:
+        query = (
+            select(Booking, Guest, Room.room_number)
+            .join(Guest, col(Booking.guest_id) == Guest.id)
+            .outerjoin(Room, col(Booking.room_id) == Room.id)
+        )
+        if booking_ref is not None:
+            query = query.where(Booking.booking_ref == booking_ref)
+        if room_number is not None:
+            query = query.where(Room.room_number == room_number)
+            if booking_ref is None:  # the stay covering the day, else the next one
+                query = query.where(col(Booking.check_out_date) > on_date)
+                query = query.where(col(Booking.status).not_in(("cancelled", "checked_out")))
+        query = query.order_by(col(Booking.check_in_date)).limit(1)
+        async with self._sessions() as session:
+            row = (await session.exec(query)).first()
+        if row is None:
+            return None
+        booking, guest, number = row
+        facts = {
+            "guest_name": guest.full_name,
+            "booking_ref": booking.booking_ref,
+            "check_in_date": booking.check_in_date.isoformat(),
+            "check_out_date": booking.check_out_date.isoformat(),
+            "nationality": guest.nationality or "",
+        }
+        if number:
+            facts["room_number"] = number
+        return facts

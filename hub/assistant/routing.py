@@ -7,137 +7,71 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 
-# (category, assignee role, keywords) in priority order; keywords are diacritic-free, lower case
+# (category, assignee role, keywords) in priority order; keywords are diacritic-free, lower case.
+# A keyword inside a longer keyword of another category does not count ("goi" in "goi mon").
 _CATEGORIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "emergency",
         "security",
         (
-            "fire",
-            "smoke",
-            "emergency",
-            "ambulance",
-            "injured",
-            "bleeding",
-            "chay",
-            "khoi",
-            "cap cuu",
-            "bi thuong",
-            "khan cap",
-            "trom",
-            "theft",
-            "stolen",
-            "stole",
+            "fire", "smoke", "emergency", "ambulance", "injured", "bleeding", "theft", "stolen",
+            "stole", "gas", "smell gas", "security", "stranger", "breathing", "unconscious",
+            "chay", "khoi", "cap cuu", "bi thuong", "khan cap", "trom", "mat trom", "mui gas",
+            "bao ve", "nguoi la", "kho tho", "bat tinh", "chay mau",
         ),
     ),
     (
         "maintenance",
         "maintenance",
         (
-            "broken",
-            "not working",
-            "leak",
-            "leaking",
-            "air conditioner",
-            "air conditioning",
-            "aircon",
-            "light bulb",
-            "repair",
-            "toilet",
-            "hong",
-            "khong hoat dong",
-            "ro nuoc",
-            "dieu hoa",
-            "may lanh",
-            "bong den",
-            "sua",
-            "wifi",
-            "tivi",
-            " tv",
-            "no hot water",
-            "khong co nuoc nong",
+            "broken", "not working", "doesn't work", "does not work", "don't work", "won't open",
+            "leak", "leaking", "air conditioner", "air conditioning", "aircon", "ac", "light bulb",
+            "repair", "toilet", "clogged", "blocked", "the safe", "shower head", "no hot water",
+            "loud noise", "hong", "khong hoat dong", "ro nuoc", "dieu hoa", "may lanh", "bong den",
+            "sua", "khong co nuoc nong", "bi tac", "ket sat", "khong vao duoc", "bi dot",
+            "dot nuoc", "keu to", "bon cau",
         ),
     ),
     (
         "front_desk",
         "front_desk",
         (
-            "check out",
-            "checkout",
-            "check-out",
-            "late checkout",
-            "check in",
-            "invoice",
-            "bill",
-            "taxi",
-            "key card",
-            "tra phong",
-            "nhan phong",
-            "hoa don",
-            "the tu",
-            "goi xe",
+            "check out", "checkout", "check-out", "late checkout", "check in", "checking out",
+            "invoice", "bill", "taxi", "key card", "extend my stay", "extend", "early check",
+            "tra phong", "nhan phong", "hoa don", "the tu", "the phong", "goi xe", "gia han",
         ),
     ),
     (
         "housekeeping",
         "housekeeping",
         (
-            "towel",
-            "towels",
-            "clean",
-            "cleaning",
-            "pillow",
-            "pillows",
-            "blanket",
-            "sheets",
-            "toilet paper",
-            "shampoo",
-            "soap",
-            "khan",
-            "don phong",
-            "ve sinh",
-            "goi",
-            "chan",
-            "giay ve sinh",
-            "dau goi",
-            "xa phong",
-            "lau don",
-            "nuoc suoi",
-            "water bottle",
-            "bottled water",
+            "towel", "towels", "clean", "cleaning", "cleaned", "pillow", "pillows", "blanket",
+            "sheets", "toilet paper", "shampoo", "soap", "water bottle", "bottled water",
+            "bottles of water", "bottle of water", "toothbrush", "toothbrushes", "slippers",
+            "hair dryer", "iron", "extra bed", "baby cot", "cot", "crib", "do not disturb",
+            "khan", "don phong", "don dep", "can don", "don gap", "ve sinh", "goi", "chan",
+            "giay ve sinh", "dau goi", "xa phong", "lau don", "nuoc suoi", "ban chai", "dep",
+            "may say toc", "ban la", "ban ui", "giuong phu", "noi em be", "cui", "ga giuong",
         ),
     ),
     (
         "food_beverage",
         "room_service",
         (
-            "breakfast",
-            "dinner",
-            "lunch",
-            "food",
-            "room service",
-            "coffee",
-            "menu",
-            "bia",
-            "beer",
-            "an sang",
-            "bua sang",
-            "bua toi",
-            "do an",
-            "ca phe",
-            "thuc an",
-            "goi mon",
+            "breakfast", "dinner", "lunch", "food", "room service", "coffee", "coffees", "menu",
+            "beer", "beers", "sandwich", "order", "bia", "an sang", "bua sang", "bua toi",
+            "do an", "ca phe", "thuc an", "goi mon", "thuc don",
         ),
     ),
-)
+)  # fmt: skip
 
 _URGENT = (
     "urgent",
     "asap",
     "immediately",
     "right now",
-    "now",
     "emergency",
     "gap",
     "ngay",
@@ -148,37 +82,47 @@ _URGENT = (
 
 # item words -> canonical item (diacritic-free keys)
 _ITEMS: dict[str, str] = {
-    "towel": "towel",
-    "towels": "towel",
-    "khan tam": "towel",
-    "khan": "towel",
-    "pillow": "pillow",
-    "pillows": "pillow",
-    "goi": "pillow",
-    "blanket": "blanket",
-    "blankets": "blanket",
-    "chan": "blanket",
-    "toilet paper": "toilet_paper",
-    "giay ve sinh": "toilet_paper",
-    "shampoo": "shampoo",
-    "dau goi": "shampoo",
-    "soap": "soap",
-    "xa phong": "soap",
-    "water bottle": "water",
-    "bottled water": "water",
+    "towel": "towel", "towels": "towel", "khan tam": "towel", "khan": "towel",
+    "pillow": "pillow", "pillows": "pillow", "goi": "pillow",
+    "blanket": "blanket", "blankets": "blanket", "chan": "blanket",
+    "toilet paper": "toilet_paper", "giay ve sinh": "toilet_paper",
+    "shampoo": "shampoo", "dau goi": "shampoo",
+    "soap": "soap", "xa phong": "soap",
+    "water bottle": "water", "bottled water": "water", "bottles of water": "water",
+    "bottle of water": "water", "drinking water": "water", "mineral water": "water",
     "nuoc suoi": "water",
-    "water": "water",
-    "coffee": "coffee",
-    "ca phe": "coffee",
-    "breakfast": "breakfast",
-    "bua sang": "breakfast",
-    "an sang": "breakfast",
-    "beer": "beer",
-    "bia": "beer",
+    "toothbrush": "toothbrush", "toothbrushes": "toothbrush", "ban chai": "toothbrush",
+    "slippers": "slippers", "dep": "slippers",
+    "hair dryer": "hair_dryer", "may say toc": "hair_dryer",
+    "iron": "iron", "ban la": "iron", "ban ui": "iron",
+    "extra bed": "extra_bed", "giuong phu": "extra_bed",
+    "baby cot": "baby_cot", "cot": "baby_cot", "crib": "baby_cot", "noi em be": "baby_cot",
+    "cui": "baby_cot",
+    "coffee": "coffee", "coffees": "coffee", "ca phe": "coffee",
+    "breakfast": "breakfast", "bua sang": "breakfast", "an sang": "breakfast",
+    "beer": "beer", "beers": "beer", "bia": "beer",
     "taxi": "taxi",
-    "key card": "key_card",
-    "the tu": "key_card",
+    "key card": "key_card", "the tu": "key_card", "the phong": "key_card",
+}  # fmt: skip
+
+# Folded words that mean something else without their marks: when the message is written with
+# diacritics, they count only in the marked form (gối = pillow, gọi = call/order; ngay =
+# immediately, ngày = day; chăn = blanket, chân = foot; cháy = fire, chạy = run, chảy = flow).
+_MARKED: dict[str, tuple[str, ...]] = {
+    "goi": ("gối",),
+    "chan": ("chăn",),
+    "ngay": ("ngay",),
+    "chay": ("cháy",),
+    "dep": ("dép",),
+    "cui": ("cũi",),
+    "khan": ("khăn",),
+    "sua": ("sửa",),
+    "hong": ("hỏng",),
+    "bia": ("bia",),
+    "gap": ("gấp",),
 }
+# "bóng đèn bị cháy" is a burnt-out bulb, not a fire
+_BURNT_BULB = re.compile(r"\b(bong den|den|cau chi)\b((?:\s+\w+){0,3}?)\s+chay\b")
 
 _NUMBER_WORDS: dict[str, int] = {
     "one": 1,
@@ -200,8 +144,13 @@ _NUMBER_WORDS: dict[str, int] = {
 }
 
 _ROOM = re.compile(r"\b(?:room|phong|rm|p\.?)\s*#?\s*(\d{3,4})\b")
-_BARE_ROOM = re.compile(r"(?:#|\b(?:in|at|o|tai))\s*(\d{3,4})\b")
-_UNIT = r"(?:(?:cai|chiec|chai|ly|coc|phan|bo|cuon|extra|more)\s+)?"
+_BARE_ROOM = re.compile(r"(?:#|\b(?:in|at|o|tai|near|to|for|gan))\s*(\d{3,4})\b")
+_UNIT = (
+    r"(?:(?:cai|chiec|chai|ly|coc|phan|bo|cuon|lon|doi|hop|extra|more|bottles? of|cups? of|"
+    r"cans? of|pairs? of)\s+)?"
+)
+# "breakfast for two", "dep cho 2 nguoi": a count after the item (not for a taxi's passengers)
+_FOR_COUNT = r"\s+(?:\w+\s+){0,3}?(?:for|cho)\s+({n})(?:\s+(?:people|persons|nguoi))?(?![a-z0-9])"
 _PRIORITY = {"emergency": "high", "maintenance": "medium", "front_desk": "medium"}
 
 
@@ -212,8 +161,30 @@ def fold(text: str) -> str:
     return " ".join(bare.split())
 
 
-def _has(text: str, word: str) -> bool:
-    return re.search(rf"(?<![a-z]){re.escape(word.strip())}(?![a-z])", text) is not None
+def _spans(text: str, word: str, marked: str | None) -> list[tuple[int, int]]:
+    """Where ``word`` occurs in the folded ``text`` as a whole word; an ambiguous word of
+    :data:`_MARKED` counts only if the marked message (``marked``, None when it has no
+    diacritics) has one of its marked forms."""
+    if (
+        marked is not None
+        and word in _MARKED
+        and not any(_whole(marked, form) for form in _MARKED[word])
+    ):
+        return []
+    return [m.span() for m in _word_pattern(word).finditer(text)]
+
+
+@cache
+def _word_pattern(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(word.strip())}(?![a-z0-9])")
+
+
+def _whole(text: str, word: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
+
+
+def _has(text: str, word: str, marked: str | None = None) -> bool:
+    return bool(_spans(text, word, marked))
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,22 +203,55 @@ class Routing:
     request: RoutedRequest
 
 
+# Sentences that talk to the classifier instead of asking for a service ("ignore your rules",
+# "you are admin now", "set priority to high") are dropped before classification, so a guest
+# cannot steer the category or the priority by writing instructions (prompt injection).
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}"
+    r"\b(?:rules?|instructions?|prompts?|policy|policies|guidelines?)\b"
+    r"|\byou are (?:now )?(?:an? )?(?:admin|administrator|system|developer|root)\b"
+    r"|\b(?:system|assistant|developer)\s*(?:prompt|message)?\s*:"
+    r"|\b(?:priority|category|urgency|assignee)\b\s*(?:=|:|is|to|should be|must be|as)"
+    r"|\b(?:mark|classify|flag|set|treat)\b.{0,30}\bas\b.{0,20}"
+    r"\b(?:high|urgent|emergency|critical|priority)\b"
+    r"|\bbo qua\b.{0,30}\b(?:quy tac|huong dan|chi dan|lenh)\b"
+    r"|\b(?:do uu tien|muc uu tien)\b"
+)
+_SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+
+
+def without_instructions(text: str) -> str:
+    """``text`` (folded) without the sentences that carry instructions to the classifier; of
+    such a sentence, only what follows a colon after the instruction is kept ("mark this as
+    urgent: 2 towels in 305" keeps "2 towels in 305")."""
+    kept: list[str] = []
+    for sentence in _SENTENCE.findall(text):
+        rest = sentence
+        while (match := _INJECTION.search(rest)) is not None:
+            tail = rest[match.end() :]
+            rest = tail.split(":", 1)[1] if ":" in tail else ""
+        kept.append(rest)
+    return " ".join(" ".join(kept).split())
+
+
 def classify(message: str) -> Routing:
-    text = fold(message)
-    category, assignee = "general", "front_desk"
-    for name, role, words in _CATEGORIES:
-        if any(_has(text, w) for w in words):
-            category, assignee = name, role
-            break
+    text = _BURNT_BULB.sub(r"\1\2 hong", without_instructions(fold(message)))
+    lowered = unicodedata.normalize("NFC", message.lower())
+    marked = lowered if fold(lowered) != " ".join(lowered.split()) else None
+    category, assignee = _category(text, marked)
     room = _ROOM.search(text) or _BARE_ROOM.search(text)
     items: list[str] = []
-    # longest phrases first so "khan tam" wins over "khan"
+    taken: list[tuple[int, int]] = []
+    # longest phrases first so "khan tam" wins over "khan", "dau goi" over "goi"
     for word in sorted(_ITEMS, key=len, reverse=True):
-        item = _ITEMS[word]
-        if item not in items and _has(text, word):
-            items.append(item)
-    quantity = _quantity(text)
-    urgent = any(_has(text, w) for w in _URGENT) or category == "emergency"
+        for start, end in _spans(text, word, marked):
+            if any(start < e and s < end for s, e in taken):
+                continue
+            taken.append((start, end))
+            if _ITEMS[word] not in items:
+                items.append(_ITEMS[word])
+    quantity = _quantity(text, marked)
+    urgent = any(_has(text, w, marked) for w in _URGENT) or category == "emergency"
     priority = "high" if urgent else _PRIORITY.get(category, "normal")
     return Routing(
         category=category,
@@ -262,14 +266,45 @@ def classify(message: str) -> Routing:
     )
 
 
-def _quantity(text: str) -> int | None:
-    """A count written before an item ("2 extra towels", "hai khan tam"); other numbers (floors,
-    times) and number words used otherwise ("ba", "nam" are common words too) do not count."""
-    items = "|".join(re.escape(w) for w in sorted(_ITEMS, key=len, reverse=True))
-    words = "|".join(re.escape(w) for w in sorted(_NUMBER_WORDS, key=len, reverse=True))
-    pattern = rf"(?<![a-z0-9])(\d{{1,2}}|{words})\s+{_UNIT}(?:{items})(?![a-z])"
-    match = re.search(pattern, text)
+def _category(text: str, marked: str | None) -> tuple[str, str]:
+    found: list[tuple[int, int, int]] = []  # (category index, start, end)
+    for index, (_name, _role, words) in enumerate(_CATEGORIES):
+        for word in words:
+            found.extend((index, start, end) for start, end in _spans(text, word, marked))
+    # a keyword inside a longer keyword of another category does not count
+    kept = [
+        f
+        for f in found
+        if not any(
+            o[0] != f[0] and o[1] <= f[1] and f[2] <= o[2] and (o[2] - o[1]) > (f[2] - f[1])
+            for o in found
+        )
+    ]
+    if not kept:
+        return "general", "front_desk"
+    name, role, _words = _CATEGORIES[min(f[0] for f in kept)]
+    return name, role
+
+
+def _quantity(text: str, marked: str | None = None) -> int | None:
+    """A count written before an item ("2 extra towels", "hai khan tam", "three bottles of
+    water") or after it ("breakfast for two"); other numbers (floors, times, nights) and number
+    words used otherwise ("ba", "nam" are common words too) do not count."""
+    names = [w for w in sorted(_ITEMS, key=len, reverse=True) if _has(text, w, marked)]
+    if not names:
+        return None
+    items = "|".join(re.escape(w) for w in names)
+    numbers = "|".join(re.escape(w) for w in sorted(_NUMBER_WORDS, key=len, reverse=True))
+    count = rf"\d{{1,2}}|{numbers}"
+    before = rf"(?<![a-z0-9:])({count})\s+{_UNIT}(?:{items})(?![a-z])"
+    match = re.search(before, text)
+    if match is None:
+        counted = "|".join(re.escape(w) for w in names if _ITEMS[w] != "taxi")
+        if not counted:
+            return None
+        after = _FOR_COUNT.replace("{n}", count)
+        match = re.search(rf"(?<![a-z])(?:{counted}){after}", text)
     if match is None:
         return None
-    count = match.group(1)
-    return int(count) if count.isdigit() else _NUMBER_WORDS[count]
+    value = match.group(1)
+    return int(value) if value.isdigit() else _NUMBER_WORDS[value]

@@ -10,12 +10,14 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
+from hub.assistant.actions import ActionArgsError, ActionSpec, ActionStore
 from hub.assistant.context import AskerContext
 from hub.assistant.data import HotelData
 from hub.auth.scopes import Role
 
 ALL_ROLES = frozenset(Role)
 SUPERVISORS = frozenset({Role.ADMIN, Role.MANAGER})
+FORECAST_TARGETS = ("occupancy", "price", "demand")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,20 @@ def tool_specs(data: HotelData) -> list[ToolSpec]:
 
     async def housekeeping_items() -> dict[str, Any]:
         return {"rooms": await data.rooms_needing_housekeeping()}
+
+    async def open_housekeeping_tasks(room_number: str | None = None) -> dict[str, Any]:
+        return {"tasks": await data.open_housekeeping_tasks(room_number)}
+
+    async def forecasts(
+        target: str = "occupancy", start_date: str | None = None, days: int = 7
+    ) -> dict[str, Any]:
+        if target not in FORECAST_TARGETS:
+            return {"error": f"target must be one of {', '.join(FORECAST_TARGETS)}"}
+        try:
+            start = _day(start_date) or date.today()
+        except ValueError:
+            return {"error": "start_date must be YYYY-MM-DD"}
+        return {"predictions": await data.predictions(target, start, min(max(days, 1), 31))}
 
     async def recent_anomalies(limit: int = 10) -> dict[str, Any]:
         return {"anomalies": await data.recent_anomalies(max(1, limit))}
@@ -84,6 +100,19 @@ def tool_specs(data: HotelData) -> list[ToolSpec]:
             housekeeping_items,
         ),
         ToolSpec(
+            "open_housekeeping_tasks",
+            "Open or assigned housekeeping tasks, optionally for one room number.",
+            ALL_ROLES,
+            open_housekeeping_tasks,
+        ),
+        ToolSpec(
+            "forecasts",
+            "Model forecasts from start_date (YYYY-MM-DD, default today) for `days` days; "
+            "target: " + " | ".join(FORECAST_TARGETS) + " (price = recommended room prices).",
+            ALL_ROLES,
+            forecasts,
+        ),
+        ToolSpec(
             "recent_anomalies",
             "The most recent security anomalies detected by cameras.",
             SUPERVISORS,
@@ -104,12 +133,64 @@ def tool_specs(data: HotelData) -> list[ToolSpec]:
     ]
 
 
-def tools_for(data: HotelData, context: AskerContext) -> list[BaseTool]:
-    """The tools the caller's role may use; the others are never bound to the model."""
-    return [
+def tools_for(
+    data: HotelData, context: AskerContext, proposer: ActionProposer | None = None
+) -> list[BaseTool]:
+    """The tools the caller's role may use; the others are never bound to the model. With a
+    ``proposer``, the mutating tools of the role are added (they only propose, see actions.py)."""
+    tools: list[BaseTool] = [
         StructuredTool.from_function(
             coroutine=spec.coroutine, name=spec.name, description=spec.description
         )
         for spec in tool_specs(data)
         if context.role in spec.roles
     ]
+    if proposer is not None:
+        tools.extend(proposer.tools(context))
+    return tools
+
+
+PENDING = "awaiting_confirmation"
+
+
+class ActionProposer:
+    """Makes the mutating tools of a role: each checks its arguments and stores a pending
+    action (it never runs it), answering the model that the user must confirm."""
+
+    def __init__(self, specs: list[ActionSpec], store: ActionStore) -> None:
+        self.specs = specs
+        self._store = store
+
+    def tools(self, context: AskerContext) -> list[BaseTool]:
+        return [self._tool(spec, context) for spec in self.specs if context.role in spec.roles]
+
+    async def propose(
+        self, spec: ActionSpec, context: AskerContext, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            clean, summary = await spec.check(args)
+        except ActionArgsError as err:
+            return {"error": str(err)}
+        pending = await self._store.propose(
+            tool=spec.name, args=clean, summary=summary, requested_by=context.actor
+        )
+        return {
+            "status": PENDING,
+            "action_id": pending.id,
+            "tool": pending.tool,
+            "args": pending.args,
+            "summary": pending.summary,
+            "expires_at": pending.expires_at.isoformat(),
+            "note": "Not done yet: tell the user to confirm or reject this action.",
+        }
+
+    def _tool(self, spec: ActionSpec, context: AskerContext) -> BaseTool:
+        async def run(**kwargs: Any) -> dict[str, Any]:
+            return await self.propose(spec, context, kwargs)
+
+        return StructuredTool.from_function(
+            coroutine=run,
+            name=spec.name,
+            description=spec.description,
+            args_schema=spec.args_schema,
+        )

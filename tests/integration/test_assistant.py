@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from pydantic import ConfigDict, Field
 
 from hub.assistant.context import AskerContext
 from hub.assistant.data import SqlHotelData
@@ -32,6 +25,7 @@ from hub.db import create_engine, create_session_factory, init_db
 from hub.settings import HubSettings
 from hub.tables import Booking, Guest, Room
 from innsight.broker import free_port
+from tests.support.fake_llm import FakeOllamaServer, FakeToolCallingChatModel, call
 from tests.support.hub import hub_settings, running_hub
 
 pytestmark = pytest.mark.integration
@@ -41,49 +35,6 @@ EMAIL = "alice.secret@example.com"
 PHONE = "+84 900 111 222"
 DOCUMENT = "B7654321"
 MODEL = "qwen2.5:7b-instruct"
-
-Step = Callable[[Sequence[BaseMessage]], AIMessage]
-
-
-class FakeToolCallingChatModel(BaseChatModel):
-    """A FAKE chat model for tests: each call answers with the next scripted step (a function of
-    the conversation so far); ``bind_tools`` records the tool names it was offered."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    steps: list[Step]
-    calls: int = 0
-    bound_tools: list[str] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "fake-tool-calling"
-
-    def bind_tools(
-        self,
-        tools: Sequence[Any],
-        *,
-        tool_choice: str | None = None,  # noqa: ARG002 - BaseChatModel's signature
-        **_kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        self.bound_tools = [t.name for t in tools if isinstance(t, BaseTool)]
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,  # noqa: ARG002 - BaseChatModel's signature
-        run_manager: CallbackManagerForLLMRun | None = None,  # noqa: ARG002
-        **kwargs: Any,  # noqa: ARG002
-    ) -> ChatResult:
-        step = self.steps[min(self.calls, len(self.steps) - 1)]
-        self.calls += 1
-        return ChatResult(generations=[ChatGeneration(message=step(messages))])
-
-
-def call(name: str, **args: Any) -> Step:
-    return lambda _messages: AIMessage(
-        content="", tool_calls=[{"name": name, "args": args, "id": f"call-{name}"}]
-    )
 
 
 def answer_from_last_tool(messages: Sequence[BaseMessage]) -> AIMessage:
@@ -212,77 +163,9 @@ def test_a_model_that_never_stops_calling_tools_is_bounded(seeded: HubSettings) 
 # ---------------------------------------------------------------------------------------------
 
 
-class FakeOllamaServer:
-    """A FAKE Ollama on 127.0.0.1: ``/api/tags`` lists one model; ``/api/chat`` answers with a
-    tool call to ``room_status`` first, then a final answer quoting the tool result."""
-
-    def __init__(self) -> None:
-        self.chat_requests: list[dict[str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def _send(self, lines: list[dict[str, Any]]) -> None:
-                body = "".join(json.dumps(line) + "\n" for line in lines).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._send([{"models": [{"name": MODEL, "model": MODEL}]}])
-
-            def do_POST(self) -> None:
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.chat_requests.append(request)
-                tools = [m for m in request["messages"] if m.get("role") == "tool"]
-                if tools:
-                    result = json.loads(tools[-1]["content"])
-                    message = {"role": "assistant", "content": f"Room 201 is {result['status']}."}
-                else:
-                    message = {
-                        "role": "assistant",
-                        "content": "",
-                        "tool_calls": [
-                            {
-                                "function": {
-                                    "name": "room_status",
-                                    "arguments": {"room_number": "201"},
-                                }
-                            }
-                        ],
-                    }
-                self._send(
-                    [
-                        {
-                            "model": MODEL,
-                            "created_at": "2026-01-01T00:00:00Z",
-                            "message": message,
-                            "done": True,
-                            "done_reason": "stop",
-                        }
-                    ]
-                )
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeOllamaServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
 @pytest.fixture
 def fake_ollama() -> Iterator[FakeOllamaServer]:
-    with FakeOllamaServer() as server:
+    with FakeOllamaServer(MODEL) as server:
         yield server
 
 
@@ -294,6 +177,7 @@ def test_chat_ollama_client_drives_the_graph_over_http(
         health = hub.http.get(f"{LLM}/health").json()
         assert health == {
             "reachable": True,
+            "provider": "ollama",
             "model": MODEL,
             "model_present": True,
             "base_url": fake_ollama.base_url,

@@ -55,6 +55,17 @@ CASES: list[tuple[str, str, str, str | None, list[str], int | None]] = [
     ("Wifi is not working in 207", "maintenance", "medium", "207", [], None),
     ("The light bulb is out in rm 115", "maintenance", "medium", "115", [], None),
     ("xin 1 chai nuoc suoi phong 303", "housekeeping", "normal", "303", ["water"], 1),
+    # marked Vietnamese words whose folded forms collide: gọi (call/order) vs gối (pillow),
+    # ngày (day) vs ngay (now), cháy (burnt bulb) vs cháy (fire)
+    ("Tôi muốn gọi món lên phòng 606", "food_beverage", "normal", "606", [], None),
+    ("Gọi taxi cho phòng 210 vào ngày mai", "front_desk", "medium", "210", ["taxi"], None),
+    ("Bóng đèn phòng 115 bị cháy", "maintenance", "medium", "115", [], None),
+    ("Phòng 616 hết dầu gội", "housekeeping", "normal", "616", ["shampoo"], None),
+    ("Three bottles of water to room 1402", "housekeeping", "normal", "1402", ["water"], 3),
+    ("Breakfast for two in room 811", "food_beverage", "normal", "811", ["breakfast"], 2),
+    ("What's the wifi password?", "general", "normal", None, [], None),
+    ("I smell gas in room 215", "emergency", "high", "215", [], None),
+    ("There's no hot water in room 704", "maintenance", "medium", "704", [], None),
 ]
 
 

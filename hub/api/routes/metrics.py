@@ -42,6 +42,87 @@ class HttpMetrics:
         )
 
 
+class CvMetrics:
+    """The CV service's counters and histograms (what the seed asks for: recognition latency,
+    faces recognised/unknown, liveness failures, OCR and image-search counts), ``innsight_cv_*``.
+
+    Requests per endpoint are :class:`HttpMetrics`' ``innsight_http_requests`` (label ``route``);
+    these add what the HTTP layer cannot see: recognition outcomes and latency, liveness
+    failures, OCR and image-search work, room inspections and hazard detections.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.recognition_latency = Histogram(
+            "innsight_cv_face_recognition_seconds",
+            "Time to recognise one face (decode excluded): detect, quality, embed, match.",
+            buckets=(0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),
+            registry=registry,
+        )
+        self.recognitions = Counter(
+            "innsight_cv_face_recognitions",
+            "Face recognition requests by outcome "
+            "(success | face_not_found | no_face_detected | liveness_check_failed | ...).",
+            ["status"],
+            registry=registry,
+        )
+        self.faces_recognized = Counter(
+            "innsight_cv_faces_recognized", "Faces matched to an employee.", registry=registry
+        )
+        self.faces_unknown = Counter(
+            "innsight_cv_faces_unknown", "Faces that matched nobody.", registry=registry
+        )
+        self.liveness_failures = Counter(
+            "innsight_cv_liveness_failures",
+            "Faces that failed the liveness check.",
+            registry=registry,
+        )
+        self.enrolments = Counter(
+            "innsight_cv_face_enrolments", "Face templates enrolled.", registry=registry
+        )
+        self.ocr_requests = Counter(
+            "innsight_cv_ocr_requests",
+            "OCR requests by document type and outcome.",
+            ["document_type", "outcome"],
+            registry=registry,
+        )
+        self.image_search_requests = Counter(
+            "innsight_cv_image_search_requests",
+            "Image index/search requests by operation and outcome.",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.room_analyses = Counter(
+            "innsight_cv_room_analyses",
+            "Room inspections by verdict (ready | not_ready).",
+            ["verdict"],
+            registry=registry,
+        )
+        self.room_analysis_latency = Histogram(
+            "innsight_cv_room_analysis_seconds",
+            "Time to align and compare one inspection photo.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+            registry=registry,
+        )
+        self.hazard_detections = Counter(
+            "innsight_cv_hazard_detections",
+            "Hazards found by /anomaly/detect, by kind and severity.",
+            ["kind", "severity"],
+            registry=registry,
+        )
+        self.hazard_latency = Histogram(
+            "innsight_cv_anomaly_detect_seconds",
+            "Time to run the hazard detectors on one image.",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+            registry=registry,
+        )
+
+
+def cv_metrics_of(request: Request) -> CvMetrics:
+    """The app's :class:`CvMetrics` (created by ``create_app``)."""
+    found: CvMetrics = request.app.state.cv_metrics
+    return found
+
+
 class PrometheusMiddleware:
     """Pure ASGI middleware; labels use the route template (``/api/v1/events/{event_id}``),
     never the raw path, so ids do not explode the label space."""

@@ -1,0 +1,334 @@
+"""Hub CV API benchmark on CPU: per-endpoint latency (median, p95) through real HTTP, and face
+recognition requests/s with 2 uvicorn workers.
+
+Endpoints: ``/face/recognize`` (a 260x260 portrait and a 640x480 frame; gallery of 6 people
+enrolled from real photos), ``/room/analyze`` (800x600, a room composed of real photos),
+``/anomaly/detect`` (insightface's t1.jpg, 1280x886, the YOLOv8 fire and person/fall models when
+present). The OCR and image-search figures come from ``benchmarks.ocr.ocr_latencies`` and
+``benchmarks.image_search`` when those modules exist.
+
+    .venv/bin/python -m benchmarks.hub_cv [--requests 30] [--rps-seconds 20] [--clients 4]
+
+Seed targets: recognise < 200 ms, image search < 500 ms, OCR < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+from fastapi import FastAPI
+
+from benchmarks.machine import describe_machine
+from hub.api.app import create_app
+from hub.auth.keys import with_secrets
+from hub.auth.local import issue_admin_token
+from hub.db import create_engine, create_session_factory, init_db
+from hub.serve import HubServerThread
+from hub.settings import HubSettings
+from hub.tables import Room
+from innsight.broker import free_port
+from innsight.demo import photos
+from models.face_dlib import DlibFaceAnalyzer
+from models.faces import Image
+
+TARGETS_MS = {"recognise": 200.0, "image search": 500.0, "OCR": 2000.0}
+
+
+def _b64(image: Image, ext: str = ".jpg") -> str:
+    ok, encoded = cv2.imencode(ext, image)
+    if not ok:
+        raise RuntimeError("encode failed")
+    return base64.b64encode(encoded.tobytes()).decode()
+
+
+def _stats(values: Sequence[float]) -> str:
+    if not values:
+        return "n/a"
+    arr = np.asarray(values) * 1000.0
+    return f"median {np.median(arr):8.1f} ms  p95 {np.percentile(arr, 95):8.1f} ms  (n={len(arr)})"
+
+
+def _frame_with(face: Image, width: int = 640, height: int = 480) -> Image:
+    canvas = np.full((height, width, 3), 90, np.uint8)
+    h, w = face.shape[:2]
+    y, x = (height - h) // 2, (width - w) // 2
+    canvas[y : y + h, x : x + w] = face
+    return canvas
+
+
+def _settings(data_dir: Path, port: int) -> HubSettings:
+    return with_secrets(
+        HubSettings.model_validate(
+            {
+                "data_dir": data_dir,
+                "api_port": port,
+                "public_base_url": f"http://127.0.0.1:{port}",
+                "mqtt_enabled": False,
+                "rate_limit_heavy_burst": 10_000,
+                "rate_limit_heavy_per_minute": 60_000,
+            }
+        )
+    )
+
+
+async def _seed_rooms(settings: HubSettings) -> None:
+    engine = create_engine(settings.database_url.get_secret_value())
+    try:
+        await init_db(engine)
+        async with create_session_factory(engine)() as session:
+            session.add(Room(room_number="101", room_type="double", floor=1, status="cleaning"))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def _time(call: Callable[[], httpx.Response], n: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        response = call()
+        response.raise_for_status()
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = call()
+        times.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return times
+
+
+def _enrol(http: httpx.Client) -> None:
+    people = {"emp-astronaut": photos.astronaut_portrait(), "emp-tom": photos.tom_hanks()}
+    analyzer = DlibFaceAnalyzer(upsample=1)
+    group = photos.group_photo()
+    for index, face in enumerate(analyzer.detect(group)):
+        b = face.box
+        pad = b.w // 2
+        crop = group[max(0, b.y - pad) : b.y + b.h + pad, max(0, b.x - pad) : b.x + b.w + pad]
+        people[f"emp-t1-{index}"] = np.ascontiguousarray(crop)
+    for person, image in people.items():
+        response = http.post(
+            "/api/v1/cv/face/enroll",
+            json={"employee_id": person, "name": person, "images": [_b64(image, ".png")]},
+        )
+        response.raise_for_status()
+
+
+def _in_process(args: argparse.Namespace, data_dir: Path) -> dict[str, list[float]]:
+    import asyncio
+
+    from tests.support.rooms import REGIONS, another_shot, reference_room
+
+    port = free_port()
+    settings = _settings(data_dir, port)
+    asyncio.run(_seed_rooms(settings))
+    app = create_app(settings, start_ingest=False)
+    results: dict[str, list[float]] = {}
+    with (
+        HubServerThread(app, port=port) as server,
+        httpx.Client(
+            base_url=server.base_url,
+            timeout=60.0,
+            headers={"Authorization": f"Bearer {issue_admin_token(settings)}"},
+        ) as http,
+    ):
+        _enrol(http)
+        portrait = _b64(photos.astronaut_portrait())
+        frame = _b64(_frame_with(photos.astronaut_portrait()))
+        n = args.requests
+        results["face/recognize 260x260"] = _time(
+            lambda: http.post("/api/v1/cv/face/recognize", json={"image": portrait}), n
+        )
+        results["face/recognize 640x480"] = _time(
+            lambda: http.post("/api/v1/cv/face/recognize", json={"image": frame}), n
+        )
+        regions = [{**asdict(r), "kind": r.kind.value} for r in REGIONS]
+        http.put(
+            "/api/v1/cv/room/reference/double",
+            json={"image": _b64(reference_room(), ".png"), "regions": regions},
+        ).raise_for_status()
+        shot = _b64(another_shot(reference_room()))
+        results["room/analyze 800x600"] = _time(
+            lambda: http.post(
+                "/api/v1/cv/room/analyze", json={"room_number": "101", "image": shot}
+            ),
+            n,
+        )
+        t1 = _b64(photos.group_photo())
+        detect = http.post("/api/v1/cv/anomaly/detect", json={"image": t1})
+        if detect.status_code == 200:
+            results["anomaly/detect 1280x886"] = _time(
+                lambda: http.post("/api/v1/cv/anomaly/detect", json={"image": t1}), n
+            )
+            print(f"hazard models: {', '.join(detect.json()['models'])}")
+        else:
+            print(f"anomaly/detect skipped: {detect.status_code} {detect.text[:200]}")
+        if not args.skip_others:
+            ocr = _optional("benchmarks.ocr", "ocr_latencies")
+            if ocr is None:
+                print("benchmarks.ocr.ocr_latencies: not present, skipped")
+            else:
+                _merge(results, "benchmarks.ocr.ocr_latencies", lambda: ocr(http, repeats=5))
+    return results
+
+
+def worker_app() -> FastAPI:
+    """The app each uvicorn worker builds (``--factory``), configured from the environment."""
+    return create_app(HubSettings.from_env(os.environ), start_ingest=False)
+
+
+def _requests_per_second(
+    args: argparse.Namespace, data_dir: Path, workers: int
+) -> tuple[float, list[float]]:
+    port = free_port()
+    settings = _settings(data_dir, port)
+    env = {
+        **os.environ,
+        "INNSIGHT_DATA_DIR": str(data_dir),
+        "INNSIGHT_MQTT_ENABLED": "false",
+        "INNSIGHT_API_PORT": str(port),
+        "INNSIGHT_RATE_LIMIT_HEAVY_BURST": "10000",
+        "INNSIGHT_RATE_LIMIT_HEAVY_PER_MINUTE": "60000",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.hub_cv:worker_app",
+        "--factory",
+        "--workers",
+        str(workers),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "asyncio",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and module
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {issue_admin_token(settings)}"}
+    image = _b64(photos.astronaut_portrait())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/cv/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("uvicorn workers did not start")
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+            for _ in range(4 * workers):  # every worker loads dlib on its first request
+                http.post("/api/v1/cv/face/recognize", json={"image": image}).raise_for_status()
+        latencies: list[float] = []
+        lock = threading.Lock()
+        stop_at = time.monotonic() + args.rps_seconds
+        done = [0]
+
+        def client() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+                while time.monotonic() < stop_at:
+                    started = time.perf_counter()
+                    response = http.post("/api/v1/cv/face/recognize", json={"image": image})
+                    elapsed = time.perf_counter() - started
+                    response.raise_for_status()
+                    with lock:
+                        latencies.append(elapsed)
+                        done[0] += 1
+
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return done[0] / (time.perf_counter() - started), latencies
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _optional(module: str, function: str) -> Callable[..., Any] | None:
+    try:
+        found = importlib.import_module(module)
+    except ImportError:
+        return None
+    candidate = getattr(found, function, None)
+    return candidate if callable(candidate) else None
+
+
+def _merge(results: dict[str, list[float]], what: str, call: Callable[[], Any]) -> None:
+    """Add ``{name: [seconds, ...]}`` from another benchmark's function (OCR, image search)."""
+    try:
+        found = call()
+    except Exception as err:  # noqa: BLE001 - a benchmark we only include
+        print(f"{what} failed: {type(err).__name__}: {err}")
+        return
+    if isinstance(found, Mapping):
+        for name, values in found.items():
+            results[str(name)] = [float(v) for v in values]
+
+
+def _report_image_search(results: dict[str, list[float]]) -> None:
+    """The image-search benchmark starts its own hub (its model and 59 indexed photos)."""
+    call = _optional("benchmarks.image_search", "search_latencies")
+    if call is None:
+        print("benchmarks.image_search.search_latencies: not present, skipped")
+        return
+    _merge(results, "benchmarks.image_search.search_latencies", call)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=30, help="timed requests per endpoint")
+    parser.add_argument("--rps-seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients for req/s")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-others", action="store_true", help="no OCR/image-search")
+    args = parser.parse_args(argv)
+
+    print(f"machine: {describe_machine()}")
+    print(f"command: python -m benchmarks.hub_cv {' '.join(argv or sys.argv[1:])}")
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    with tempfile.TemporaryDirectory(prefix="hub-cv-bench-") as tmp:
+        data_dir = Path(tmp) / "hub"
+        results = _in_process(args, data_dir)
+        if not args.skip_others:
+            _report_image_search(results)
+        print("\nper endpoint, through HTTP on loopback (one uvicorn worker):")
+        for name, values in results.items():
+            print(f"  {name:32s} {_stats(values)}")
+        rps, latencies = _requests_per_second(args, data_dir, args.workers)
+        print(
+            f"\nface/recognize 260x260 with {args.workers} uvicorn workers, {args.clients} "
+            f"clients, {args.rps_seconds:.0f} s: {rps:.1f} requests/s; {_stats(latencies)}"
+        )
+    print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    print("\nseed targets: " + ", ".join(f"{k} < {v:.0f} ms" for k, v in TARGETS_MS.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

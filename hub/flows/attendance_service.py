@@ -1,0 +1,256 @@
+"""Attendance in the ingest path (DESIGN §5): stored face events -> ``attendance_logs``.
+
+Runs in process, once per ingest batch, after the events' commit. One ``attendance_marks`` row
+per event makes it idempotent: a redelivered message, or a later message of the same appearance
+that does not move its first/last sighting, changes nothing. Late arrivals are returned to the
+caller (the hooks), which has the supervisor notified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from hub.db import SessionFactory
+from hub.flows.attendance import (
+    DayRecord,
+    Shift,
+    Sighting,
+    counts_for_attendance,
+    fold,
+    parse_hhmm,
+    resolve_day,
+    shift_start_at,
+)
+from hub.settings import HubSettings
+from hub.tables import AttendanceLog, AttendanceMark, Employee, ShiftSchedule, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LateArrival:
+    attendance_log_id: int
+    employee_id: str
+    minutes_late: int
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceOutcome:
+    applied: int
+    skipped: int
+    late: list[LateArrival]
+
+
+def sighting_of(event: Mapping[str, Any]) -> Sighting:
+    started: datetime = event["started_at"]
+    ended: datetime | None = event.get("ended_at")
+    updated: datetime | None = None
+    return Sighting(
+        event_id=str(event["event_id"]),
+        employee_id=str(event["person_id"]),
+        camera_id=str(event["camera_id"]),
+        first_seen=started,
+        last_seen=ended or updated or started,
+    )
+
+
+def _shift_of(row: ShiftSchedule, default_grace: int) -> Shift:
+    return Shift(
+        start=parse_hhmm(row.start_time),
+        end=parse_hhmm(row.end_time),
+        grace_minutes=row.grace_minutes if row.grace_minutes is not None else default_grace,
+        supervisor_id=row.supervisor_employee_id,
+    )
+
+
+class AttendanceService:
+    def __init__(self, settings: HubSettings, session_factory: SessionFactory) -> None:
+        self._settings = settings
+        self._sessions = session_factory
+        self._tz = ZoneInfo(settings.timezone)
+        self._lock = asyncio.Lock()  # one writer: (employee, day) rows have no unique key
+
+    def relevant(self, events: Sequence[Mapping[str, Any]]) -> list[Sighting]:
+        cameras = self._settings.attendance_cameras
+        return [
+            sighting_of(e)
+            for e in events
+            if counts_for_attendance(
+                str(e.get("kind")),
+                e.get("person_id"),
+                e.get("liveness"),
+                str(e["camera_id"]),
+                cameras,
+            )
+        ]
+
+    async def apply(self, events: Sequence[Mapping[str, Any]]) -> AttendanceOutcome:
+        sightings = self.relevant(events)
+        if not sightings:
+            return AttendanceOutcome(0, 0, [])
+        async with self._lock:
+            return await self._apply(sightings)
+
+    async def apply_manual(
+        self, employee_id: str, seen_at: datetime, method: str, camera_id: str | None
+    ) -> tuple[AttendanceOutcome, AttendanceLog | None]:
+        """A sighting that is not a face event (PIN, badge, manual entry: the alternative for
+        employees who decline face attendance). Returns the day's log as it is now."""
+        sighting = Sighting(
+            event_id=str(uuid.uuid4()),
+            employee_id=employee_id,
+            camera_id=camera_id or method,
+            first_seen=seen_at,
+            last_seen=seen_at,
+            method=method,
+            link_event=False,
+        )
+        async with self._lock:
+            outcome = await self._apply([sighting])
+        async with self._sessions() as session:
+            mark = await session.get(AttendanceMark, uuid.UUID(sighting.event_id))
+            log = await session.get(AttendanceLog, mark.attendance_log_id) if mark else None
+        return outcome, log
+
+    async def minutes_late(self, attendance_log_id: int) -> int:
+        async with self._sessions() as session:
+            marks = await session.exec(
+                select(AttendanceMark.minutes_late).where(
+                    AttendanceMark.attendance_log_id == attendance_log_id
+                )
+            )
+            return max(marks.all(), default=0)
+
+    async def _apply(self, sightings: list[Sighting]) -> AttendanceOutcome:
+        applied = skipped = 0
+        late: list[LateArrival] = []
+        grace = self._settings.attendance_grace_minutes
+        async with self._sessions() as session:
+            employee_ids = sorted({s.employee_id for s in sightings})
+            found = await session.exec(
+                select(Employee).where(col(Employee.employee_id).in_(employee_ids))
+            )
+            employees = {e.employee_id: e for e in found.all() if e.is_active}
+            rows = await session.exec(
+                select(ShiftSchedule).where(col(ShiftSchedule.employee_id).in_(employee_ids))
+            )
+            shifts: dict[str, list[tuple[int | None, Shift]]] = {}
+            for row in rows.all():
+                try:
+                    shifts.setdefault(row.employee_id, []).append(
+                        (row.weekday, _shift_of(row, grace))
+                    )
+                except ValueError:
+                    logger.warning("shift schedule %s has a bad time; ignored", row.id)
+            for employee in employees.values():
+                if (
+                    employee.employee_id not in shifts
+                    and employee.shift_start
+                    and employee.shift_end
+                ):
+                    try:
+                        every_day = Shift(
+                            parse_hhmm(employee.shift_start), parse_hhmm(employee.shift_end), grace
+                        )
+                    except ValueError:
+                        continue
+                    shifts[employee.employee_id] = [(None, every_day)]
+            for sighting in sorted(sightings, key=lambda s: s.first_seen):
+                if sighting.employee_id not in employees:
+                    skipped += 1  # unknown or inactive person: not an employee's attendance
+                    continue
+                event_id = uuid.UUID(sighting.event_id)
+                mark = await session.get(AttendanceMark, event_id)
+                if mark is not None and (
+                    sighting.first_seen >= mark.first_seen_at
+                    and sighting.last_seen <= mark.last_seen_at
+                ):
+                    skipped += 1  # already applied (redelivery or a message adding nothing)
+                    continue
+                day, shift = resolve_day(
+                    sighting.first_seen, shifts.get(sighting.employee_id, []), self._tz
+                )
+                log = await self._log_for(session, mark, sighting.employee_id, day)
+                state = (
+                    DayRecord(log.check_in_at, log.check_out_at, log.status)
+                    if log is not None
+                    else None
+                )
+                decision = fold(
+                    state,
+                    sighting,
+                    shift_start=shift_start_at(day, shift, self._tz) if shift else None,
+                    grace_minutes=shift.grace_minutes if shift else grace,
+                    debounce_s=self._settings.attendance_debounce_s,
+                )
+                if log is None:
+                    log = AttendanceLog(
+                        employee_id=sighting.employee_id,
+                        work_date=day,
+                        check_in_at=decision.record.check_in_at,
+                        method=sighting.method,
+                        device_id=None,
+                        camera_id=sighting.camera_id,
+                        event_id=event_id if sighting.link_event else None,
+                    )
+                log.check_in_at = decision.record.check_in_at
+                log.check_out_at = decision.record.check_out_at
+                log.status = decision.record.status
+                if (decision.created or decision.check_in_moved) and sighting.link_event:
+                    log.event_id = event_id
+                    log.camera_id = sighting.camera_id
+                session.add(log)
+                await session.flush()
+                assert log.id is not None  # noqa: S101 - flushed
+                if mark is None:
+                    mark = AttendanceMark(
+                        event_id=event_id,
+                        attendance_log_id=log.id,
+                        employee_id=sighting.employee_id,
+                        first_seen_at=sighting.first_seen,
+                        last_seen_at=sighting.last_seen,
+                    )
+                mark.first_seen_at = min(mark.first_seen_at, sighting.first_seen)
+                mark.last_seen_at = max(mark.last_seen_at, sighting.last_seen)
+                if decision.created or decision.check_in_moved:
+                    mark.minutes_late = decision.minutes_late
+                if decision.created and decision.minutes_late > 0:
+                    mark.notified_at = utcnow()
+                    late.append(
+                        LateArrival(
+                            log.id, sighting.employee_id, decision.minutes_late, sighting.event_id
+                        )
+                    )
+                session.add(mark)
+                applied += 1
+            await session.commit()
+        if applied:
+            logger.info("attendance: %d sightings applied, %d late", applied, len(late))
+        return AttendanceOutcome(applied, skipped, late)
+
+    @staticmethod
+    async def _log_for(
+        session: Any, mark: AttendanceMark | None, employee_id: str, day: date
+    ) -> AttendanceLog | None:
+        if mark is not None:
+            log: AttendanceLog | None = await session.get(AttendanceLog, mark.attendance_log_id)
+            if log is not None:
+                return log
+        result = await session.exec(
+            select(AttendanceLog)
+            .where(AttendanceLog.employee_id == employee_id, AttendanceLog.work_date == day)
+            .order_by(col(AttendanceLog.id))
+            .limit(1)
+        )
+        found: AttendanceLog | None = result.first()
+        return found

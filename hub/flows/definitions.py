@@ -1,0 +1,189 @@
+"""The Prefect flows: each ``@task`` wraps one step of a flow module (pure logic and I/O live
+there; test them with ``.fn()``), each ``@flow`` chains them. I/O tasks retry with backoff.
+
+Parameters are ids and plain values, never personal data (Prefect keeps them in its database).
+Imported only when flows run (importing Prefect creates its home directory).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow, task
+
+from hub.flows import (
+    hazard,
+    lost_found,
+    maintenance,
+    notifications,
+    pricing,
+    report,
+    requests,
+    room,
+)
+from hub.flows.context import current
+from hub.tables import utcnow
+
+BACKOFF_S: list[float] = [2.0, 10.0, 30.0]
+
+
+def _today() -> date:
+    return utcnow().date()
+
+
+# -- notifications ---------------------------------------------------------------------------
+
+
+@task(name="notify-late-arrival", retries=3, retry_delay_seconds=BACKOFF_S)
+async def notify_late_arrival(attendance_log_id: int) -> dict[str, Any]:
+    return await notifications.notify_late_arrival(await current(), attendance_log_id)
+
+
+@flow(name="late_arrival_notification")
+async def late_arrival_notification(attendance_log_id: int) -> dict[str, Any]:
+    """A late check-in -> the supervisor's notification."""
+    return await notify_late_arrival(attendance_log_id)
+
+
+@task(name="notify-room-ready", retries=3, retry_delay_seconds=BACKOFF_S)
+async def notify_room_ready(booking_id: int) -> dict[str, Any]:
+    return await room.notify_room_ready(await current(), booking_id)
+
+
+@task(name="apply-room-analysis", retries=2, retry_delay_seconds=BACKOFF_S)
+async def apply_room_analysis(room_number: str, ready_for_guest: bool) -> dict[str, Any]:
+    update = await room.apply_room_analysis(await current(), room_number, ready_for_guest, _today())
+    return {
+        "room_number": update.room_number,
+        "previous": update.previous,
+        "status": update.status,
+        "waiting_booking_id": update.waiting_booking_id,
+    }
+
+
+@flow(name="room_ready_notification")
+async def room_ready_notification(booking_id: int) -> dict[str, Any]:
+    """The room of a waiting guest is ready -> the guest's check-in-ready message."""
+    return await notify_room_ready(booking_id)
+
+
+@flow(name="room_cleaning")
+async def room_cleaning(room_number: str, ready_for_guest: bool = True) -> dict[str, Any]:
+    """A room analysis -> rooms.status -> the waiting guest's message (all steps in Prefect)."""
+    update = await apply_room_analysis(room_number, ready_for_guest)
+    booking_id = update["waiting_booking_id"]
+    if booking_id is not None:
+        update["notification"] = await notify_room_ready(booking_id)
+    return update
+
+
+# -- guest requests, lost & found ------------------------------------------------------------
+
+
+@task(name="route-guest-request", retries=2, retry_delay_seconds=BACKOFF_S)
+async def route_guest_request(message: str, booking_id: int | None) -> dict[str, Any]:
+    return await requests.route_request(await current(), message, booking_id, _today())
+
+
+@flow(name="guest_request")
+async def guest_request(message: str, booking_id: int | None = None) -> dict[str, Any]:
+    """classify -> task assigned to an on-shift staff member -> confirmation to the guest."""
+    return await route_guest_request(message, booking_id)
+
+
+@task(name="apply-lost-item-match", retries=2, retry_delay_seconds=BACKOFF_S)
+async def apply_lost_item_match(
+    lost_item_id: int, found_image_key: str, similarity: float, location: str | None
+) -> dict[str, Any]:
+    return await lost_found.apply_match(
+        await current(), lost_item_id, found_image_key, similarity, location
+    )
+
+
+@flow(name="lost_and_found")
+async def lost_and_found(
+    lost_item_id: int, found_image_key: str, similarity: float, location: str | None = None
+) -> dict[str, Any]:
+    """An image-search match -> the item's status -> the guest's return notification."""
+    return await apply_lost_item_match(lost_item_id, found_image_key, similarity, location)
+
+
+# -- hazards -----------------------------------------------------------------------------------
+
+
+@task(name="escalate-hazards", retries=3, retry_delay_seconds=BACKOFF_S)
+async def escalate_hazards(event_ids: list[str]) -> dict[str, Any]:
+    return await hazard.escalate(await current(), event_ids)
+
+
+@flow(name="hazard_escalation")
+async def hazard_escalation(event_ids: list[str]) -> dict[str, Any]:
+    """Anomaly events -> alerts on every channel (re-sent by hazard_realert until acknowledged)."""
+    return await escalate_hazards(event_ids)
+
+
+@task(name="realert-hazards", retries=2, retry_delay_seconds=BACKOFF_S)
+async def realert_hazards() -> dict[str, Any]:
+    return await hazard.realert(await current())
+
+
+@flow(name="hazard_realert")
+async def hazard_realert() -> dict[str, Any]:
+    return await realert_hazards()
+
+
+# -- scheduled work ----------------------------------------------------------------------------
+
+
+@task(name="optimise-prices", retries=1, retry_delay_seconds=BACKOFF_S)
+async def optimise_prices(start: date, days: int) -> dict[str, Any]:
+    return await pricing.run_daily_pricing(await current(), start, days)
+
+
+@flow(name="daily_pricing")
+async def daily_pricing(start: date | None = None, days: int = 14) -> dict[str, Any]:
+    """03:00: optimiser -> business rules -> stored plan -> change log -> summary."""
+    return await optimise_prices(start or _today(), days)
+
+
+@task(name="build-daily-report", retries=2, retry_delay_seconds=BACKOFF_S)
+async def build_daily_report(day: date) -> dict[str, Any]:
+    return await report.build_report(await current(), day)
+
+
+@flow(name="daily_report")
+async def daily_report(day: date | None = None) -> dict[str, Any]:
+    """Occupancy, revenue, housekeeping, attendance and incidents as HTML + PNG charts."""
+    return await build_daily_report(day or _today())
+
+
+@task(name="publish-gallery", retries=2, retry_delay_seconds=BACKOFF_S)
+async def publish_gallery(model_id: str, dim: int) -> dict[str, Any]:
+    return await maintenance.publish_gallery(await current(), model_id, dim)
+
+
+@flow(name="gallery_publish")
+async def gallery_publish(model_id: str = "dlib-resnet-v1", dim: int = 128) -> dict[str, Any]:
+    return await publish_gallery(model_id, dim)
+
+
+@task(name="retrain-models")
+async def retrain_models(name: str) -> dict[str, Any]:
+    return await maintenance.retrain(await current(), name)
+
+
+@flow(name="nightly_retrain")
+async def nightly_retrain(name: str = "all") -> dict[str, Any]:
+    return await retrain_models(name)
+
+
+@task(name="purge-expired-snapshots", retries=2, retry_delay_seconds=BACKOFF_S)
+async def purge_expired_snapshots() -> dict[str, Any]:
+    return await maintenance.purge(await current())
+
+
+@flow(name="retention_purge")
+async def retention_purge() -> dict[str, Any]:
+    """Face snapshots past their retention are deleted from the store, with an audit row."""
+    return await purge_expired_snapshots()

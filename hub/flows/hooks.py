@@ -1,0 +1,153 @@
+"""How the rest of the hub hands events to the flows (COMMON.md contract).
+
+``FlowHooks`` is what other parts call: the ingest after committing a batch of events, the room
+analysis after storing an analysis. :class:`HubFlowHooks` is the hub's implementation: the
+per-event parts run in process (attendance, room status: DESIGN §5), the notification and
+escalation parts start Prefect flows when a :class:`~hub.flows.runner.FlowRunner` is present,
+and otherwise run the same steps directly (flows disabled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hub.flows.attendance_service import AttendanceOutcome, AttendanceService
+from hub.flows.context import FlowDeps
+from hub.tables import utcnow
+
+if TYPE_CHECKING:
+    from hub.flows.room import RoomUpdate
+    from hub.flows.runner import FlowRunner
+
+logger = logging.getLogger(__name__)
+
+
+class FlowHooks(Protocol):
+    async def events_stored(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """``events``: the ``events`` rows (column dicts) a committed ingest batch changed."""
+        ...
+
+    async def room_analyzed(
+        self, room_number: str, ready_for_guest: bool, analysis_id: int
+    ) -> None: ...
+
+
+class HubFlowHooks:
+    def __init__(self, deps: FlowDeps, runner: FlowRunner | None = None) -> None:
+        self._deps = deps
+        self._runner = runner
+        self.attendance = AttendanceService(deps.settings, deps.session_factory)
+        self._background: set[asyncio.Task[Any]] = set()
+
+    @property
+    def runner(self) -> FlowRunner | None:
+        return self._runner
+
+    @property
+    def deps(self) -> FlowDeps:
+        return self._deps
+
+    async def notify_late(self, attendance_log_id: int) -> None:
+        await self._start(
+            "late_arrival_notification",
+            {"attendance_log_id": attendance_log_id},
+            self._notify_late,
+        )
+
+    async def events_stored(self, events: Sequence[Mapping[str, Any]]) -> None:
+        await self.apply_attendance(events)
+        # an appearance's first message opens the alert; its updates and end do not re-alert
+        anomalies = [
+            str(e["event_id"])
+            for e in events
+            if e.get("kind") == "anomaly" and e.get("messages", 1) <= 1
+        ]
+        if anomalies:
+            await self._start("hazard_escalation", {"event_ids": anomalies}, self._escalate)
+
+    async def apply_attendance(self, events: Sequence[Mapping[str, Any]]) -> AttendanceOutcome:
+        outcome = await self.attendance.apply(events)
+        for late in outcome.late:
+            await self.notify_late(late.attendance_log_id)
+        return outcome
+
+    async def room_analyzed(
+        self, room_number: str, ready_for_guest: bool, analysis_id: int
+    ) -> None:
+        """Never raises for an unknown room (the caller stored its analysis already)."""
+        from hub.flows.room import UnknownRoomError
+
+        try:
+            await self.apply_room(room_number, ready_for_guest, analysis_id)
+        except UnknownRoomError:
+            logger.warning("room analysis %s names no known room; status not updated", analysis_id)
+
+    async def apply_room(
+        self, room_number: str, ready_for_guest: bool, analysis_id: int | None
+    ) -> RoomUpdate:
+        from hub.flows.room import apply_room_analysis
+
+        update = await apply_room_analysis(
+            self._deps, room_number, ready_for_guest, utcnow().date()
+        )
+        logger.info("room analysis %s applied to room %s", analysis_id, room_number)
+        if update.waiting_booking_id is not None:
+            await self._start(
+                "room_ready_notification",
+                {"booking_id": update.waiting_booking_id},
+                self._notify_room_ready,
+            )
+        return update
+
+    # -- starting the multi-step part ----------------------------------------------------------
+
+    async def _start(
+        self,
+        workflow: str,
+        parameters: dict[str, Any],
+        direct: Any,
+    ) -> None:
+        """A Prefect run when the runner is ready, else the same steps in a background task."""
+        runner = self._runner
+        if runner is not None and runner.ready:
+            try:
+                await runner.trigger(workflow, parameters)
+            except Exception:
+                logger.exception("could not start %s in Prefect; running it in process", workflow)
+            else:
+                return
+        self._spawn(direct(**parameters), workflow)
+
+    def _spawn(self, work: Awaitable[Any], what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                logger.exception("%s failed", what)
+
+        task = asyncio.create_task(guarded(), name=f"flow-direct-{what}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the in-process fallbacks (shutdown, tests)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def _notify_late(self, attendance_log_id: int) -> dict[str, Any]:
+        from hub.flows.notifications import notify_late_arrival
+
+        return await notify_late_arrival(self._deps, attendance_log_id)
+
+    async def _notify_room_ready(self, booking_id: int) -> dict[str, Any]:
+        from hub.flows.room import notify_room_ready
+
+        return await notify_room_ready(self._deps, booking_id)
+
+    async def _escalate(self, event_ids: list[str]) -> dict[str, Any]:
+        from hub.flows.hazard import escalate
+
+        return await escalate(self._deps, event_ids)

@@ -1,0 +1,376 @@
+"""Face recognition on the hub: detect -> quality -> (liveness) -> embed -> match against the
+hub's gallery of the analyzer's embedding model (DESIGN §2: a gallery built by one model is never
+matched with another model's embeddings).
+
+The gallery matched here is built from the same rows, with the same rules, as the artefact the
+edges download (:func:`hub.gallery.build_snapshot`: active employees with recorded consent), and
+is cached per published gallery version, so the hub and its edges agree on who is known.
+
+Liveness from one photo needs a passive anti-spoofing model (MiniFASNet, ``minifasnet-v2``,
+fetch-only). Without it a request asking for liveness gets ``liveness_unavailable``: the hub
+never claims a face is live when it could not check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sqlmodel import col, select
+
+from hub.db import SessionFactory
+from hub.gallery import MIN_FACE_SIDE, detect_faces, face_quality
+from hub.tables import Employee, EmployeeFace, GalleryVersionRecord
+from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image, ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+LIVENESS_MODEL_ID = "minifasnet-v2"
+DEFAULT_LIVENESS_THRESHOLD = 0.5
+
+RecognitionStatus = Literal[
+    "success",
+    "no_face_detected",
+    "face_too_small",
+    "face_not_found",
+    "liveness_check_failed",
+    "liveness_unavailable",
+]
+
+
+class PassiveLiveness(Protocol):
+    """A single-image anti-spoofing model, ``(image, face) -> P(live)``
+    (:class:`models.liveness.MiniFasNetLiveness`)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def __call__(self, image: Image, face: DetectedFace) -> float: ...
+
+
+LivenessLoader = Callable[[], PassiveLiveness]
+"""Builds the passive liveness model or raises :class:`ModelUnavailableError` saying why."""
+
+
+class LivenessProvider:
+    """Loads the passive liveness model once, on first use, and remembers why it could not."""
+
+    def __init__(self, loader: LivenessLoader | None) -> None:
+        self._loader = loader
+        self._model: PassiveLiveness | None = None
+        self._error: str | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def loaded(self) -> PassiveLiveness | None:
+        return self._model
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    async def get(self) -> PassiveLiveness:
+        if self._model is None and self._error is None:
+            async with self._lock:
+                if self._model is None and self._error is None:
+                    await self._load()
+        if self._model is None:
+            raise ModelUnavailableError(self._error or f"{LIVENESS_MODEL_ID} unavailable")
+        return self._model
+
+    async def _load(self) -> None:
+        if self._loader is None:
+            self._error = (
+                f"no passive liveness model is configured ({LIVENESS_MODEL_ID}: "
+                f"innsight models fetch {LIVENESS_MODEL_ID})"
+            )
+            return
+        try:
+            self._model = await asyncio.to_thread(self._loader)
+        except ModelUnavailableError as err:
+            self._error = str(err)
+            logger.warning("liveness model unavailable: %s", err)
+        except Exception as err:
+            self._error = f"liveness model failed to load: {type(err).__name__}: {err}"
+            logger.exception("liveness model failed to load")
+
+
+def minifasnet_liveness() -> PassiveLiveness:
+    """MiniFASNetV2 from the model registry (raises :class:`ModelUnavailableError` when it was
+    not fetched: it ships in no package)."""
+    from models.liveness import MiniFasNetLiveness
+
+    return MiniFasNetLiveness()
+
+
+def liveness_unavailable_message(reason: str | None) -> str:
+    return (
+        "liveness cannot be checked from a single image without the passive anti-spoofing "
+        f"model {LIVENESS_MODEL_ID} (innsight models fetch {LIVENESS_MODEL_ID})"
+        + (f": {reason}" if reason else "")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryMatrix:
+    """Unit embeddings (rows) and whose they are, for one model."""
+
+    model_id: str
+    version: int
+    person_ids: tuple[str, ...]
+    vectors: npt.NDArray[np.float32]  # (n, dim)
+
+    @property
+    def people(self) -> int:
+        return len(set(self.person_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The nearest gallery person and the cosine similarity; ``accepted`` when it clears the
+    threshold (below it the face is unknown, never "the nearest person")."""
+
+    person_id: str | None
+    similarity: float
+    accepted: bool
+
+
+def best_match(gallery: GalleryMatrix, probe: npt.NDArray[np.float32], threshold: float) -> Match:
+    """Exact cosine search (unit vectors), best embedding per person."""
+    if gallery.vectors.shape[0] == 0:
+        return Match(None, 0.0, False)
+    if probe.shape[-1] != gallery.vectors.shape[1]:
+        raise ValueError(
+            f"probe has {probe.shape[-1]} dimensions, the gallery {gallery.vectors.shape[1]}"
+        )
+    scores = gallery.vectors @ probe.astype(np.float32).reshape(-1)
+    index = int(np.argmax(scores))
+    similarity = float(np.clip(scores[index], -1.0, 1.0))
+    accepted = similarity >= threshold
+    return Match(gallery.person_ids[index], similarity, accepted)
+
+
+def largest_face(faces: list[DetectedFace]) -> DetectedFace:
+    return max(faces, key=lambda f: f.box.area)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessResult:
+    checked: bool
+    is_live: bool | None
+    score: float | None
+    model_id: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    status: RecognitionStatus
+    message: str
+    employee_id: str | None
+    name: str | None
+    confidence: float | None
+    face_location: FaceBox | None
+    faces_detected: int
+    quality: float | None
+    liveness: LivenessResult | None
+    model_id: str
+    gallery_version: int | None
+    recognition_time_ms: float
+
+    @property
+    def success(self) -> bool:
+        return self.status == "success"
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysed:
+    faces: list[DetectedFace]
+    face: DetectedFace | None
+    quality: float | None
+    embedding: npt.NDArray[np.float32] | None
+    liveness_score: float | None
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+# ---------------------------------------------------------------------------------------------
+
+
+class FaceRecognitionService:
+    """Recognises one face per request against the hub's gallery of the analyzer's model."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        threshold: float,
+        liveness: LivenessProvider,
+        liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD,
+    ) -> None:
+        self._session_factory = session_factory
+        self._threshold = threshold
+        self.liveness = liveness
+        self._liveness_threshold = liveness_threshold
+        self._cache: dict[str, GalleryMatrix] = {}
+        self._names: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    async def gallery(self, model_id: str, dim: int) -> GalleryMatrix:
+        """The gallery for ``model_id``, rebuilt when a new gallery version was published."""
+        async with self._session_factory() as session:
+            version = (
+                await session.exec(
+                    select(GalleryVersionRecord.version)
+                    .order_by(col(GalleryVersionRecord.version).desc())
+                    .limit(1)
+                )
+            ).first()
+        current = int(version or 0)
+        cached = self._cache.get(model_id)
+        if cached is not None and cached.version == current:
+            return cached
+        async with self._lock:
+            cached = self._cache.get(model_id)
+            if cached is not None and cached.version == current:
+                return cached
+            matrix, names = await self._load(model_id, dim, current)
+            self._cache[model_id] = matrix
+            self._names.update(names)
+            return matrix
+
+    async def _load(
+        self, model_id: str, dim: int, version: int
+    ) -> tuple[GalleryMatrix, dict[str, str]]:
+        query = (
+            select(EmployeeFace.employee_id, EmployeeFace.embedding, Employee.name)
+            .join(Employee, col(Employee.employee_id) == col(EmployeeFace.employee_id))
+            .where(
+                col(Employee.is_active).is_(True),
+                col(Employee.face_consent_at).is_not(None),
+                EmployeeFace.model_id == model_id,
+                EmployeeFace.dim == dim,
+            )
+            .order_by(col(EmployeeFace.employee_id), col(EmployeeFace.id))
+        )
+        async with self._session_factory() as session:
+            rows = (await session.exec(query)).all()
+        ids: list[str] = []
+        blobs: list[bytes] = []
+        names: dict[str, str] = {}
+        for employee_id, blob, name in rows:
+            if len(blob) != dim * 4:
+                continue
+            ids.append(employee_id)
+            blobs.append(blob)
+            names[employee_id] = name
+        vectors = (
+            np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim).astype(np.float32)
+            if blobs
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        return GalleryMatrix(model_id, version, tuple(ids), vectors), names
+
+    async def recognize(
+        self, analyzer: FaceAnalyzer, image: Image, *, check_liveness: bool
+    ) -> Recognition:
+        started = time.perf_counter()
+        liveness_model: PassiveLiveness | None = None
+        liveness_error: str | None = None
+        if check_liveness:
+            try:
+                liveness_model = await self.liveness.get()
+            except ModelUnavailableError as err:
+                liveness_error = str(err)
+        gallery = await self.gallery(analyzer.model_id, analyzer.dim)
+        analysed = await asyncio.to_thread(_analyse, analyzer, image, liveness_model)
+
+        def finish(
+            status: RecognitionStatus,
+            message: str,
+            *,
+            match: Match | None = None,
+            liveness: LivenessResult | None = None,
+        ) -> Recognition:
+            person = match.person_id if match is not None and match.accepted else None
+            return Recognition(
+                status=status,
+                message=message,
+                employee_id=person,
+                name=self._names.get(person) if person is not None else None,
+                confidence=round(match.similarity, 4) if match is not None else None,
+                face_location=analysed.face.box if analysed.face is not None else None,
+                faces_detected=len(analysed.faces),
+                quality=analysed.quality,
+                liveness=liveness,
+                model_id=analyzer.model_id,
+                gallery_version=gallery.version or None,
+                recognition_time_ms=round((time.perf_counter() - started) * 1000.0, 1),
+            )
+
+        if analysed.face is None:
+            return finish("no_face_detected", "no face was detected in the image")
+        if analysed.embedding is None:
+            box = analysed.face.box
+            return finish(
+                "face_too_small",
+                f"the face is {box.w}x{box.h} px, under {MIN_FACE_SIDE} px: too small to recognise",
+            )
+        liveness: LivenessResult | None = None
+        if check_liveness:
+            if liveness_model is None:
+                message = liveness_unavailable_message(liveness_error)
+                liveness = LivenessResult(False, None, None, None, message)
+                return finish("liveness_unavailable", message, liveness=liveness)
+            score = float(analysed.liveness_score or 0.0)
+            is_live = score >= self._liveness_threshold
+            liveness = LivenessResult(True, is_live, round(score, 4), liveness_model.model_id, None)
+            if not is_live:
+                return finish(
+                    "liveness_check_failed",
+                    f"the face did not pass the liveness check (score {score:.2f})",
+                    liveness=liveness,
+                )
+        match = best_match(gallery, analysed.embedding, self._threshold)
+        if not match.accepted:
+            return finish(
+                "face_not_found",
+                "the face matches no enrolled employee",
+                match=match,
+                liveness=liveness,
+            )
+        return finish("success", "recognised", match=match, liveness=liveness)
+
+
+def _analyse(analyzer: FaceAnalyzer, image: Image, liveness: PassiveLiveness | None) -> _Analysed:
+    """Detect, pick the largest face, gate its size, score liveness and embed (worker thread)."""
+    faces = detect_faces(analyzer, image)
+    if not faces:
+        return _Analysed(faces, None, None, None, None)
+    face = largest_face(faces)
+    if min(face.box.w, face.box.h) < MIN_FACE_SIDE:
+        return _Analysed(faces, face, None, None, None)
+    quality = face_quality(image, face.box).score
+    live = liveness(image, face) if liveness is not None else None
+    embedding = analyzer.embed(image, face)
+    return _Analysed(faces, face, quality, embedding, live)
