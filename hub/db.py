@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -75,7 +75,28 @@ async def init_db(engine: AsyncEngine) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.create_all)
+        missing = await conn.run_sync(_missing_columns)
+    if missing:
+        raise SchemaMismatchError(
+            "the database was created by an older innsight and lacks columns this version "
+            f"needs: {', '.join(missing)}. There are no migrations yet: back up the database, "
+            "then recreate it (or add the columns by hand)"
+        )
     logger.info("database schema ready (%s)", engine.dialect.name)
+
+
+class SchemaMismatchError(RuntimeError):
+    """The existing tables lack columns of the current models (create_all adds no columns)."""
+
+
+def _missing_columns(conn: Connection) -> list[str]:
+    """``table.column`` of every model column absent from the existing tables."""
+    inspector = inspect(conn)
+    missing: list[str] = []
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing.extend(f"{table.name}.{c.name}" for c in table.columns if c.name not in present)
+    return missing
 
 
 def dialect_name(session: AsyncSession) -> str:

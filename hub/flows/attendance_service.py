@@ -31,7 +31,7 @@ from hub.flows.attendance import (
     shift_start_at,
 )
 from hub.settings import HubSettings
-from hub.tables import AttendanceLog, AttendanceMark, Employee, ShiftSchedule, utcnow
+from hub.tables import AttendanceLog, AttendanceMark, Employee, Event, ShiftSchedule, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,32 @@ class AttendanceService:
             return AttendanceOutcome(0, 0, [])
         async with self._lock:
             return await self._apply(sightings)
+
+    async def catch_up(self, since: datetime) -> AttendanceOutcome:
+        """Re-applies the recognised face events stored since ``since``. Attendance runs after
+        the ingest's commit, so a hub stopped between the two has stored events whose attendance
+        was never applied; marks make this idempotent (applied ones change nothing)."""
+        async with self._sessions() as session:
+            rows = await session.exec(
+                select(Event).where(
+                    col(Event.kind) == "face",
+                    col(Event.person_id).is_not(None),
+                    col(Event.started_at) >= since,
+                )
+            )
+            events = [
+                {
+                    "event_id": row.event_id,
+                    "kind": row.kind,
+                    "person_id": row.person_id,
+                    "liveness": row.liveness,
+                    "camera_id": row.camera_id,
+                    "started_at": row.started_at,
+                    "ended_at": row.ended_at,
+                }
+                for row in rows.all()
+            ]
+        return await self.apply(events)
 
     async def apply_manual(
         self, employee_id: str, seen_at: datetime, method: str, camera_id: str | None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.flows.attendance_service import AttendanceOutcome, AttendanceService
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from hub.flows.runner import FlowRunner
 
 logger = logging.getLogger(__name__)
+
+# In-process fallbacks (no Prefect) run a few at a time, so a burst of hazard events cannot
+# starve the ingest that shares the event loop and the database.
+MAX_CONCURRENT_DIRECT = 4
+# How long a stopping hub waits for them before cancelling what is left (named in the log).
+DRAIN_TIMEOUT_S = 5.0
 
 
 class FlowHooks(Protocol):
@@ -41,6 +48,7 @@ class HubFlowHooks:
         self._runner = runner
         self.attendance = AttendanceService(deps.settings, deps.session_factory)
         self._background: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_DIRECT)
 
     @property
     def runner(self) -> FlowRunner | None:
@@ -67,6 +75,16 @@ class HubFlowHooks:
         ]
         if anomalies:
             await self._start("hazard_escalation", {"event_ids": anomalies}, self._escalate)
+
+    async def catch_up_attendance(self, since: datetime) -> AttendanceOutcome:
+        """At start: attendance for face events stored while the previous run stopped between
+        an ingest commit and its attendance step (late notifications for those included)."""
+        outcome = await self.attendance.catch_up(since)
+        for late in outcome.late:
+            await self.notify_late(late.attendance_log_id)
+        if outcome.applied:
+            logger.warning("attendance caught up on %d stored face events", outcome.applied)
+        return outcome
 
     async def apply_attendance(self, events: Sequence[Mapping[str, Any]]) -> AttendanceOutcome:
         outcome = await self.attendance.apply(events)
@@ -124,7 +142,12 @@ class HubFlowHooks:
     def _spawn(self, work: Awaitable[Any], what: str) -> None:
         async def guarded() -> None:
             try:
-                await work
+                async with self._slots:
+                    await work
+            except asyncio.CancelledError:
+                if asyncio.iscoroutine(work):
+                    work.close()  # cancelled before it started: no "never awaited" warning
+                raise
             except Exception:
                 logger.exception("%s failed", what)
 
@@ -132,10 +155,25 @@ class HubFlowHooks:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def drain(self) -> None:
-        """Wait for the in-process fallbacks (shutdown, tests)."""
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait for the in-process fallbacks (shutdown, tests), at most ``timeout_s``; what is
+        still running then is cancelled, and named in the log."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                left = sorted(task.get_name() for task in self._background)
+                logger.warning(
+                    "cancelling %d unfinished in-process flow steps: %s",
+                    len(left),
+                    ", ".join(left[:10]),
+                )
+                for task in list(self._background):
+                    task.cancel()
+                await asyncio.gather(*list(self._background), return_exceptions=True)
+                return
+            await asyncio.wait(list(self._background), timeout=remaining)
 
     async def _notify_late(self, attendance_log_id: int) -> dict[str, Any]:
         from hub.flows.notifications import notify_late_arrival

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.db import SessionFactory
 from hub.flows.context import FlowDeps, bind
@@ -13,6 +16,7 @@ from hub.flows.hooks import HubFlowHooks
 from hub.notify.factory import build_notifier
 from hub.settings import HubSettings
 from hub.storage import ObjectStore
+from hub.tables import utcnow
 
 if TYPE_CHECKING:
     from hub.flows.runner import FlowRunner
@@ -21,6 +25,9 @@ if TYPE_CHECKING:
     from hub.ml.api import MLProvider
 
 logger = logging.getLogger(__name__)
+
+# How far back a starting hub re-applies attendance to stored face events (see catch_up).
+ATTENDANCE_CATCH_UP = timedelta(hours=24)
 
 
 @dataclass
@@ -53,6 +60,10 @@ async def start_flows(
     hooks = HubFlowHooks(deps, runner)
     if ingest is not None:
         ingest.set_on_events_stored(hooks.events_stored)
+    try:
+        await hooks.catch_up_attendance(utcnow() - ATTENDANCE_CATCH_UP)
+    except SQLAlchemyError:  # the hub still starts; the next events apply normally
+        logger.exception("attendance catch-up failed")
     logger.info(
         "flows: notifier channels %s, Prefect %s",
         ",".join(notifier.channels) or "none",

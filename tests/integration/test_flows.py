@@ -169,6 +169,32 @@ def test_attendance_is_applied_once_per_event(settings: HubSettings) -> None:
     asyncio.run(main())
 
 
+def test_attendance_catches_up_on_events_stored_before_a_stop(settings: HubSettings) -> None:
+    """The hub stopped after the ingest committed an event but before its attendance step: the
+    next start applies it (once), and an event outside the window is left alone."""
+
+    async def main() -> None:
+        async with bound_deps(settings) as deps:
+            service = AttendanceService(settings, deps.session_factory)
+            now = utcnow()
+            start = now.replace(hour=8, minute=9, second=0, microsecond=0)
+            if start > now:  # early in the UTC day: use yesterday's shift
+                start -= timedelta(days=1)
+            missed = face_row(LATE_EMPLOYEE, start)
+            old = face_row(LATE_EMPLOYEE, start - timedelta(days=3))
+            await store_events(deps, [missed, old])
+            first = await service.catch_up(now - timedelta(hours=24))
+            assert first.applied == 1
+            assert [x.employee_id for x in first.late] == [LATE_EMPLOYEE]
+            again = await service.catch_up(now - timedelta(hours=24))
+            assert again.applied == 0
+            assert again.late == []
+            logs = await all_rows(deps, AttendanceLog)
+            assert [(log.employee_id, log.check_in_at) for log in logs] == [(LATE_EMPLOYEE, start)]
+
+    asyncio.run(main())
+
+
 def test_late_notification_task_emails_the_supervisor(
     settings: HubSettings, smtp: SmtpSink, definitions: ModuleType
 ) -> None:
