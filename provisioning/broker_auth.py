@@ -70,6 +70,10 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+# First topic segments after the site that are not devices (the hub's staff notifications).
+RESERVED_DEVICE_IDS = frozenset({"staff"})
+
+
 def _check_user(user: str) -> None:
     # ids cannot hold ':' (the password file's separator), spaces, '+', '#' or '/'.
     if not is_valid_id(user):
@@ -156,6 +160,10 @@ class AclTemplate:
     def device_block(self, site: str, device: str) -> str:
         _check_user(site)
         _check_user(device)
+        if device in RESERVED_DEVICE_IDS:
+            raise BrokerAuthError(
+                f"{device!r} cannot be a device id: innsight/{{site}}/{device}/... is reserved"
+            )
         return self.device.substitute(site=site, device=device)
 
 

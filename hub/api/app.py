@@ -172,6 +172,7 @@ def create_app(
                 registries=(ingest_registry,),
                 flow_hooks=flows.hooks,
                 flow_runner=flows.runner,
+                notifier=flows.deps.notifier,
                 image_search=_image_search(settings, session_factory, store),
             )
             app.state.cv = build_cv_services(app.state.hub)

@@ -252,6 +252,7 @@ def scoped(*scopes: str) -> Any:
 
 CvReader = Annotated[Principal, Security(authorize, scopes=[Scope.CV_READ])]
 CvWriter = Annotated[Principal, Security(authorize, scopes=[Scope.CV_WRITE])]
+RoomInspector = Annotated[Principal, Security(authorize, scopes=[Scope.ROOMS_INSPECT])]
 CvEnroller = Annotated[
     Principal, Security(Authorize(rate_limit="face enrolment"), scopes=[Scope.CV_WRITE])
 ]

@@ -20,6 +20,7 @@ from hub.db import SessionFactory
 from hub.flows.hooks import FlowHooks
 from hub.gallery import GalleryService
 from hub.ingest import MqttIngest
+from hub.notify.dispatch import Notifier
 from hub.settings import HubSettings
 from hub.storage import ObjectStore
 from hub.vision.image_search import ImageSearchService
@@ -97,6 +98,8 @@ class HubRuntime:
     # hub/flows: what the ingest and the room analysis call (COMMON.md), and the Prefect side
     flow_hooks: FlowHooks | None = None
     flow_runner: FlowRunner | None = None
+    # notification channels (hub/notify): e-mail, webhook, MQTT staff topics
+    notifier: Notifier | None = None
     # image index/search (hub/vision/image_search.py); None: the endpoints answer 503
     image_search: ImageSearchService | None = None
 

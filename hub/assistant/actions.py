@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from hub.auth.scopes import Role
 from hub.db import SessionFactory
+from hub.notify.base import Notification, NotifyError
 from hub.tables import AssistantAction, AuditLog, HousekeepingTask, Room, StaffMessage, WorkflowLog
 
 logger = logging.getLogger(__name__)
@@ -250,23 +251,47 @@ class SqlHotelActions:
         return {"message_id": row.id, "recipient": recipient, "status": row.status}
 
 
+STAFF_CHANNEL = "mqtt"  # innsight/{site}/staff/{role}/notifications (hub/notify/mqtt.py)
+
+
 class WorkflowStarter(Protocol):
     """Starts a Prefect run (``hub.flows.runner.FlowRunner`` is one)."""
 
     async def trigger(self, name: str, parameters: dict[str, Any] | None = None) -> Any: ...
 
 
-class FlowHotelActions(SqlHotelActions):
-    """:class:`SqlHotelActions` whose ``trigger_workflow`` really starts the Prefect run (the
-    hub runs with ``flows_enabled``); the run is mirrored in workflow_logs by the runner."""
+class StaffChannel(Protocol):
+    """Delivers a staff message (``hub.notify.dispatch.Notifier`` is one)."""
 
-    def __init__(self, session_factory: SessionFactory, starter: WorkflowStarter) -> None:
+    def has(self, channel: str) -> bool: ...
+
+    async def send(self, channel: str, address: str, note: Any, *, recipient: str) -> Any: ...
+
+
+class HubHotelActions(SqlHotelActions):
+    """:class:`SqlHotelActions` wired to the hub: ``trigger_workflow`` starts the Prefect run
+    (when flows are enabled; the runner mirrors it in workflow_logs) and ``send_staff_message``
+    publishes on the staff apps' MQTT topic (when the hub has that channel); without them the
+    rows are only recorded, as in the base class."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        starter: WorkflowStarter | None = None,
+        staff: StaffChannel | None = None,
+    ) -> None:
         super().__init__(session_factory)
         self._starter = starter
+        self._staff = staff
 
     async def trigger_workflow(
         self, *, workflow: str, parameters: Mapping[str, Any], requested_by: str
     ) -> dict[str, Any]:
+        if self._starter is None:
+            return await super().trigger_workflow(
+                workflow=workflow, parameters=parameters, requested_by=requested_by
+            )
         try:
             run = await self._starter.trigger(workflow, dict(parameters))
         except (LookupError, ValueError) as err:  # unknown workflow, parameters it refuses
@@ -280,6 +305,27 @@ class FlowHotelActions(SqlHotelActions):
             "status": run.state_name,
             "requested_by": requested_by,
         }
+
+    async def send_staff_message(
+        self, *, recipient: str, subject: str, body: str, requested_by: str
+    ) -> dict[str, Any]:
+        queued = await super().send_staff_message(
+            recipient=recipient, subject=subject, body=body, requested_by=requested_by
+        )
+        if self._staff is None or not self._staff.has(STAFF_CHANNEL):
+            return queued
+        note = Notification(kind="staff_message", subject=subject, body=body)
+        try:
+            await self._staff.send(STAFF_CHANNEL, recipient, note, recipient=recipient)
+        except (NotifyError, ValueError) as err:  # broker down, not a valid role for a topic
+            return queued | {"delivery_error": str(err)[:200]}
+        async with self._sessions() as session:
+            row = await session.get(StaffMessage, queued["message_id"])
+            if row is not None:
+                row.status = "sent"
+                session.add(row)
+                await session.commit()
+        return queued | {"status": "sent", "channel": STAFF_CHANNEL}
 
 
 def _now() -> datetime:

@@ -9,6 +9,7 @@ from enum import StrEnum
 class Scope(StrEnum):
     CV_READ = "cv:read"
     CV_WRITE = "cv:write"
+    ROOMS_INSPECT = "rooms:inspect"
     ML_READ = "ml:read"
     ML_WRITE = "ml:write"
     LLM_USE = "llm:use"
@@ -20,6 +21,7 @@ class Scope(StrEnum):
 SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.CV_READ: "Read events, devices, dead letters and face galleries.",
     Scope.CV_WRITE: "Enrol and delete face templates.",
+    Scope.ROOMS_INSPECT: "Submit room inspection photos (housekeeping).",
     Scope.ML_READ: "Read forecasts, predictions and recommendations.",
     Scope.ML_WRITE: "Train models and write predictions.",
     Scope.LLM_USE: "Use the assistant.",
@@ -42,6 +44,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
         {
             Scope.CV_READ,
             Scope.CV_WRITE,
+            Scope.ROOMS_INSPECT,
             Scope.ML_READ,
             Scope.ML_WRITE,
             Scope.LLM_USE,
@@ -49,7 +52,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.METRICS_READ,
         }
     ),
-    Role.STAFF: frozenset({Scope.CV_READ, Scope.ML_READ, Scope.LLM_USE}),
+    # housekeeping staff photograph the rooms they clean (POST /api/v1/cv/room/analyze)
+    Role.STAFF: frozenset({Scope.CV_READ, Scope.ROOMS_INSPECT, Scope.ML_READ, Scope.LLM_USE}),
     Role.VIEWER: frozenset({Scope.CV_READ, Scope.ML_READ}),
 }
 

@@ -1,12 +1,15 @@
-"""A confirmed ``trigger_workflow`` action starts the flow run through the hub's flow runner
-(when flows are enabled) instead of only writing a row; a workflow the runner does not know is
-a failed action with the runner's reason, not a crash. The starter here is a recording fake of
-``FlowRunner.trigger`` (the real runner is exercised in tests/integration/test_prefect_api.py);
-the action store, its argument checks and its audit rows are real, on SQLite."""
+"""Confirmed assistant actions reach the hub: ``trigger_workflow`` starts the flow run through
+the hub's flow runner (when flows are enabled) and ``send_staff_message`` is published on the
+staff apps' MQTT topic through the hub's real Notifier, instead of only writing rows. The
+starter is a recording fake of ``FlowRunner.trigger`` and the publisher a recording fake of the
+ingest's MQTT publish (both real ones are exercised in test_prefect_api.py and
+test_notify.py); the action store, its argument checks, the notifier and the audit and
+notification rows are real, on SQLite."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,12 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlmodel import select
 
-from hub.assistant.actions import ActionStore, FlowHotelActions, action_specs
+from hub.assistant.actions import ActionStore, HubHotelActions, action_specs
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine, create_session_factory, init_db
-from hub.tables import AssistantAction, AuditLog
+from hub.notify.dispatch import Notifier
+from hub.notify.mqtt import MqttTopicChannel
+from hub.tables import AssistantAction, AuditLog, NotificationLog, StaffMessage
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +49,17 @@ class RecordingStarter:
         return _Run(flow_run_id=f"run-{len(self.calls)}", state_name="Scheduled")
 
 
+class RecordingPublisher:
+    """Fake of the ingest's MQTT publish: records topic and payload."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        assert (qos, retain) == (1, False)
+        self.published.append((topic, payload))
+
+
 async def _scenario(db: Path) -> tuple[list[AssistantAction], list[AuditLog], RecordingStarter]:
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     bind_pii_cipher(engine, PiiCipher.from_secret(SecretStr(Fernet.generate_key().decode())))
@@ -52,7 +68,7 @@ async def _scenario(db: Path) -> tuple[list[AssistantAction], list[AuditLog], Re
         sessions = create_session_factory(engine)
         store = ActionStore(sessions, ttl_s=60)
         starter = RecordingStarter({"daily_report"})
-        port = FlowHotelActions(sessions, starter)
+        port = HubHotelActions(sessions, starter=starter)
         specs = action_specs(sessions)
         ok = await store.propose(
             tool="trigger_workflow",
@@ -92,3 +108,50 @@ def test_a_confirmed_workflow_action_starts_the_run(tmp_path: Path) -> None:
     assert refused.result is not None
     assert refused.result["error"].startswith("workflow: one of")  # refused before any run
     assert {row.action for row in audit} >= {"assistant.propose", "assistant.confirm"}
+
+
+async def _staff_message(
+    db: Path,
+) -> tuple[AssistantAction, StaffMessage, list[NotificationLog], RecordingPublisher]:
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    bind_pii_cipher(engine, PiiCipher.from_secret(SecretStr(Fernet.generate_key().decode())))
+    try:
+        await init_db(engine)
+        sessions = create_session_factory(engine)
+        publisher = RecordingPublisher()
+        notifier = Notifier({"mqtt": MqttTopicChannel(publisher, "hotel-a")}, sessions)
+        store = ActionStore(sessions, ttl_s=60)
+        pending = await store.propose(
+            tool="send_staff_message",
+            args={"recipient": "housekeeping", "subject": "Phòng 201", "body": "Thêm 2 khăn tắm"},
+            summary="message housekeeping",
+            requested_by="user:reception",
+        )
+        action = await store.decide(
+            pending.id,
+            actor="user:reception",
+            approve=True,
+            specs=action_specs(sessions),
+            port=HubHotelActions(sessions, staff=notifier),
+        )
+        async with sessions() as session:
+            message = (await session.exec(select(StaffMessage))).one()
+            logs = list((await session.exec(select(NotificationLog))).all())
+        return action, message, logs, publisher
+    finally:
+        await engine.dispose()
+
+
+def test_a_confirmed_staff_message_is_published_on_the_staff_topic(tmp_path: Path) -> None:
+    action, message, logs, publisher = asyncio.run(_staff_message(tmp_path / "hub.db"))
+    assert action.status == "executed"
+    assert action.result is not None
+    assert action.result["status"] == "sent"
+    assert message.status == "sent"
+    [(topic, payload)] = publisher.published
+    assert topic == "innsight/hotel-a/staff/housekeeping/notifications"
+    body = json.loads(payload)
+    assert body == {"kind": "staff_message", "subject": "Phòng 201", "body": "Thêm 2 khăn tắm"}
+    assert [(n.kind, n.channel, n.recipient, n.ok) for n in logs] == [
+        ("staff_message", "mqtt", "housekeeping", True)
+    ]

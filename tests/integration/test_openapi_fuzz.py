@@ -27,7 +27,17 @@ from models.faces import DetectedFace, Embedding, FaceBox, Image
 from tests.support.hub import RunningHub, admin_headers, hub_settings, running_hub
 from tests.support.postgres import PostgresServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(240),
+    # The hub under test runs in a thread of this process; libraries in it use the global
+    # `random` module (langgraph's uuid6 for checkpoint ids: random.getrandbits) while
+    # Hypothesis generates the next case, which Hypothesis reports as a strategy using random.
+    pytest.mark.filterwarnings(
+        "ignore:Do not use the `random` module inside strategies"
+        ":hypothesis.errors.HypothesisDeprecationWarning"
+    ),
+]
 
 MAX_EXAMPLES = 12
 

@@ -176,6 +176,20 @@ def test_scopes(hub: RunningHub) -> None:
         headers=reader,
     )
     assert response.status_code == 403
+    # housekeeping staff (rooms:inspect) submit inspections but cannot change the references
+    inspector = scoped_headers(hub.settings, "rooms:inspect")
+    response = hub.anonymous.post(
+        "/api/v1/cv/room/analyze",
+        json={"room_number": "101", "image": _b64(reference_room())},
+        headers=inspector,
+    )
+    assert response.status_code == 200, response.text
+    response = hub.anonymous.put(
+        "/api/v1/cv/room/reference/standard",
+        json={"image": _b64(reference_room()), "regions": _regions()},
+        headers=inspector,
+    )
+    assert response.status_code == 403
     assert hub.anonymous.get("/api/v1/cv/room/status/101", headers=reader).status_code == 200
     assert hub.anonymous.get("/api/v1/cv/room/status/101").status_code == 401
 

@@ -83,7 +83,10 @@ def test_acl_template_renders_least_privilege_blocks() -> None:
     assert hub[0] == "user hub-hotel-a"
     assert f"topic read innsight/{SITE}/+/#" in hub
     hub_writes = {line.split()[2] for line in hub if line.startswith("topic write")}
-    assert hub_writes == {f"innsight/{SITE}/+/{c}" for c in ("acks", "gallery/version", "commands")}
+    assert hub_writes == {
+        *(f"innsight/{SITE}/+/{c}" for c in ("acks", "gallery/version", "commands")),
+        f"innsight/{SITE}/staff/+/notifications",  # staff apps (hub/notify/mqtt.py)
+    }
 
 
 def test_acl_template_refuses_ids_that_would_widen_a_rule() -> None:
@@ -91,6 +94,9 @@ def test_acl_template_refuses_ids_that_would_widen_a_rule() -> None:
     for bad in ("+", "#", "a/b", "a b"):
         with pytest.raises(BrokerAuthError):
             template.device_block(SITE, bad)
+    # "staff" would let a device write the staff apps' notification topics
+    with pytest.raises(BrokerAuthError, match="reserved"):
+        template.device_block(SITE, "staff")
 
 
 def test_acl_file_adds_and_removes_blocks(tmp_path: Path) -> None:

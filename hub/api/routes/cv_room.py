@@ -3,9 +3,10 @@
 - ``PUT /room/reference/{room_type}`` (``cv:write``): the photo of a room of that type in its
   ready state and its named regions (bed, towels, bathroom, floor, amenity shelf ...).
 - ``GET /room/reference/{room_type}`` (``cv:read``): what is registered.
-- ``POST /room/analyze`` (``cv:write``): compare a photo of a room with its type's reference;
-  tags, checklist, ``ready_for_guest``, a cleaning estimate; logged, and the room's status
-  follows (cleaning -> available when ready, available -> cleaning when not).
+- ``POST /room/analyze`` (``rooms:inspect``: housekeeping staff and managers): compare a photo
+  of a room with its type's reference; tags, checklist, ``ready_for_guest``, a cleaning
+  estimate; logged, and the room's status follows (cleaning -> available when ready,
+  available -> cleaning when not).
 - ``GET /room/status/{room_number}`` (``cv:read``): the room's status and its last inspection.
 """
 
@@ -18,7 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.auth import CvReader, CvWriter
+from hub.api.auth import CvReader, CvWriter, RoomInspector
 from hub.api.deps import Cv, Runtime
 from hub.api.errors import field_error
 from hub.api.routes.cv import decode_upload
@@ -222,7 +223,7 @@ async def get_reference(cv: Cv, _caller: CvReader, room_type: RoomType) -> Refer
 
 @router.post("/room/analyze", response_model=AnalyzeResponse)
 async def analyze_room(
-    runtime: Runtime, cv: Cv, metrics: Metrics, _caller: CvWriter, request: AnalyzeRequest
+    runtime: Runtime, cv: Cv, metrics: Metrics, _caller: RoomInspector, request: AnalyzeRequest
 ) -> AnalyzeResponse:
     """Inspect a photo of a room against its type's reference photo."""
     image = await decode_upload(request.image, max_bytes=runtime.settings.max_upload_bytes)

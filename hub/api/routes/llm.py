@@ -24,8 +24,7 @@ from hub.assistant.actions import (
     ActionConflictError,
     ActionNotFoundError,
     ActionStore,
-    FlowHotelActions,
-    SqlHotelActions,
+    HubHotelActions,
     action_specs,
 )
 from hub.assistant.context import AskerContext, context_of
@@ -220,10 +219,8 @@ async def assistant_confirm(body: ConfirmIn, caller: Caller, runtime: Runtime) -
             actor=caller.actor,
             approve=body.approve,
             specs=action_specs(runtime.session_factory),
-            port=(
-                FlowHotelActions(runtime.session_factory, runtime.flow_runner)
-                if runtime.flow_runner is not None
-                else SqlHotelActions(runtime.session_factory)
+            port=HubHotelActions(
+                runtime.session_factory, starter=runtime.flow_runner, staff=runtime.notifier
             ),
         )
     except ActionNotFoundError as err:
