@@ -12,10 +12,8 @@ through the manifest) is described by :data:`KNOWN_SPECS` under its model id.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.faces import Image, ModelUnavailableError
+from models.registry import model_path
 from models.session import create_session
 
 logger = logging.getLogger(__name__)
@@ -247,24 +246,9 @@ class ImageEmbedder:
 
 
 def default_model_file(model_id: str, models_dir: Path | None = None) -> Path:
-    """The verified local file of ``model_id`` from the model registry (``models.registry``);
-    where no registry is installed, ``<models_dir>/<id>/<id>.onnx`` (``$INNSIGHT_MODELS_DIR``
-    or ``./var/models``). Raises :class:`ModelUnavailableError` naming the fix."""
-    try:
-        registry = importlib.import_module("models.registry")
-    except ImportError:
-        registry = None
-    if registry is not None:
-        path: Path = registry.model_path(model_id, models_dir=models_dir)
-        return path
-    base = models_dir or Path(os.environ.get("INNSIGHT_MODELS_DIR") or "var/models")
-    candidate = base / model_id / f"{model_id}.onnx"
-    if not candidate.is_file():
-        raise ModelUnavailableError(
-            f"image model {model_id} is not installed ({candidate} is missing): "
-            f"run `innsight models fetch {model_id}`"
-        )
-    return candidate
+    """The verified local file of ``model_id`` (:func:`models.registry.model_path`); raises
+    :class:`ModelUnavailableError` naming the fix (``innsight models fetch ID``)."""
+    return model_path(model_id, models_dir=models_dir)
 
 
 def load_image_embedder(

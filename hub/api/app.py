@@ -203,6 +203,8 @@ def create_app(
     app.state.auth = AuthState(settings, jwt_secret_of(settings))
     # the chat model itself is built on first use, never here (the hub starts without Ollama)
     app.state.assistant = AssistantService(settings)
+    # OCR engines (RapidOCR, Tesseract) load on the first reading, never here
+    app.state.ocr = cv_ocr.build_ocr_service(settings)
     install_error_handlers(app)
     max_body = settings.max_upload_bytes * MAX_ENROLL_IMAGES * 4 // 3 + _BODY_SLACK
     app.add_middleware(BodySizeLimit, max_bytes=max_body)

@@ -95,7 +95,7 @@ class HubRuntime:
     ingest: MqttIngest | None
     faces: FaceAnalyzerProvider
     registries: tuple[CollectorRegistry, ...]
-    # hub/flows: what the ingest and the room analysis call (COMMON.md), and the Prefect side
+    # hub/flows: what the ingest and the room analysis call, and the Prefect side
     flow_hooks: FlowHooks | None = None
     flow_runner: FlowRunner | None = None
     # notification channels (hub/notify): e-mail, webhook, MQTT staff topics

@@ -1,7 +1,7 @@
 """Message templates (pure): notifications, e-mails, apologies and check-in instructions in
 Vietnamese and English, with a plain-text body and an HTML body whose field values are escaped.
 
-:func:`render_notification` is the contract the flows use (COMMON.md)::
+:func:`render_notification` is what the flows use::
 
     render_notification("late_arrival", "vi", {"employee_name": "An", ...}) -> GeneratedMessage
 

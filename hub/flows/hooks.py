@@ -1,4 +1,4 @@
-"""How the rest of the hub hands events to the flows (COMMON.md contract).
+"""How the rest of the hub hands events to the flows.
 
 ``FlowHooks`` is what other parts call: the ingest after committing a batch of events, the room
 analysis after storing an analysis. :class:`HubFlowHooks` is the hub's implementation: the

@@ -8,7 +8,6 @@ use, in a thread); when none is available the service says why and the route ans
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 import uuid
@@ -16,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import cv2
 
@@ -24,6 +23,7 @@ from hub.db import SessionFactory
 from hub.storage import ObjectStore, StorageError
 from hub.tables import AnomalyDetection
 from models.anomaly import HazardDetection, HazardDetector, HazardKind
+from models.anomaly_yolo import load_hazard_detectors
 from models.faces import Image, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -61,18 +61,10 @@ def classify(detection: HazardDetection) -> tuple[Severity, bool]:
 
 
 def default_loader(models_dir: Path | None = None) -> DetectorLoader:
-    """The HAZARDS engineer's ``models.anomaly_yolo.load_hazard_detectors``."""
+    """The edge's hazard detectors (:func:`models.anomaly_yolo.load_hazard_detectors`)."""
 
     def load() -> tuple[list[HazardDetector], list[str]]:
-        try:
-            module = importlib.import_module("models.anomaly_yolo")
-        except ImportError as err:
-            return [], [f"the hazard detectors are not installed (models.anomaly_yolo): {err}"]
-        loader = cast(
-            Callable[..., tuple[list[HazardDetector], list[str]]],
-            module.load_hazard_detectors,
-        )
-        return loader(models_dir)
+        return load_hazard_detectors(models_dir)
 
     return load
 

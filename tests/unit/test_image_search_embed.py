@@ -79,9 +79,8 @@ def test_spec_from_metadata() -> None:
 def test_missing_model_names_the_fetch_command(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="missing"):
         load_image_embedder(model_path=tmp_path / "nope.onnx")
-    if importlib.util.find_spec("models.registry") is None:
-        with pytest.raises(ModelUnavailableError, match="innsight models fetch efficientnet-lite0"):
-            default_model_file("efficientnet-lite0", tmp_path)
+    with pytest.raises(ModelUnavailableError, match="innsight models fetch efficientnet-lite0"):
+        default_model_file("efficientnet-lite0", tmp_path)
 
 
 def test_model_describes_itself_and_comes_from_the_packaged_weights(

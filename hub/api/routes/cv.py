@@ -10,7 +10,6 @@ answer is never cached or logged; gallery downloads take an enrolled device's to
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated
@@ -24,6 +23,7 @@ from hub.api.deps import Cv, Runtime, Session
 from hub.api.errors import field_error, image_http_error
 from hub.api.params import StorableText
 from hub.api.routes.metrics import CvMetrics, cv_metrics_of
+from hub.api.uploads import decode_upload
 from hub.audit import AuditAction, audit
 from hub.auth.scopes import Scope, grants
 from hub.gallery import (
@@ -36,10 +36,9 @@ from hub.gallery import (
     NoUsableFaceError,
 )
 from hub.tables import AuditLog
-from hub.vision.decode import ImageDecodeError, decode_image_b64
 from hub.vision.faces import Recognition
 from hub.vision.services import gpu_devices
-from models.faces import FaceBox, Image, ModelUnavailableError
+from models.faces import FaceBox, ModelUnavailableError
 from models.session import available_providers
 
 logger = logging.getLogger(__name__)
@@ -272,13 +271,11 @@ async def health(
             loaded=embedders.loaded is not None,
             reason=(embedders.error or _NOT_YET) if embedders.loaded is None else None,
         )
-    ocr = getattr(request.app.state, "ocr", None)  # made on the first OCR request
-    ocr_engines = ModelStatus(loaded=False, reason=_NOT_YET)
-    if ocr is not None:
-        ocr_engines = ModelStatus(
-            loaded=ocr.engines.loaded,
-            reason=None if ocr.engines.loaded else (ocr.engines.error or _NOT_YET),
-        )
+    ocr = request.app.state.ocr  # engines load on the first reading
+    ocr_engines = ModelStatus(
+        loaded=ocr.engines.loaded,
+        reason=None if ocr.engines.loaded else (ocr.engines.error or _NOT_YET),
+    )
     providers = available_providers()
     gpu_providers = [p for p in providers if p != "CPUExecutionProvider"]
     devices = gpu_devices()
@@ -300,19 +297,6 @@ async def health(
         ingest=ingest_status,
         gallery=gallery,
     )
-
-
-def image_error(err: ImageDecodeError) -> HTTPException:
-    """An undecodable upload as the project's 4xx (413 too large, 415 wrong type, else 422)."""
-    return image_http_error(err.field, err.code, err.reason)
-
-
-async def decode_upload(text: str, *, max_bytes: int, field: str = "image") -> Image:
-    """Base64 image -> BGR array (in a thread), or the 4xx :func:`image_error` gives."""
-    try:
-        return await asyncio.to_thread(decode_image_b64, text, max_bytes=max_bytes, field=field)
-    except ImageDecodeError as err:
-        raise image_error(err) from None
 
 
 @router.post("/face/recognize", response_model=RecognizeResponse)

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.ids import ID_PATTERN
 from hub.api.auth import CvReader
 from hub.api.deps import Cv, Runtime
-from hub.api.routes.cv import Box, decode_upload
+from hub.api.routes.cv import Box
 from hub.api.routes.metrics import CvMetrics, cv_metrics_of
+from hub.api.uploads import decode_upload
 from hub.vision.anomaly_service import NoDetectorError
 from models.anomaly import HazardKind
 

@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from hub.api.auth import Authorize, CvReader, CvWriter, Principal
 from hub.api.deps import HubRuntime, Runtime
-from hub.api.errors import field_error, image_http_error
+from hub.api.errors import field_error
 from hub.api.params import StorableText, UtcDateTime, storable_text
 from hub.api.routes.metrics import CvMetrics, cv_metrics_of
+from hub.api.uploads import decode_upload, decode_upload_keeping_bytes
 from hub.auth.scopes import Scope
 from hub.storage import StorageError
-from hub.vision.decode import ImageDecodeError, b64_payload_bytes, decode_image_bytes, sniff_image
 from hub.vision.image_search import (
     CATEGORY_DESCRIPTIONS,
     ImageCategory,
@@ -34,13 +34,10 @@ from hub.vision.image_search import (
     SearchHit,
     check_metadata,
 )
-from models.faces import Image
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/cv", tags=["cv"])
-
-_CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 
 ImageIndexer = Annotated[
     Principal, Security(Authorize(rate_limit="image index"), scopes=[Scope.CV_WRITE])
@@ -176,18 +173,6 @@ def _service(runtime: HubRuntime) -> ImageSearchService:
     return service
 
 
-def _decode(runtime: HubRuntime, image_b64: str) -> tuple[Image, bytes, str]:
-    max_bytes = runtime.settings.max_upload_bytes
-    try:
-        raw = b64_payload_bytes(image_b64, field="image", max_bytes=max_bytes)
-        image = decode_image_bytes(raw, max_bytes=max_bytes, field="image")
-    except ImageDecodeError as err:
-        raise image_http_error(err.field, err.code, err.reason) from err
-    sniffed = sniff_image(raw)
-    content_type = _CONTENT_TYPES.get(sniffed[0] if sniffed else "", "application/octet-stream")
-    return image, raw, content_type
-
-
 def _urls(runtime: HubRuntime, image_id: int, key: str, thumb: str | None) -> tuple[str, str]:
     """The store's own URLs (presigned on S3) when configured, else the hub's routes."""
     if runtime.settings.image_search_urls == "store":
@@ -228,7 +213,9 @@ async def index_image(
 async def _index_image(runtime: HubRuntime, request: ImageIndexRequest) -> ImageIndexResponse:
     started = time.perf_counter()
     service = _service(runtime)
-    image, raw, content_type = _decode(runtime, request.image)
+    image, raw, content_type = await decode_upload_keeping_bytes(
+        request.image, max_bytes=runtime.settings.max_upload_bytes
+    )
     try:
         done: IndexedImage = await service.index_image(
             image,
@@ -296,7 +283,7 @@ async def search_images(
 async def _search_images(runtime: HubRuntime, request: ImageSearchRequest) -> ImageSearchResponse:
     started = time.perf_counter()
     service = _service(runtime)
-    image, _raw, _type = _decode(runtime, request.image)
+    image = await decode_upload(request.image, max_bytes=runtime.settings.max_upload_bytes)
     threshold = (
         request.threshold
         if request.threshold is not None

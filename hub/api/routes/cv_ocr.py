@@ -22,11 +22,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.api.auth import Authorize, CvWriter, Principal
 from hub.api.deps import Runtime, Session
-from hub.api.errors import field_error, image_http_error
+from hub.api.errors import field_error
+from hub.api.routes.metrics import cv_metrics_of
+from hub.api.uploads import decode_upload
 from hub.auth.scopes import Scope
 from hub.settings import HubSettings
 from hub.tables import OcrResult
-from hub.vision.decode import ImageDecodeError, decode_image_b64
 from hub.vision.ocr_id import IdFields
 from hub.vision.ocr_invoice import InvoiceFields
 from hub.vision.ocr_service import (
@@ -37,7 +38,6 @@ from hub.vision.ocr_service import (
     OcrUnavailableError,
     PageText,
 )
-from models.faces import Image
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,9 @@ def build_ocr_service(settings: HubSettings) -> OcrService:
     return OcrService(OcrEngines(config))
 
 
-async def get_ocr(request: Request) -> OcrService:
-    """``app.state.ocr``, made on first use from the hub's settings (async: on the event loop,
-    so two first requests cannot both make one)."""
-    service: OcrService | None = getattr(request.app.state, "ocr", None)
-    if service is None:
-        runtime = request.app.state.hub
-        service = build_ocr_service(runtime.settings)
-        request.app.state.ocr = service
+def get_ocr(request: Request) -> OcrService:
+    """``app.state.ocr``, made by ``create_app`` (its engines load on the first reading)."""
+    service: OcrService = request.app.state.ocr
     return service
 
 
@@ -173,18 +168,9 @@ class DeletedOcrResult(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def _decode(runtime: Runtime, image_b64: str) -> Image:
-    try:
-        return decode_image_b64(image_b64, max_bytes=runtime.settings.max_upload_bytes)
-    except ImageDecodeError as err:
-        raise image_http_error(err.field, err.code, err.reason) from err
-
-
 def _count(request: Request, document_type: str, outcome: str) -> None:
-    metrics = getattr(request.app.state, "cv_metrics", None)
-    counter = getattr(metrics, "ocr_requests", None)
-    if counter is not None:
-        counter.labels(document_type=document_type, outcome=outcome).inc()
+    """``innsight_cv_ocr_requests{document_type, outcome}``."""
+    cv_metrics_of(request).ocr_requests.labels(document_type=document_type, outcome=outcome).inc()
 
 
 def _unavailable(err: OcrUnavailableError) -> HTTPException:
@@ -288,7 +274,7 @@ async def ocr_invoice(
     ocr: Ocr,
     body: OcrRequest,
 ) -> InvoiceResponse:
-    image = _decode(runtime, body.image)
+    image = await decode_upload(body.image, max_bytes=runtime.settings.max_upload_bytes)
     try:
         reading = await ocr.read_invoice(image, language=body.language)
     except OcrUnavailableError as err:
@@ -351,7 +337,7 @@ async def ocr_id(
     ocr: Ocr,
     body: OcrRequest,
 ) -> IdResponse:
-    image = _decode(runtime, body.image)
+    image = await decode_upload(body.image, max_bytes=runtime.settings.max_upload_bytes)
     try:
         reading = await ocr.read_id(image, language=body.language)
     except OcrUnavailableError as err:

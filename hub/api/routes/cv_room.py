@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.auth import CvReader, CvWriter, RoomInspector
 from hub.api.deps import Cv, Runtime
 from hub.api.errors import field_error
-from hub.api.routes.cv import decode_upload
 from hub.api.routes.metrics import CvMetrics, cv_metrics_of
+from hub.api.uploads import decode_upload
 from hub.vision.room_inspection import DEFAULT_MAX_CHANGED_FRACTION, Region, RegionKind
 from hub.vision.room_service import (
     AnalysisOutcome,
