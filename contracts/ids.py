@@ -14,7 +14,7 @@ _ID_RE = re.compile(ID_PATTERN)
 
 def is_valid_id(value: str) -> bool:
     """True when ``value`` may be used as a site, device or camera id."""
-    return bool(_ID_RE.match(value))
+    return bool(_ID_RE.fullmatch(value))  # fullmatch: '$' would accept a trailing newline
 
 
 def uuid7(unix_ms: int | None = None) -> uuid.UUID:

@@ -13,17 +13,37 @@ carries on. Valid messages are applied in batches, one transaction per batch:
 
 After the commit, an :class:`~contracts.messages.AckMessage` with every committed seq of the
 batch (duplicates included, so a redelivered message is released again) goes to the device's
-``acks`` topic. Event messages refused for a contract reason (bad JSON, schema, kind, size,
-topic mismatch, invalid) are acked too once their dead letter is committed and their seq can be
-read: they can never succeed, and an unacked one would be re-sent forever. Messages that fail
-only when applied to the database (``apply_failed``) are not acked, so the edge re-sends them.
+``acks`` topic.
+
+One bad message never costs another (issue 14):
+
+- A message the contract refuses (every :class:`~contracts.errors.ContractErrorCode`) becomes a
+  dead letter; once that is committed it is acked with its seq in the ack's ``refused`` list
+  (with the reason), so the edge drops it instead of re-sending it forever.
+- A batch whose transaction fails is split in halves (bisection) until the message that fails
+  is alone; the others are committed. A lone message that fails for a permanent reason is
+  dead-lettered as ``apply_failed`` with the database's reason, and acked as refused.
+- A failure of the database itself (after any failed transaction a ``SELECT 1`` on a fresh
+  connection tells) is transient: nothing is acked or dead-lettered, the batch is kept in memory
+  and retried with backoff (the edge re-sends it anyway after its timeout). A lone message that
+  fails with a transient-looking error (SQLite's "database is locked") while the database
+  answers is tried again, up to ``MAX_TRANSIENT_STRIKES`` times, before it is dead-lettered.
+- No exception escapes: an unexpected one is logged and counted, and its messages are
+  dead-lettered as ``ingest_error`` (and acked as refused).
+
+Dead letters keep the evidence: the exact bytes received (first 64 KiB, with the whole size and
+SHA-256), topic, reason, first and last time seen and how often; one row per distinct
+(reason, topic, bytes). ``innsight_ingest_dead_letters_total{reason}`` counts every refusal, and
+a device that produces more than ``alert_threshold`` of them in ``alert_window_s`` raises an
+alert (a warning, ``innsight_ingest_dead_letter_alerts_total``, the ``on_dead_letter_alert``
+callback).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import hashlib
 import logging
 import time
 import uuid
@@ -34,27 +54,36 @@ from typing import Any
 
 import aiomqtt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import ValidationError
-from sqlalchemy import func
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import func, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.errors import ContractError, ContractErrorCode
 from contracts.ids import is_valid_id
 from contracts.messages import (
-    MAX_EVENT_BYTES,
     AckMessage,
     DeviceStatus,
     EventEnvelope,
     EventKind,
     Heartbeat,
     Phase,
+    Refusal,
     parse_event,
+    parse_heartbeat,
+    peek_seq,
     seqs_to_ranges,
 )
 from contracts.topics import ROOT, Channel, device_topic, parse_topic, site_subscription
 from hub.db import SessionFactory, upsert
+from hub.edge_versions import EdgeContractWatch
 from hub.settings import HubSettings
 from hub.storage import ObjectStore, StorageError
 from hub.tables import DeadLetter, Device, Event, ReceivedMessage
@@ -62,9 +91,11 @@ from hub.tables import DeadLetter, Device, Event, ReceivedMessage
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_MAX_BYTES = 64 * 1024
+DEAD_LETTER_MAX_DETAIL = 2000
+DEAD_LETTER_MAX_TOPIC = 1024
 # Dead-letter reasons beyond ContractErrorCode.
-APPLY_FAILED = "apply_failed"
-INGEST_ERROR = "ingest_error"
+APPLY_FAILED = "apply_failed"  # the database refused the message (its reason in the detail)
+INGEST_ERROR = "ingest_error"  # an unexpected error of the ingest itself (a bug)
 # How long stop() waits for the last batch to commit and its acks to go out.
 STOP_TIMEOUT_S = 10.0
 # How long an ack may wait for the broker's PUBACK before the connection counts as broken and is
@@ -76,10 +107,28 @@ STOP_TIMEOUT_S = 10.0
 ACK_PUBLISH_TIMEOUT_S = 3.0
 # Messages already received when stop() is called that are still applied before disconnecting.
 MAX_DRAIN_ON_STOP = 10_000
+# A database that is down: first and longest wait before the kept batch is tried again.
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 10.0
+# How long the SELECT 1 that tells "database down" from "this message" may take.
+HEALTH_PROBE_TIMEOUT_S = 5.0
+# Event messages kept in memory while the database is down; beyond this the newest are left
+# unacked (the edge re-sends them after its timeout).
+MAX_HELD_EVENTS = 50_000
+# A message failing alone with a "transient" error while the database answers: tries before it
+# is dead-lettered as apply_failed (the edge stops re-sending it then).
+MAX_TRANSIENT_STRIKES = 5
+_MAX_STRIKE_KEYS = 10_000
+# Rows per dead-letter INSERT (SQLite's bound on SQL variables).
+_DEAD_LETTER_CHUNK = 500
+# Devices tracked by the dead-letter alarm (topics name arbitrary device ids).
+_ALARM_MAX_DEVICES = 10_000
 
 OnDeviceOnline = Callable[[str], Awaitable[None]]
 # Called after a batch's commit with the ``events`` rows (column dicts) it changed (hub/flows).
 OnEventsStored = Callable[[list[dict[str, Any]]], Awaitable[None]]
+# Called when one device produced ``count`` dead letters within the alarm's window.
+OnDeadLetterAlert = Callable[[str, int], Awaitable[None]]
 
 
 class IngestError(RuntimeError):
@@ -110,6 +159,11 @@ class IngestMetrics:
     duplicates: Counter
     dead_letters: Counter
     batch_failures: Counter
+    transient_failures: Counter
+    internal_errors: Counter
+    dead_letter_alerts: Counter
+    noisy_devices: Gauge
+    held_messages: Gauge
     ack_latency: Histogram
     connected: Gauge
 
@@ -134,13 +188,38 @@ class IngestMetrics:
             ),
             dead_letters=Counter(
                 "innsight_ingest_dead_letters",
-                "Messages refused into the dead-letter table, by reason.",
+                "Messages refused into the dead-letter table, by reason (repeats included).",
                 ["reason"],
                 registry=registry,
             ),
             batch_failures=Counter(
                 "innsight_ingest_batch_failures",
-                "Batches whose transaction failed (messages retried one by one or left unacked).",
+                "Transactions that failed (the batch was then split, or kept for a retry).",
+                registry=registry,
+            ),
+            transient_failures=Counter(
+                "innsight_ingest_transient_failures",
+                "Batches kept for a retry because the database was unavailable.",
+                registry=registry,
+            ),
+            internal_errors=Counter(
+                "innsight_ingest_internal_errors",
+                "Unexpected errors of the ingest caught by its last-resort handler.",
+                registry=registry,
+            ),
+            dead_letter_alerts=Counter(
+                "innsight_ingest_dead_letter_alerts",
+                "Times a device went over the dead-letter alert threshold within the window.",
+                registry=registry,
+            ),
+            noisy_devices=Gauge(
+                "innsight_ingest_noisy_devices",
+                "Devices over the dead-letter alert threshold in the current window.",
+                registry=registry,
+            ),
+            held_messages=Gauge(
+                "innsight_ingest_held_messages",
+                "Messages kept in memory for a retry while the database is unavailable.",
                 registry=registry,
             ),
             ack_latency=Histogram(
@@ -163,43 +242,53 @@ class IngestMetrics:
 
 
 @dataclass(slots=True)
+class _Received:
+    """The evidence of one message: where and when it came, and its exact bytes."""
+
+    topic: str
+    raw: bytes
+    at: datetime
+    mono: float
+
+
+@dataclass(slots=True)
 class _EventMessage:
     envelope: EventEnvelope
-    received_mono: float
+    received: _Received
+
+
+@dataclass(slots=True)
+class _StatusMessage:
+    device_id: str
+    status: DeviceStatus
+    received: _Received
+
+
+@dataclass(slots=True)
+class _HeartbeatMessage:
+    heartbeat: Heartbeat
+    received: _Received
 
 
 @dataclass(slots=True)
 class _DeadLetterItem:
-    topic: str
-    payload: bytes
+    received: _Received
     reason: str
     detail: str
     device_id: str | None
     seq: int | None
-    received_at: datetime
-    received_mono: float
     ackable: bool
 
-    def row(self) -> DeadLetter:
-        return DeadLetter(
-            topic=self.topic[:1024],
-            payload=self.payload[:DEAD_LETTER_MAX_BYTES],
-            payload_size=len(self.payload),
-            truncated=len(self.payload) > DEAD_LETTER_MAX_BYTES,
-            reason=self.reason,
-            detail=self.detail[:2000],
-            device_id=self.device_id,
-            seq=self.seq,
-            received_at=self.received_at,
-        )
+
+_Item = _EventMessage | _DeadLetterItem | _StatusMessage | _HeartbeatMessage
 
 
 @dataclass(slots=True)
 class _Batch:
     events: list[_EventMessage] = field(default_factory=list)
     dead: list[_DeadLetterItem] = field(default_factory=list)
-    statuses: dict[str, DeviceStatus] = field(default_factory=dict)
-    heartbeats: dict[str, Heartbeat] = field(default_factory=dict)
+    statuses: dict[str, _StatusMessage] = field(default_factory=dict)
+    heartbeats: dict[str, _HeartbeatMessage] = field(default_factory=dict)
     opened_at: float | None = None
 
     def touch(self) -> None:
@@ -209,19 +298,176 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.events) + len(self.dead) + len(self.statuses) + len(self.heartbeats)
 
+    def items(self) -> list[_Item]:
+        items: list[_Item] = [*self.events, *self.dead]
+        items.extend(self.statuses.values())
+        items.extend(self.heartbeats.values())
+        return items
+
+    @classmethod
+    def of(cls, items: Iterable[_Item]) -> _Batch:
+        batch = cls()
+        for item in items:
+            batch.add(item)
+        return batch
+
+    def add(self, item: _Item) -> None:
+        if isinstance(item, _EventMessage):
+            self.events.append(item)
+        elif isinstance(item, _DeadLetterItem):
+            self.dead.append(item)
+        elif isinstance(item, _StatusMessage):
+            self.statuses[item.device_id] = item
+        else:
+            self.heartbeats[item.heartbeat.device_id] = item
+
+    def halves(self) -> tuple[_Batch, _Batch]:
+        items = self.items()
+        middle = len(items) // 2
+        return _Batch.of(items[:middle]), _Batch.of(items[middle:])
+
+    def merge_newer(self, newer: _Batch) -> None:
+        """Append ``newer`` (messages read after this batch was taken) to this kept batch."""
+        self.events.extend(newer.events)
+        self.dead.extend(newer.dead)
+        self.statuses.update(newer.statuses)
+        self.heartbeats.update(newer.heartbeats)
+        if self.opened_at is None:
+            self.opened_at = newer.opened_at
+
 
 @dataclass(slots=True)
 class _Outcome:
     acks: dict[str, dict[int, float]] = field(default_factory=dict)
+    # seqs refused for good, per device, with the reason (also in ``acks``)
+    refused: dict[str, dict[int, str]] = field(default_factory=dict)
     online: list[str] = field(default_factory=list)
     stored: int = 0
     duplicates: int = 0
-    dead_reasons: list[str] = field(default_factory=list)
+    # (reason, device_id) of every dead letter committed
+    dead: list[tuple[str, str | None]] = field(default_factory=list)
     stored_events: list[dict[str, Any]] = field(default_factory=list)
+    # what could not be applied for a transient reason, to try again
+    retry: _Batch | None = None
+    # True when the database itself is unavailable (then the ingest holds off a while)
+    database_down: bool = False
 
     def ack(self, device_id: str, seq: int, received_mono: float) -> None:
         seqs = self.acks.setdefault(device_id, {})
         seqs[seq] = min(seqs.get(seq, received_mono), received_mono)
+        refused = self.refused.get(device_id)
+        if refused is not None:
+            refused.pop(seq, None)  # a stored message is not refused, whatever came with it
+
+    def refuse(self, device_id: str, seq: int, reason: str, received_mono: float) -> None:
+        seqs = self.acks.setdefault(device_id, {})
+        if seq in seqs and seq not in self.refused.get(device_id, {}):
+            return  # the same seq was stored (or acked as a duplicate) in this batch
+        seqs[seq] = min(seqs.get(seq, received_mono), received_mono)
+        self.refused.setdefault(device_id, {})[seq] = reason
+
+    def merge(self, other: _Outcome) -> None:
+        for device_id, seqs in other.acks.items():
+            refused = other.refused.get(device_id, {})
+            for seq, received in seqs.items():
+                if seq in refused:
+                    self.refuse(device_id, seq, refused[seq], received)
+                else:
+                    self.ack(device_id, seq, received)
+        self.online.extend(other.online)
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.dead.extend(other.dead)
+        self.stored_events.extend(other.stored_events)
+        self.database_down = self.database_down or other.database_down
+        if other.retry is not None:
+            if self.retry is None:
+                self.retry = other.retry
+            else:
+                for item in other.retry.items():
+                    self.retry.add(item)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: transient (the database is unavailable) or permanent (this message)
+# ---------------------------------------------------------------------------------------------
+
+
+def is_transient(err: BaseException) -> bool:
+    """Errors that say the database (or object store) is unavailable, not that the data is bad."""
+    if isinstance(err, DBAPIError) and err.connection_invalidated:
+        return True
+    return isinstance(
+        err,
+        OperationalError
+        | InterfaceError
+        | DisconnectionError
+        | PoolTimeoutError
+        | StorageError
+        | ConnectionError
+        | TimeoutError
+        | OSError,
+    )
+
+
+def database_reason(err: BaseException) -> str:
+    """The database's own reason for refusing a message (no SQL, no parameters)."""
+    orig = getattr(err, "orig", None)
+    cause = orig if isinstance(orig, BaseException) else err
+    message = str(cause).strip().splitlines()
+    first = message[0] if message else ""
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+
+
+def storable(value: str, limit: int) -> str:
+    """Text from a message or an error, made storable on both databases and bounded."""
+    value = value[:limit]
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    if not value.isascii():
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The dead-letter alarm: one device producing many
+# ---------------------------------------------------------------------------------------------
+
+
+class DeadLetterAlarm:
+    """Counts dead letters per device in fixed windows; says when one goes over a threshold."""
+
+    def __init__(self, threshold: int, window_s: float) -> None:
+        if threshold < 1 or window_s <= 0:
+            raise ValueError("threshold must be >= 1 and window_s > 0")
+        self.threshold = threshold
+        self.window_s = window_s
+        # device -> [window start, count, alerted]
+        self._windows: dict[str, list[float]] = {}
+
+    def record(self, device_id: str, count: int, now: float) -> int | None:
+        """Add ``count`` dead letters; returns the window's total when this crosses the
+        threshold (once per device and window), else None."""
+        window = self._windows.get(device_id)
+        if window is None or now - window[0] >= self.window_s:
+            if window is None and len(self._windows) >= _ALARM_MAX_DEVICES:
+                self._forget_stale(now)
+            window = [now, 0.0, 0.0]
+            self._windows[device_id] = window
+        window[1] += count
+        if window[1] >= self.threshold and not window[2]:
+            window[2] = 1.0
+            return int(window[1])
+        return None
+
+    def noisy(self, now: float) -> int:
+        """Devices over the threshold in their current window."""
+        return sum(1 for w in self._windows.values() if w[2] and now - w[0] < self.window_s)
+
+    def _forget_stale(self, now: float) -> None:
+        stale = [d for d, w in self._windows.items() if now - w[0] >= self.window_s]
+        for device_id in stale or list(self._windows)[: _ALARM_MAX_DEVICES // 10]:
+            del self._windows[device_id]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +477,9 @@ class _Outcome:
 
 def snapshot_key(device_id: str, event_id: uuid.UUID) -> str:
     return f"snapshots/{device_id}/{event_id}.jpg"
+
+
+SPOOF_VERDICT = "spoof"
 
 
 def merge_event(
@@ -280,11 +529,19 @@ def merge_event(
         row["phase"] = envelope.phase.value
     if envelope.phase is Phase.END or (row["ended_at"] is None and envelope.ended_at):
         row["ended_at"] = envelope.ended_at
+    liveness = getattr(payload, "liveness", None)
+    verdict = liveness.value if liveness is not None else None
     if is_best:
         row["score"] = score
         row["payload"] = payload.model_dump(mode="json")
-        liveness = getattr(payload, "liveness", None)
-        row["liveness"] = liveness.value if liveness is not None else None
+        if row["liveness"] != SPOOF_VERDICT:
+            row["liveness"] = verdict
+            row["liveness_score"] = getattr(payload, "liveness_score", None)
+    if verdict == SPOOF_VERDICT:
+        # A spoof verdict is sticky, whatever the message's score: a track that turned out to be
+        # a photo or a screen must never keep the `live` of an earlier, better-scoring message
+        # (attendance retracts its check-in on this, issue 17).
+        row["liveness"] = SPOOF_VERDICT
         row["liveness_score"] = getattr(payload, "liveness_score", None)
     if person_id is not None and (is_best or row["person_id"] is None):
         row["person_id"] = person_id
@@ -335,21 +592,6 @@ _DEVICE_COLUMNS = [
 ]
 
 
-def _peek_seq(raw: bytes) -> int | None:
-    """The ``seq`` of a refused event message when it can be read, to ack it."""
-    if len(raw) > 4 * MAX_EVENT_BYTES:
-        return None
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    if isinstance(data, dict):
-        seq = data.get("seq")
-        if isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq < 2**63:
-            return seq
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # The ingest
 # ---------------------------------------------------------------------------------------------
@@ -366,15 +608,27 @@ class MqttIngest:
         *,
         registry: CollectorRegistry | None = None,
         on_device_online: OnDeviceOnline | None = None,
+        alert_threshold: int = 100,
+        alert_window_s: float = 300.0,
     ) -> None:
         self._settings = settings
         self._site = settings.site
         self._session_factory = session_factory
         self._store = store
         self._on_device_online = on_device_online
-        self.metrics = IngestMetrics.register(registry or CollectorRegistry())
+        registry = registry or CollectorRegistry()
+        self.metrics = IngestMetrics.register(registry)
+        # edges that speak another contract version: a gauge per device, one warning each
+        self.contracts = EdgeContractWatch(registry)
+        self._alarm = DeadLetterAlarm(alert_threshold, alert_window_s)
+        self._on_dead_letter_alert: OnDeadLetterAlert | None = None
         self._batch = _Batch()
         self._pending_acks: dict[str, dict[int, float]] = {}
+        self._pending_refusals: dict[str, dict[int, str]] = {}
+        # While the database is unavailable: no flush before this (monotonic), next wait.
+        self._hold_until = 0.0
+        self._retry_delay = RETRY_MIN_S
+        self._strikes: dict[str, int] = {}
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -397,6 +651,10 @@ class MqttIngest:
 
     def set_on_events_stored(self, callback: OnEventsStored | None) -> None:
         self._on_events_stored = callback
+
+    def set_on_dead_letter_alert(self, callback: OnDeadLetterAlert | None) -> None:
+        """Called (device_id, count) when one device goes over the dead-letter threshold."""
+        self._on_dead_letter_alert = callback
 
     async def start(self) -> None:
         if self.running:
@@ -427,6 +685,14 @@ class MqttIngest:
                 await task
         finally:
             self._task = None
+
+    async def process(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        """Classify and apply ``(topic, payload)`` messages as if they had just arrived, and
+        commit them (replaying dead letters, tests). Their acks go out with the next ones
+        once connected. Never raises on any input."""
+        for topic, payload in messages:
+            self._accept(topic, payload)
+        await self._flush(self._client, force=True)
 
     # -- publishing for other hub parts ----------------------------------------------------
 
@@ -517,8 +783,12 @@ class MqttIngest:
                     next_message = asyncio.ensure_future(messages.__anext__())
                 opened = self._batch.opened_at
                 timeout = (
-                    None if opened is None else max(0.0, opened + max_delay - time.monotonic())
+                    None
+                    if opened is None
+                    else max(0.0, opened + max_delay, self._hold_until) - time.monotonic()
                 )
+                if timeout is not None:
+                    timeout = max(0.0, timeout)
                 waiting: set[asyncio.Future[Any]] = {next_message, stop_wait}
                 done, _ = await asyncio.wait(
                     waiting,
@@ -529,7 +799,7 @@ class MqttIngest:
                     message = next_message.result()  # raises MqttError when disconnected
                     next_message = None
                     self._accept(message.topic.value, _payload_bytes(message.payload))
-                    if len(self._batch.events) >= self._settings.ingest_batch_size:
+                    if len(self._batch) >= self._settings.ingest_batch_size:
                         await self._flush(client)
                 elif not done:
                     await self._flush(client)
@@ -548,9 +818,9 @@ class MqttIngest:
             for _ in range(min(len(messages), MAX_DRAIN_ON_STOP)):
                 message = await messages.__anext__()
                 self._accept(message.topic.value, _payload_bytes(message.payload))
-                if len(self._batch.events) >= self._settings.ingest_batch_size:
-                    await self._flush(client)
-            await self._flush(client)
+                if len(self._batch) >= self._settings.ingest_batch_size:
+                    await self._flush(client, force=True)
+            await self._flush(client, force=True)
         finally:
             for future in (next_message, stop_wait):
                 if future is not None and not future.done():
@@ -561,17 +831,21 @@ class MqttIngest:
     # -- classification (never raises on input) --------------------------------------------
 
     def _accept(self, topic: str, payload: bytes) -> None:
+        received = _Received(topic, payload, utcnow(), time.monotonic())
         try:
-            self._classify(topic, payload)
-        except Exception:
-            logger.exception("unexpected error while reading a message on %s", topic)
-            self._dead(topic, payload, INGEST_ERROR, "unexpected error while parsing", None, None)
+            self._classify(received)
+        except Exception as err:  # last resort: a bug must not stop the ingest
+            self.metrics.internal_errors.inc()
+            logger.exception("unexpected error while reading a message on %s", storable(topic, 200))
+            device_id = self._event_topic_device(topic)
+            seq = peek_seq(payload) if device_id is not None else None
+            detail = f"unexpected error while parsing: {type(err).__name__}"
+            self._dead(received, INGEST_ERROR, detail, device_id, seq, ackable=True)
         self._batch.touch()
 
     def _dead(
         self,
-        topic: str,
-        payload: bytes,
+        received: _Received,
         reason: str,
         detail: str,
         device_id: str | None,
@@ -579,22 +853,23 @@ class MqttIngest:
         *,
         ackable: bool = False,
     ) -> None:
-        logger.warning("dead letter on %s: %s (%s)", topic, reason, detail)
+        detail = storable(detail, DEAD_LETTER_MAX_DETAIL)
+        logger.warning(
+            "dead letter on %s: %s (%s)", storable(received.topic, 200), reason, detail[:300]
+        )
         self._batch.dead.append(
             _DeadLetterItem(
-                topic=topic,
-                payload=payload,
+                received=received,
                 reason=reason,
                 detail=detail,
                 device_id=device_id,
                 seq=seq,
-                received_at=utcnow(),
-                received_mono=time.monotonic(),
                 ackable=ackable and device_id is not None and seq is not None,
             )
         )
 
-    def _classify(self, topic: str, payload: bytes) -> None:
+    def _classify(self, received: _Received) -> None:
+        topic = received.topic
         try:
             parsed = parse_topic(topic)
         except ContractError as err:
@@ -602,24 +877,24 @@ class MqttIngest:
             # An unknown kind on an otherwise valid event topic still names the device, so the
             # refused message can be acked like any other refused event.
             device_id = self._event_topic_device(topic)
-            seq = _peek_seq(payload) if device_id is not None else None
-            self._dead(topic, payload, err.code.value, err.detail, device_id, seq, ackable=True)
+            seq = peek_seq(received.raw) if device_id is not None else None
+            self._dead(received, err.code.value, err.detail, device_id, seq, ackable=True)
             return
         self.metrics.received.labels(channel=parsed.channel.value).inc()
         device = parsed.device
         if parsed.site != self._site:
             detail = f"site {parsed.site!r} is not this hub's site {self._site!r}"
-            self._dead(topic, payload, ContractErrorCode.BAD_TOPIC.value, detail, device, None)
+            self._dead(received, ContractErrorCode.BAD_TOPIC.value, detail, device, None)
             return
         if parsed.channel is Channel.EVENTS:
-            self._classify_event(topic, payload, device, parsed.event_kind)
+            self._classify_event(received, device, parsed.event_kind)
         elif parsed.channel is Channel.STATUS:
-            self._classify_status(topic, payload, device)
+            self._classify_status(received, device)
         elif parsed.channel is Channel.HEARTBEAT:
-            self._classify_heartbeat(topic, payload, device)
+            self._classify_heartbeat(received, device)
         else:
             detail = f"the hub does not consume {parsed.channel.value!r} messages"
-            self._dead(topic, payload, ContractErrorCode.BAD_TOPIC.value, detail, device, None)
+            self._dead(received, ContractErrorCode.BAD_TOPIC.value, detail, device, None)
 
     def _event_topic_device(self, topic: str) -> str | None:
         parts = topic.split("/")
@@ -633,81 +908,107 @@ class MqttIngest:
             return parts[2]
         return None
 
-    def _classify_event(
-        self, topic: str, payload: bytes, device: str, kind: EventKind | None
-    ) -> None:
+    def _classify_event(self, received: _Received, device: str, kind: EventKind | None) -> None:
         try:
-            envelope = parse_event(payload)
+            envelope = parse_event(received.raw)
         except ContractError as err:
-            seq = _peek_seq(payload)
-            self._dead(topic, payload, err.code.value, err.detail, device, seq, ackable=True)
+            seq = peek_seq(received.raw)
+            self._dead(received, err.code.value, err.detail, device, seq, ackable=True)
             return
-        mismatch = []
-        if envelope.device_id != device:
-            mismatch.append(f"envelope device_id {envelope.device_id!r} != topic {device!r}")
-        if envelope.kind != kind:
-            topic_kind = kind.value if kind is not None else None
-            mismatch.append(f"envelope kind {envelope.kind.value!r} != topic {topic_kind!r}")
-        if mismatch:
+        if envelope.device_id != device or envelope.kind != kind:
+            mismatch = []
+            if envelope.device_id != device:
+                mismatch.append(f"envelope device_id {envelope.device_id!r} != topic {device!r}")
+            if envelope.kind != kind:
+                topic_kind = kind.value if kind is not None else None
+                mismatch.append(f"envelope kind {envelope.kind.value!r} != topic {topic_kind!r}")
             reason = ContractErrorCode.TOPIC_MISMATCH.value
-            detail = "; ".join(mismatch)
-            self._dead(topic, payload, reason, detail, device, envelope.seq, ackable=True)
+            self._dead(received, reason, "; ".join(mismatch), device, envelope.seq, ackable=True)
             return
-        self._batch.events.append(_EventMessage(envelope, time.monotonic()))
+        self._batch.events.append(_EventMessage(envelope, received))
 
-    def _classify_status(self, topic: str, payload: bytes, device: str) -> None:
+    def _classify_status(self, received: _Received, device: str) -> None:
+        payload = received.raw
         if not payload:
             return  # a cleared retained status
         try:
-            status = DeviceStatus(payload.decode().strip())
+            status = DeviceStatus(payload[:64].decode().strip()) if len(payload) <= 64 else None
         except (UnicodeDecodeError, ValueError):
+            status = None
+        if status is None:
             allowed = ", ".join(s.value for s in DeviceStatus)
             detail = f"status must be one of {allowed}; got {payload[:40]!r}"
-            self._dead(topic, payload, ContractErrorCode.INVALID.value, detail, device, None)
+            self._dead(received, ContractErrorCode.INVALID.value, detail, device, None)
             return
-        self._batch.statuses[device] = status
+        self._batch.statuses[device] = _StatusMessage(device, status, received)
 
-    def _classify_heartbeat(self, topic: str, payload: bytes, device: str) -> None:
-        if len(payload) > MAX_EVENT_BYTES:
-            detail = f"{len(payload)} bytes > limit {MAX_EVENT_BYTES}"
-            self._dead(topic, payload, ContractErrorCode.OVERSIZE.value, detail, device, None)
-            return
+    def _classify_heartbeat(self, received: _Received, device: str) -> None:
         try:
-            json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            self._dead(topic, payload, ContractErrorCode.BAD_JSON.value, str(err), device, None)
-            return
-        try:
-            heartbeat = Heartbeat.model_validate_json(payload)
-        except ValidationError as err:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-                for e in err.errors()[:5]
-            )
-            self._dead(topic, payload, ContractErrorCode.INVALID.value, detail, device, None)
+            heartbeat = parse_heartbeat(received.raw)
+        except ContractError as err:
+            self.contracts.refused(device, received.raw)
+            self._dead(received, err.code.value, err.detail, device, None)
             return
         if heartbeat.device_id != device:
             detail = f"heartbeat device_id {heartbeat.device_id!r} != topic {device!r}"
             reason = ContractErrorCode.TOPIC_MISMATCH.value
-            self._dead(topic, payload, reason, detail, device, None)
+            self._dead(received, reason, detail, device, None)
             return
-        self._batch.heartbeats[device] = heartbeat
+        self.contracts.accepted(device)
+        self._batch.heartbeats[device] = _HeartbeatMessage(heartbeat, received)
 
     # -- applying a batch ----------------------------------------------------------------
 
-    async def _flush(self, client: aiomqtt.Client | None) -> None:
-        batch, self._batch = self._batch, _Batch()
+    def _take_batch(self, force: bool) -> _Batch | None:
+        """The next batch to apply: None while holding off a database that is down."""
+        if not force and self._hold_until and time.monotonic() < self._hold_until:
+            return None
+        batch = self._batch
         if len(batch) == 0:
-            return
-        outcome = await self._apply(batch)
-        self.metrics.stored.inc(outcome.stored)
-        self.metrics.duplicates.inc(outcome.duplicates)
-        for reason in outcome.dead_reasons:
-            self.metrics.dead_letters.labels(reason=reason).inc()
-        for device_id, seqs in outcome.acks.items():
-            pending = self._pending_acks.setdefault(device_id, {})
-            for seq, received in seqs.items():
-                pending[seq] = min(pending.get(seq, received), received)
+            return None
+        limit = max(self._settings.ingest_batch_size, 1)
+        if len(batch) <= limit:
+            self._batch = _Batch()
+            return batch
+        # A batch kept through an outage can be large: apply it a batch at a time.
+        items = batch.items()
+        rest = _Batch.of(items[limit:])
+        rest.opened_at = batch.opened_at
+        self._batch = rest
+        return _Batch.of(items[:limit])
+
+    async def _flush(self, client: aiomqtt.Client | None, *, force: bool = False) -> None:
+        """Apply what was read, then ack it. Never raises (last-resort handlers inside)."""
+        while (batch := self._take_batch(force)) is not None:
+            try:
+                outcome = await self._apply(batch)
+            except Exception:  # last resort: count, dead-letter, keep running
+                self.metrics.internal_errors.inc()
+                logger.exception("unexpected error while applying %d messages", len(batch))
+                await self._record_internal_error(batch)
+            else:
+                try:
+                    await self._after_commit(outcome, client)
+                except Exception:  # last resort: what was committed stays committed
+                    self.metrics.internal_errors.inc()
+                    logger.exception("unexpected error after committing %d messages", len(batch))
+            if self._hold_until:
+                return  # the database is down: wait before the rest
+            if not force and len(self._batch) < max(self._settings.ingest_batch_size, 1):
+                return
+
+    async def _after_commit(self, outcome: _Outcome, client: aiomqtt.Client | None) -> None:
+        if outcome.retry is not None and outcome.database_down:
+            self._keep_for_retry(outcome.retry)
+        elif outcome.retry is not None:
+            outcome.retry.merge_newer(self._batch)  # tried again at the next flush
+            self._batch = outcome.retry
+        elif self._hold_until:
+            logger.info("database available again; the ingest carries on")
+            self._hold_until = 0.0
+            self._retry_delay = RETRY_MIN_S
+            self.metrics.held_messages.set(0)
+        self._account(outcome)
         if client is not None:
             await self._send_acks(client)
         for device_id in outcome.online:
@@ -717,62 +1018,215 @@ class MqttIngest:
                 await self._on_events_stored(outcome.stored_events)
             except Exception:
                 logger.exception("on_events_stored callback failed")
+        await self._check_alarm(outcome)
 
-    async def _apply(self, batch: _Batch) -> _Outcome:
+    def _account(self, outcome: _Outcome) -> None:
+        """Metrics and pending acks of a committed outcome."""
+        self.metrics.stored.inc(outcome.stored)
+        self.metrics.duplicates.inc(outcome.duplicates)
+        for reason, _device in outcome.dead:
+            self.metrics.dead_letters.labels(reason=reason).inc()
+        for device_id, seqs in outcome.acks.items():
+            pending = self._pending_acks.setdefault(device_id, {})
+            refused = outcome.refused.get(device_id, {})
+            pending_refused = self._pending_refusals.get(device_id)
+            for seq, received in seqs.items():
+                pending[seq] = min(pending.get(seq, received), received)
+                if seq in refused:
+                    self._pending_refusals.setdefault(device_id, {})[seq] = refused[seq]
+                elif pending_refused is not None:
+                    pending_refused.pop(seq, None)
+
+    def _keep_for_retry(self, retry: _Batch) -> None:
+        """The database is down: keep ``retry`` (before anything read since) and wait."""
+        newer = self._batch
+        retry.merge_newer(newer)
+        if len(retry.events) > MAX_HELD_EVENTS:
+            dropped = len(retry.events) - MAX_HELD_EVENTS
+            del retry.events[MAX_HELD_EVENTS:]
+            logger.warning(
+                "database unavailable: %d newest event messages left unacked (the edges "
+                "re-send them)",
+                dropped,
+            )
+        retry.opened_at = retry.opened_at or time.monotonic()
+        self._batch = retry
+        self.metrics.transient_failures.inc()
+        self.metrics.held_messages.set(len(retry))
+        if not self._hold_until:
+            logger.warning(
+                "database unavailable: %d messages kept, retrying every %.1f s up to %.0f s",
+                len(retry),
+                self._retry_delay,
+                RETRY_MAX_S,
+            )
+        self._hold_until = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
+
+    async def _apply(self, batch: _Batch, *, retried: bool = False) -> _Outcome:
+        """Apply ``batch`` in one transaction; on failure split it until the message that fails
+        is alone, and dead-letter that one (or keep the batch when the database is down)."""
         try:
             return await self._apply_in_transaction(batch)
-        except (SQLAlchemyError, StorageError, OSError, ValueError) as err:
-            self.metrics.batch_failures.inc()
-            if len(batch) <= 1:
-                logger.exception("applying one message failed")
-                return await self._dead_letter_failed(batch, err)
+        except Exception as err:  # noqa: BLE001 - handled below: split, keep or dead-letter
+            failure = err
+        self.metrics.batch_failures.inc()
+        # Whatever the error says, a database that does not answer means: keep, retry later.
+        if not await self._database_healthy():
+            return _Outcome(retry=batch, database_down=True)
+        if len(batch) > 1:
             logger.warning(
-                "batch of %d messages failed (%s); applying them one by one", len(batch), err
+                "batch of %d messages failed (%s); splitting it",
+                len(batch),
+                database_reason(failure)[:200],
             )
-        outcome = _Outcome()
-        for single in _split(batch):
-            part = await self._apply(single)
-            for device_id, seqs in part.acks.items():
-                for seq, received in seqs.items():
-                    outcome.ack(device_id, seq, received)
-            outcome.online.extend(part.online)
-            outcome.stored += part.stored
-            outcome.duplicates += part.duplicates
-            outcome.dead_reasons.extend(part.dead_reasons)
-            outcome.stored_events.extend(part.stored_events)
-        return outcome
-
-    async def _dead_letter_failed(self, batch: _Batch, err: Exception) -> _Outcome:
-        """A single message the database refused: keep its bytes, do not ack it."""
-        outcome = _Outcome()
-        items: list[DeadLetter] = []
-        for message in batch.events:
-            env = message.envelope
-            items.append(
-                DeadLetter(
-                    topic=f"innsight/{self._site}/{env.device_id}/events/{env.kind.value}",
-                    payload=env.to_json_bytes()[:DEAD_LETTER_MAX_BYTES],
-                    payload_size=len(env.to_json_bytes()),
-                    truncated=False,
-                    reason=APPLY_FAILED,
-                    detail=f"{type(err).__name__}: {err}"[:2000],
-                    device_id=env.device_id,
-                    seq=env.seq,
-                    received_at=utcnow(),
-                )
-            )
-        items.extend(item.row() for item in batch.dead)
-        if not items:
+            first, second = batch.halves()
+            outcome = await self._apply(first)
+            if outcome.database_down:  # the database went down meanwhile
+                outcome.merge(_Outcome(retry=second, database_down=True))
+            else:
+                outcome.merge(await self._apply(second))
             return outcome
+        if is_transient(failure):
+            # The database answers, yet this one message failed as if it did not (SQLite's
+            # "database is locked", a timeout): try again, up to MAX_TRANSIENT_STRIKES times.
+            if not retried:
+                return await self._apply(batch, retried=True)
+            if self._strike(batch) < MAX_TRANSIENT_STRIKES:
+                return _Outcome(retry=batch)
+        return await self._refuse_for_good(batch, APPLY_FAILED, database_reason(failure))
+
+    def _strike(self, batch: _Batch) -> int:
+        """Count one more transient failure of this (single-message) batch; returns the count."""
+        key = hashlib.sha256(b"".join(i.received.raw for i in batch.items())).hexdigest()
+        if len(self._strikes) >= _MAX_STRIKE_KEYS:
+            self._strikes.clear()
+        self._strikes[key] = self._strikes.get(key, 0) + 1
+        return self._strikes[key]
+
+    async def _database_healthy(self) -> bool:
+        try:
+            async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S), self._session_factory() as session:
+                connection = await session.connection()
+                await connection.execute(text("SELECT 1"))
+        except Exception as err:  # noqa: BLE001 - any failure: the database is not usable
+            logger.debug("database health probe failed: %s", err)
+            return False
+        return True
+
+    async def _refuse_for_good(self, batch: _Batch, reason: str, detail: str) -> _Outcome:
+        """Messages that can never be stored: dead-letter them (evidence kept) and ack them as
+        refused, so no edge re-sends them forever."""
+        items: list[_DeadLetterItem] = []
+        for item in batch.items():
+            if isinstance(item, _DeadLetterItem):
+                items.append(item)
+                continue
+            device_id: str | None
+            seq: int | None = None
+            if isinstance(item, _EventMessage):
+                device_id, seq = item.envelope.device_id, item.envelope.seq
+            elif isinstance(item, _HeartbeatMessage):
+                device_id = item.heartbeat.device_id
+            else:
+                device_id = item.device_id
+            detail_text = storable(detail, DEAD_LETTER_MAX_DETAIL)
+            logger.warning(
+                "message on %s refused by the database: %s",
+                storable(item.received.topic, 200),
+                detail_text[:300],
+            )
+            items.append(
+                _DeadLetterItem(item.received, reason, detail_text, device_id, seq, seq is not None)
+            )
+        outcome = _Outcome()
         try:
             async with self._session_factory() as session:
-                session.add_all(items)
+                await self._write_dead_letters(session, items, outcome)
                 await session.commit()
-        except (SQLAlchemyError, StorageError, OSError):
-            logger.exception("could not store a dead letter either; the edge will re-send")
-            return outcome
-        outcome.dead_reasons.extend(item.reason for item in items)
+        except Exception as err:  # noqa: BLE001 - the dead letter itself could not be stored
+            self.metrics.batch_failures.inc()
+            if not await self._database_healthy():
+                return _Outcome(retry=batch, database_down=True)
+            self.metrics.internal_errors.inc()
+            logger.error(  # noqa: TRY400 - the reason is enough; no traceback of message data
+                "could not store %d dead letter(s) (%s); acking them as refused anyway",
+                len(items),
+                database_reason(err)[:300],
+            )
+            outcome = _Outcome()
+            for item in items:
+                if item.ackable and item.device_id is not None and item.seq is not None:
+                    outcome.refuse(item.device_id, item.seq, item.reason, item.received.mono)
         return outcome
+
+    async def _record_internal_error(self, batch: _Batch) -> None:
+        """Last resort after an unexpected error: keep the evidence, ack as refused."""
+        try:
+            outcome = await self._refuse_for_good(
+                batch, INGEST_ERROR, "unexpected error while applying (see the hub's log)"
+            )
+            if outcome.retry is not None:
+                self._keep_for_retry(outcome.retry)
+            self._account(outcome)
+        except Exception:  # nothing more can be done; the edge re-sends what is unacked
+            logger.exception("could not record an ingest error")
+
+    async def _write_dead_letters(
+        self, session: AsyncSession, items: Sequence[_DeadLetterItem], outcome: _Outcome
+    ) -> None:
+        """Insert dead letters; a repeat of the same (reason, topic, bytes) bumps its count."""
+        if not items:
+            return
+        rows: dict[str, dict[str, Any]] = {}
+        for item in items:
+            raw = item.received.raw
+            digest = hashlib.sha256(raw).hexdigest()
+            topic = storable(item.received.topic, DEAD_LETTER_MAX_TOPIC)
+            fingerprint = hashlib.sha256(
+                f"{item.reason}\x00{topic}\x00{digest}".encode()
+            ).hexdigest()
+            row = rows.get(fingerprint)
+            if row is None:
+                rows[fingerprint] = {
+                    "topic": topic,
+                    "payload": raw[:DEAD_LETTER_MAX_BYTES],
+                    "payload_size": len(raw),
+                    "truncated": len(raw) > DEAD_LETTER_MAX_BYTES,
+                    "reason": item.reason,
+                    "detail": storable(item.detail, DEAD_LETTER_MAX_DETAIL),
+                    "device_id": item.device_id,
+                    "seq": item.seq,
+                    "received_at": item.received.at,
+                    "last_seen_at": item.received.at,
+                    "times_seen": 1,
+                    "sha256": digest,
+                    "fingerprint": fingerprint,
+                }
+            else:
+                row["times_seen"] += 1
+                row["last_seen_at"] = max(row["last_seen_at"], item.received.at)
+            outcome.dead.append((item.reason, item.device_id))
+            if item.ackable and item.device_id is not None and item.seq is not None:
+                outcome.refuse(item.device_id, item.seq, item.reason, item.received.mono)
+        values = list(rows.values())
+        table = DeadLetter.__table__  # type: ignore[attr-defined]
+        dialect = session.get_bind().dialect.name
+        for start in range(0, len(values), _DEAD_LETTER_CHUNK):
+            chunk = values[start : start + _DEAD_LETTER_CHUNK]
+            stmt: sqlite.Insert | postgresql.Insert
+            if dialect == "postgresql":
+                stmt = postgresql.insert(table).values(chunk)
+            else:
+                stmt = sqlite.insert(table).values(chunk)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["fingerprint"],
+                set_={
+                    "last_seen_at": stmt.excluded.last_seen_at,
+                    "times_seen": table.c.times_seen + stmt.excluded.times_seen,
+                },
+            )
+            await session.exec(stmt)
 
     async def _apply_in_transaction(self, batch: _Batch) -> _Outcome:
         now = utcnow()
@@ -780,11 +1234,7 @@ class MqttIngest:
         async with self._session_factory() as session:
             fresh = await self._apply_events(session, batch, now, outcome)
             await self._apply_devices(session, batch, fresh, now, outcome)
-            for item in batch.dead:
-                session.add(item.row())
-                outcome.dead_reasons.append(item.reason)
-                if item.ackable and item.device_id is not None and item.seq is not None:
-                    outcome.ack(item.device_id, item.seq, item.received_mono)
+            await self._write_dead_letters(session, batch.dead, outcome)
             await session.commit()
         return outcome
 
@@ -797,7 +1247,7 @@ class MqttIngest:
         for message in batch.events:
             env = message.envelope
             key = (env.device_id, env.seq)
-            outcome.ack(env.device_id, env.seq, message.received_mono)
+            outcome.ack(env.device_id, env.seq, message.received.mono)
             highest[env.device_id] = max(highest.get(env.device_id, 0), env.seq)
             if key in unique:
                 outcome.duplicates += 1
@@ -897,15 +1347,17 @@ class MqttIngest:
             if device_id in highest:
                 row["last_seq"] = max(row["last_seq"], highest[device_id])
                 row["last_seen"] = now
-            status = batch.statuses.get(device_id)
-            if status is not None:
+            status_message = batch.statuses.get(device_id)
+            if status_message is not None:
+                status = status_message.status
                 row["status"] = status.value
                 row["status_at"] = now
                 if status is DeviceStatus.ONLINE:
                     row["last_seen"] = now
                     outcome.online.append(device_id)
-            heartbeat = batch.heartbeats.get(device_id)
-            if heartbeat is not None:
+            heartbeat_message = batch.heartbeats.get(device_id)
+            if heartbeat_message is not None:
+                heartbeat = heartbeat_message.heartbeat
                 row["last_heartbeat"] = heartbeat.model_dump(mode="json", by_alias=True)
                 row["gallery_version"] = heartbeat.gallery_version
                 row["last_seen"] = now
@@ -925,24 +1377,27 @@ class MqttIngest:
             seqs = self._pending_acks[device_id]
             if not seqs:
                 del self._pending_acks[device_id]
+                self._pending_refusals.pop(device_id, None)
                 continue
-            ack = AckMessage(device_id=device_id, ranges=seqs_to_ranges(list(seqs)))
+            refusals = self._pending_refusals.get(device_id, {})
             topic = device_topic(self._site, device_id, Channel.ACKS)
-            try:
-                async with asyncio.timeout(ACK_PUBLISH_TIMEOUT_S):
-                    await client.publish(topic, ack.to_json_bytes(), qos=1)
-            except TimeoutError:
-                # The connection is dead or cannot write: _consume replaces it.
-                self._ack_stalled = True
-                logger.warning("ack to %s not confirmed by the broker; reconnecting", device_id)
-                return
-            except aiomqtt.MqttError as err:
-                logger.warning("ack to %s not sent (%s); it will be re-sent", device_id, err)
-                return
+            for ack in _ack_messages(device_id, seqs, refusals):
+                try:
+                    async with asyncio.timeout(ACK_PUBLISH_TIMEOUT_S):
+                        await client.publish(topic, ack.to_json_bytes(), qos=1)
+                except TimeoutError:
+                    # The connection is dead or cannot write: _consume replaces it.
+                    self._ack_stalled = True
+                    logger.warning("ack to %s not confirmed by the broker; reconnecting", device_id)
+                    return
+                except aiomqtt.MqttError as err:
+                    logger.warning("ack to %s not sent (%s); it will be re-sent", device_id, err)
+                    return
             sent_at = time.monotonic()
             for received in seqs.values():
                 self.metrics.ack_latency.observe(max(0.0, sent_at - received))
             del self._pending_acks[device_id]
+            self._pending_refusals.pop(device_id, None)
 
     async def _notify_online(self, device_id: str) -> None:
         callback = self._on_device_online
@@ -953,16 +1408,55 @@ class MqttIngest:
         except Exception:
             logger.exception("on_device_online callback failed for %s", device_id)
 
+    async def _check_alarm(self, outcome: _Outcome) -> None:
+        """Alert when one device produces many dead letters (a broken or hostile edge)."""
+        if not outcome.dead:
+            return
+        per_device: dict[str, int] = {}
+        for _reason, device_id in outcome.dead:
+            if device_id is not None:
+                per_device[device_id] = per_device.get(device_id, 0) + 1
+        now = time.monotonic()
+        for device_id, count in per_device.items():
+            total = self._alarm.record(device_id, count, now)
+            if total is None:
+                continue
+            self.metrics.dead_letter_alerts.inc()
+            logger.warning(
+                "device %s produced %d dead letters within %.0f s: check GET "
+                "/api/v1/dead-letters?device_id=%s",
+                device_id,
+                total,
+                self._alarm.window_s,
+                device_id,
+            )
+            if self._on_dead_letter_alert is not None:
+                try:
+                    await self._on_dead_letter_alert(device_id, total)
+                except Exception:
+                    logger.exception("on_dead_letter_alert callback failed for %s", device_id)
+        self.metrics.noisy_devices.set(self._alarm.noisy(now))
 
-def _split(batch: _Batch) -> Iterable[_Batch]:
-    for message in batch.events:
-        yield _Batch(events=[message])
-    for item in batch.dead:
-        yield _Batch(dead=[item])
-    for device_id, status in batch.statuses.items():
-        yield _Batch(statuses={device_id: status})
-    for device_id, heartbeat in batch.heartbeats.items():
-        yield _Batch(heartbeats={device_id: heartbeat})
+
+# Ranges per ack message: keeps one ack far below the contract's MAX_ACK_ITEMS.
+_ACK_CHUNK = 5_000
+
+
+def _ack_messages(
+    device_id: str, seqs: Mapping[int, float], refusals: Mapping[int, str]
+) -> list[AckMessage]:
+    """The acks for ``seqs`` (refused ones named with their reason), in bounded messages."""
+    ranges = seqs_to_ranges(list(seqs))
+    messages = []
+    for start in range(0, len(ranges), _ACK_CHUNK):
+        chunk = ranges[start : start + _ACK_CHUNK]
+        refused = [
+            Refusal(seq=seq, reason=reason)
+            for seq, reason in sorted(refusals.items())
+            if chunk[0][0] <= seq <= chunk[-1][1] and seq in seqs
+        ]
+        messages.append(AckMessage(device_id=device_id, ranges=chunk, refused=refused))
+    return messages
 
 
 def _payload_bytes(payload: object) -> bytes:

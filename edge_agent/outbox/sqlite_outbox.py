@@ -26,6 +26,12 @@ Disk budget (``max_bytes``, 2 GiB by default)
     Every drop is counted in ``meta.dropped`` (persistent, reported in the heartbeat) and logged
     as a warning. The hub sees a drop as a gap in the device's seqs, never as silence.
 
+Refusals
+    A message the hub refuses for good (its ack's ``refused`` list: the contract or the database
+    can never take it) is dropped by :meth:`SqliteOutbox.refuse`, logged as a warning with its
+    seq and reason, and counted in ``meta.refused`` (persistent, ``refused_events`` in the
+    heartbeat): never re-sent forever, never dropped silently.
+
 Times are wall-clock unix seconds (``time.time``): monotonic clocks restart on reboot, and the
 outbox outlives reboots.
 """
@@ -59,7 +65,9 @@ PRIORITY: Final[dict[EventKind, int]] = {
 _CHUNK: Final = 500  # bound on SQL variables per statement
 # What one row counts against the budget, in SQL; enqueue counts the same in Python.
 _ROW_BYTES: Final = "length(payload) + length(CAST(topic AS BLOB))"
-_META_KEYS: Final = ("next_seq", "dropped", "stored_bytes")
+_META_KEYS: Final = ("next_seq", "dropped", "stored_bytes", "refused")
+# Refusals logged one by one per call; beyond that, a summary line.
+_REFUSALS_LOGGED: Final = 20
 
 
 class EventTooLargeError(ValueError):
@@ -230,6 +238,39 @@ class SqliteOutbox:
         self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (start, end))
         self._meta_add("stored_bytes", -int(size))
         return int(count)
+
+    def refuse(self, refusals: Sequence[tuple[int, str]]) -> int:
+        """Drop rows the hub refused for good (``(seq, reason)``); returns how many were still
+        stored. Each is logged and counted in :meth:`refused`; unknown seqs are harmless."""
+        if not refusals:
+            return 0
+        with self._lock:
+            self._check_open()
+            with self._db.atomic():
+                dropped: list[tuple[int, str]] = []
+                for seq, reason in refusals:
+                    if self._release(seq, seq):
+                        dropped.append((seq, reason))
+                if dropped:
+                    self._meta_add("refused", len(dropped))
+                total = self._meta("refused")
+        for seq, reason in dropped[:_REFUSALS_LOGGED]:
+            logger.warning(
+                "the hub refused event seq %d for good (%s): dropped from the outbox", seq, reason
+            )
+        if len(dropped) > _REFUSALS_LOGGED:
+            logger.warning(
+                "... and %d more refused events dropped", len(dropped) - _REFUSALS_LOGGED
+            )
+        if dropped:
+            logger.warning("%d refused event(s) dropped in total", total)
+        return len(dropped)
+
+    def refused(self) -> int:
+        """Events dropped because the hub refused them for good (persistent)."""
+        with self._lock:
+            self._check_open()
+            return self._meta("refused")
 
     def depth(self) -> int:
         with self._lock:

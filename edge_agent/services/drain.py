@@ -7,7 +7,9 @@
   but the broker is up, only that window is re-sent, instead of the whole backlog every
   ``resend_after_s``. New rows go out as acks free the window.
 - :meth:`OutboxDrainer.attach` subscribes to ``innsight/{site}/{device}/acks``; an ack releases
-  its seqs. Malformed acks, and acks naming another device, are logged and ignored.
+  its seqs. Seqs the hub refused for good (the ack's ``refused``, with a reason) are dropped
+  from the outbox with a warning and counted (``refused_events`` in the heartbeat), never
+  re-sent. Malformed acks, and acks naming another device, are logged and ignored.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pydantic import ValidationError
-
-from contracts.messages import AckMessage
+from contracts.errors import ContractError
+from contracts.messages import parse_ack
 from contracts.topics import Channel, device_topic
 from edge_agent.ports import Outbox, Publisher
 from edge_agent.transport.errors import PublishError
@@ -40,6 +41,10 @@ class DrainableOutbox(Outbox, Protocol):
         """Rows sent at least once and not yet acked."""
         ...
 
+    def refuse(self, refusals: Sequence[tuple[int, str]]) -> int:
+        """Drop rows the hub refused for good, logged and counted; returns how many."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class DrainStats:
@@ -48,6 +53,7 @@ class DrainStats:
     acks: int  # ack messages applied
     released: int  # rows released by acks
     bad_acks: int  # malformed or for another device
+    refused: int = 0  # rows dropped because the hub refused them for good
 
 
 class OutboxDrainer:
@@ -83,6 +89,7 @@ class OutboxDrainer:
         self._acks = 0
         self._released = 0
         self._bad_acks = 0
+        self._refused = 0
 
     def attach(self) -> None:
         """Subscribe to this device's acks (the transport re-subscribes on reconnect)."""
@@ -151,19 +158,17 @@ class OutboxDrainer:
             acks=self._acks,
             released=self._released,
             bad_acks=self._bad_acks,
+            refused=self._refused,
         )
 
     def _on_ack(self, topic: str, payload: bytes) -> None:
         """Runs on the transport thread."""
         try:
-            ack = AckMessage.model_validate_json(payload)
-        except ValidationError as err:
+            ack = parse_ack(payload)
+        except ContractError as err:
             self._bad_acks += 1
             logger.warning(
-                "ignoring malformed ack on %s (%d bytes): %s",
-                topic,
-                len(payload),
-                err.errors(include_url=False, include_input=False)[:3],
+                "ignoring malformed ack on %s (%d bytes): %s", topic, len(payload), err.detail
             )
             return
         if ack.device_id != self._device_id:
@@ -175,8 +180,11 @@ class OutboxDrainer:
                 self._device_id,
             )
             return
-        released = self._outbox.ack_ranges(ack.ranges)
+        # Refusals first: a refused row is counted as refused, not as released.
+        refused = self._outbox.refuse([(r.seq, r.reason) for r in ack.refused])
+        released = self._outbox.ack_ranges(ack.ranges) + refused
         self._acks += 1
+        self._refused += refused
         self._released += released
         logger.debug("ack %s released %d rows", ack.ranges, released)
         if released:

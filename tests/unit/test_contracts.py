@@ -85,10 +85,10 @@ def _raw(**changes: object) -> bytes:
         (b"[1, 2]", ContractErrorCode.INVALID),
         (_raw(schema=2), ContractErrorCode.UNSUPPORTED_SCHEMA),
         (_raw(kind="sneeze"), ContractErrorCode.UNKNOWN_KIND),
-        (_raw(seq=0), ContractErrorCode.INVALID),
+        (_raw(seq=0), ContractErrorCode.OUT_OF_RANGE),
         (_raw(kind="anomaly"), ContractErrorCode.INVALID),
         (_raw(phase="end"), ContractErrorCode.INVALID),
-        (_raw(started_at="2026-11-23T07:58:12"), ContractErrorCode.INVALID),
+        (_raw(started_at="2026-11-23T07:58:12"), ContractErrorCode.BAD_TIME),
         (_raw(device_id="edge/+/#"), ContractErrorCode.INVALID),
         (_raw(extra_field=1), ContractErrorCode.INVALID),
         (b"x" * (MAX_EVENT_BYTES + 1), ContractErrorCode.OVERSIZE),
@@ -105,7 +105,7 @@ def test_oversize_inline_snapshot_is_refused() -> None:
     big = "A" * (200 * 1024)
     with pytest.raises(ContractError) as info:
         parse_event(_raw(snapshot={"content_type": "image/jpeg", "jpeg_b64": big}))
-    assert info.value.code is ContractErrorCode.INVALID
+    assert info.value.code is ContractErrorCode.TOO_LONG
     assert "by ref" in info.value.detail
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,6 +43,19 @@ class DeadLetterPage(BaseModel):
 
 class DeviceList(BaseModel):
     items: list[DevicePublic]
+
+
+class DeadLetterCount(BaseModel):
+    key: str | None
+    letters: int
+    times_seen: int
+
+
+class DeadLetterSummary(BaseModel):
+    """Refusals counted by reason and by device (distinct messages and deliveries)."""
+
+    reasons: list[DeadLetterCount]
+    devices: list[DeadLetterCount]
 
 
 async def _page(
@@ -122,14 +135,27 @@ async def list_devices(session: Session) -> DeviceList:
     return DeviceList(items=items)
 
 
+ReasonQuery = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        description="refusal code: a contract code (bad_json, out_of_range, bad_text, "
+        "bad_time, too_deep, number_too_long, ...), apply_failed or ingest_error",
+    ),
+    StorableText,
+]
+
+
 @router.get("/dead-letters", response_model=DeadLetterPage)
 async def list_dead_letters(
     session: Session,
-    reason: Annotated[str | None, Query(max_length=32), StorableText] = None,
+    reason: ReasonQuery = None,
     device_id: IdQuery = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> DeadLetterPage:
+    """Refused messages, newest first; one row per distinct message (``times_seen`` counts
+    its deliveries)."""
     query = select(DeadLetter)
     if reason is not None:
         query = query.where(DeadLetter.reason == reason)
@@ -142,4 +168,49 @@ async def list_dead_letters(
         total=total,
         limit=limit,
         offset=offset,
+    )
+
+
+@router.get("/dead-letters/summary", response_model=DeadLetterSummary)
+async def dead_letter_summary(session: Session, device_id: IdQuery = None) -> DeadLetterSummary:
+    """Dead letters counted by reason and by device (the 100 devices with most)."""
+    letters = func.count().label("letters")
+    seen = func.coalesce(func.sum(DeadLetter.times_seen), 0).label("seen")
+    by_reason = select(col(DeadLetter.reason), letters, seen).group_by(col(DeadLetter.reason))
+    by_device = (
+        select(col(DeadLetter.device_id), letters, seen)
+        .group_by(col(DeadLetter.device_id))
+        .order_by(letters.desc())
+        .limit(100)
+    )
+    if device_id is not None:
+        by_reason = by_reason.where(DeadLetter.device_id == device_id)
+        by_device = by_device.where(DeadLetter.device_id == device_id)
+    reasons = (await session.exec(by_reason.order_by(col(DeadLetter.reason)))).all()
+    devices = (await session.exec(by_device)).all()
+    return DeadLetterSummary(
+        reasons=[DeadLetterCount(key=r, letters=int(n), times_seen=int(t)) for r, n, t in reasons],
+        devices=[DeadLetterCount(key=d, letters=int(n), times_seen=int(t)) for d, n, t in devices],
+    )
+
+
+@router.get(
+    "/dead-letters/{dead_letter_id}/payload",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def dead_letter_payload(
+    session: Session, dead_letter_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> Response:
+    """The bytes received, exactly (the first 64 KiB; ``truncated`` says when there was more)."""
+    letter = await session.get(DeadLetter, dead_letter_id)
+    if letter is None:
+        raise HTTPException(
+            status_code=404,
+            detail=field_error("dead_letter_id", f"no dead letter {dead_letter_id}"),
+        )
+    return Response(
+        content=letter.payload,
+        media_type="application/octet-stream",
+        headers={"X-Payload-Size": str(letter.payload_size), "X-Sha256": letter.sha256 or ""},
     )
