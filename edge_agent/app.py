@@ -32,6 +32,7 @@ from edge_agent.domain.pipeline import FacePipeline, PipelineStats
 from edge_agent.index.hnsw_gallery import HnswFaceIndex
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
 from edge_agent.ports import FrameSource
+from edge_agent.sd_notify import SystemdNotifier
 from edge_agent.services import host_stats
 from edge_agent.services.drain import OutboxDrainer
 from edge_agent.services.gallery_sync import GallerySync
@@ -85,7 +86,11 @@ class EdgeAgent:
         data_dir = config.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.analyzer = analyzer or build_analyzer(config)
-        self.face_checks = face_setup.build_face_checks(config.recognition, self.analyzer)
+        self.face_checks = face_setup.build_face_checks(
+            config.recognition,
+            self.analyzer,
+            [c.liveness for c in config.cameras if c.liveness is not None],
+        )
         self.gallery_dir = data_dir / "gallery"
         self.index = HnswFaceIndex.load(self.gallery_dir)
         self.outbox = SqliteOutbox(
@@ -190,6 +195,10 @@ class EdgeAgent:
             thread.join(remaining)
         return not any(t.is_alive() for t in self._camera_threads)
 
+    def services_alive(self) -> bool:
+        """Whether the drain, gallery-sync and heartbeat threads all still run."""
+        return bool(self._services) and all(t.is_alive() for t in self._services)
+
     def stop(self, drain_timeout_s: float = 10.0) -> bool:
         """Stop everything; True when the outbox was fully acked before disconnecting."""
         self.stop_event.set()
@@ -209,14 +218,14 @@ class EdgeAgent:
         return drained
 
     # -- camera loop -----------------------------------------------------------------------
-    def _pipeline(self) -> FacePipeline:
+    def _pipeline(self, camera: CameraConfig) -> FacePipeline:
         rec = self.config.recognition
         checks = self.face_checks
         encoder = JpegSnapshotEncoder() if rec.snapshots else None
         return FacePipeline(
             self.analyzer,
             self.index,
-            checks.tracker,
+            face_setup.tracker_for_camera(checks, rec, camera.liveness),
             embed_every=rec.embed_every,
             snapshot_encoder=encoder,
             quality_gate=checks.quality_gate,
@@ -245,7 +254,7 @@ class EdgeAgent:
         open when a stream is lost end at the last frame seen before it, not after the outage.
         """
         counters = self.cameras[camera.id]
-        pipeline = self._pipeline()
+        pipeline = self._pipeline(camera)
         hazards = self._hazard_watch()
         outage = threading.Event()
 
@@ -299,6 +308,7 @@ class EdgeAgent:
             outbox_depth=self.outbox.depth(),
             outbox_oldest_age_s=self.outbox.oldest_age_s(time.time()),
             dropped_events=self.outbox.dropped(),
+            refused_events=self.outbox.refused(),
             gallery_version=self.index.version,
             models={
                 "face": self.analyzer.model_id,
@@ -307,6 +317,7 @@ class EdgeAgent:
             providers=["cpu"],
             cpu_load=host_stats.cpu_load(),
             rss_mb=host_stats.rss_mb(),
+            version=host_stats.agent_version(),
         )
 
 
@@ -314,6 +325,8 @@ def run_agent(config: EdgeConfig, *, until_sources_end: bool = False) -> int:
     """``innsight edge run``: run until SIGTERM/SIGINT (or, with file sources, until they end)."""
     agent = EdgeAgent(config)
     stop = threading.Event()
+    # under systemd (Type=notify, WatchdogSec): READY once running, pets while healthy
+    systemd = SystemdNotifier.from_env()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %d: stopping", signum)
@@ -324,9 +337,13 @@ def run_agent(config: EdgeConfig, *, until_sources_end: bool = False) -> int:
     agent.start()
     agent.wait_for_gallery()
     agent.start_cameras()
+    systemd.ready(f"{len(config.cameras)} camera(s)")
     while not stop.is_set():
         if until_sources_end and agent.wait_cameras(timeout_s=0.5):
             break
+        if agent.services_alive():  # a dead service thread stops the pets: systemd restarts us
+            systemd.pet()
         stop.wait(0.5)
+    systemd.stopping()
     drained = agent.stop(drain_timeout_s=30.0 if until_sources_end else 10.0)
     return 0 if drained else 1

@@ -14,13 +14,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import StringConstraints
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from contracts.ids import ID_PATTERN
+from hub.audit_chain import chain_on_insert
 from hub.crypto import EncryptedString
 
 ID_MAX = 64
@@ -96,6 +97,8 @@ class Employee(EmployeeBase, table=True):
     phone: str | None = Field(default=None, sa_type=EncryptedString)
     employee_id: str = Field(max_length=ID_MAX, unique=True, index=True)
     face_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # hub/hotel: the employee opted in to attendance by camera (else PIN / badge)
+    attendance_camera: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -114,11 +117,20 @@ class AttendanceLog(SQLModel, table=True):
     device_id: str | None = Field(default=None, max_length=ID_MAX)
     camera_id: str | None = Field(default=None, max_length=ID_MAX)
     event_id: uuid.UUID | None = Field(default=None, foreign_key="events.event_id")
-    confidence: float | None = None
+    confidence: float | None = Field(default=None, description="of the check-in's recognition")
+    # an explicit check-out (/api/v1/prefect/events/attendance): where, and how sure
+    check_out_camera_id: str | None = Field(default=None, max_length=ID_MAX)
+    check_out_confidence: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class GuestBase(SQLModel):
+    guest_ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="the hotel's own guest id (GUEST001): what the API takes and answers",
+    )
     full_name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=40)
@@ -145,9 +157,17 @@ class Guest(GuestBase, table=True):
     be compared in SQL; a lookup by email needs a blind-index column (add it with that query)."""
 
     __tablename__ = "guests"
+    # a named unique index (not a column constraint): migrations can add it to a table
+    __table_args__ = (
+        Index("ux_guests_guest_ref", "guest_ref", unique=True),
+        Index("ix_guests_email_bidx", "email_bidx"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    guest_ref: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, sa_type=EncryptedString)
+    # hub/hotel: blind index of the e-mail (PiiCipher.blind_index), for lookups by e-mail
+    email_bidx: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, sa_type=EncryptedString)
     id_document_number: str | None = Field(default=None, sa_type=EncryptedString)
     notes: str | None = Field(default=None, sa_type=EncryptedString)
@@ -159,6 +179,23 @@ class Guest(GuestBase, table=True):
 # ---------------------------------------------------------------------------------------------
 # Rooms and bookings
 # ---------------------------------------------------------------------------------------------
+
+
+class RoomType(SQLModel, table=True):
+    """A room type (hub/hotel): capacity, rack rate and the pricing floor/ceiling;
+    ``rooms.room_type`` and ``bookings.room_type`` hold its ``code``."""
+
+    __tablename__ = "room_types"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(max_length=100)
+    capacity: int = Field(default=2, ge=1)
+    rack_rate: Decimal = Field(max_digits=10, decimal_places=2, ge=0)
+    price_floor: Decimal | None = Field(default=None, max_digits=10, decimal_places=2, ge=0)
+    price_ceiling: Decimal | None = Field(default=None, max_digits=10, decimal_places=2, ge=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class RoomBase(SQLModel):
@@ -233,6 +270,10 @@ class Booking(BookingBase, table=True):
     guest_id: int = Field(foreign_key="guests.id", index=True)
     room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
     status: str = Field(default="reserved", max_length=16, index=True)
+    # hub/hotel: the booked room type (a room may be assigned later), segment, deposit paid
+    room_type: str | None = Field(default=None, max_length=32)
+    segment: str | None = Field(default=None, max_length=32)
+    deposit: Decimal | None = Field(default=None, max_digits=12, decimal_places=2, ge=0)
     checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -325,6 +366,26 @@ class EmployeeFace(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+class FaceRecognitionLog(SQLModel, table=True):
+    """One ``POST /api/v1/cv/face/recognize``: which camera, when (the caller's capture time),
+    the outcome and who was recognised. Whereabouts of people: admin-only to read; never an
+    embedding, never the nearest similarity of a face that matched nobody."""
+
+    __tablename__ = "face_recognitions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    camera_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    captured_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    status: str = Field(max_length=32, description="success | face_not_found | ...")
+    employee_id: str | None = Field(default=None, max_length=ID_MAX, index=True)
+    confidence: float | None = Field(default=None, description="only for a recognised face")
+    liveness_checked: bool = False
+    liveness_score: float | None = None
+    recognition_time_ms: float
+    model_id: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 class RoomAnalysisLog(SQLModel, table=True):
     __tablename__ = "room_analysis_logs"
 
@@ -341,6 +402,9 @@ class RoomAnalysisLog(SQLModel, table=True):
     photo_key: str | None = Field(default=None, max_length=512)
     analysed_at: datetime = Field(
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+    analyzed_by: str | None = Field(
+        default=None, max_length=128, description="who sent the photo (the caller's name)"
     )
 
 
@@ -394,6 +458,25 @@ class AnomalyDetection(SQLModel, table=True):
     model_id: str | None = Field(default=None, max_length=128)
     box: dict[str, int] | None = Field(default=None, sa_type=JSONType)
     source: str | None = Field(default=None, max_length=16, description="edge | api")
+
+
+class AnomalyReference(SQLModel, table=True):
+    """What ``/api/v1/cv/anomaly/detect`` needs to know about one camera's view: the photo of
+    its floor when dry (flood) and its restricted zones (intrusion); polygons are [x, y]
+    fractions of the frame (hub/vision/anomaly_references.py)."""
+
+    __tablename__ = "anomaly_references"
+
+    id: int | None = Field(default=None, primary_key=True)
+    camera_id: str = Field(max_length=ID_MAX, unique=True)
+    object_key: str | None = Field(default=None, max_length=512)
+    width: int | None = None
+    height: int | None = None
+    floor_zone: list[list[float]] = Field(default_factory=list, sa_type=JSONType)
+    restricted_zones: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    version: int = 1
+    updated_by: str | None = Field(default=None, max_length=128)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,13 +583,21 @@ class DeadLetterPublic(SQLModel):
     truncated: bool
     device_id: str | None
     seq: int | None
-    received_at: datetime
+    received_at: datetime = Field(description="first seen")
+    last_seen_at: datetime | None = Field(default=None, description="last seen (repeats)")
+    times_seen: int = Field(default=1, description="deliveries of these exact bytes")
+    sha256: str | None = Field(default=None, description="SHA-256 of the whole payload")
 
 
 class DeadLetter(SQLModel, table=True):
-    """A message the ingest refused (DESIGN §8): topic, bytes (first 64 KiB), reason."""
+    """A message the ingest refused (DESIGN §8): topic, bytes (first 64 KiB), reason.
+
+    One row per distinct (reason, topic, bytes): ``fingerprint`` is their SHA-256, and a
+    repeat (an edge re-sending) bumps ``times_seen`` and ``last_seen_at`` instead of adding a
+    row. ``received_at`` is when it was first seen."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (Index("ux_dead_letters_fingerprint", "fingerprint", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     topic: str = Field(sa_type=Text)
@@ -520,6 +611,10 @@ class DeadLetter(SQLModel, table=True):
     received_at: datetime = Field(
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    times_seen: int = Field(default=1, sa_type=BigInteger, nullable=False)
+    sha256: str | None = Field(default=None, max_length=64)
+    fingerprint: str | None = Field(default=None, max_length=64)
 
 
 class GalleryVersionRecord(SQLModel, table=True):
@@ -598,6 +693,8 @@ class AuditLogPublic(SQLModel):
     action: str
     target: str
     detail: dict[str, Any]
+    seq: int | None = None
+    hash: str | None = None
 
 
 class AuditLog(SQLModel, table=True):
@@ -605,6 +702,8 @@ class AuditLog(SQLModel, table=True):
     administration. Identifiers and counts only; never personal data."""
 
     __tablename__ = "audit_log"
+    # hash-chained (hub/audit_chain.py): seq, prev_hash and hash are set on insert
+    __table_args__ = (Index("ux_audit_log_seq", "seq", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
@@ -612,6 +711,23 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64, index=True, description="face.enroll | face.delete | ...")
     target: str = Field(max_length=128, index=True, description="employee:ID | api_key:ID | ...")
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    seq: int | None = Field(default=None, description="place in the hash chain (1, 2, ...)")
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64, description="sha256 of fields+prev")
+
+
+class AuditChain(SQLModel, table=True):
+    """The audit hash chain's head (one row, id 1): the lock appends serialise on, and the
+    last seq and hash (so rows deleted from the end are seen too)."""
+
+    __tablename__ = "audit_chain"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = 0
+    hash: str = Field(max_length=64)
+
+
+event.listen(AuditLog, "before_insert", chain_on_insert)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,7 +834,10 @@ class ShiftSchedule(SQLModel, table=True):
     Times are ``HH:MM`` in the hotel's time zone; an end before the start crosses midnight."""
 
     __tablename__ = "shift_schedules"
-    __table_args__ = (Index("ix_shift_schedules_employee_weekday", "employee_id", "weekday"),)
+    __table_args__ = (
+        Index("ix_shift_schedules_employee_weekday", "employee_id", "weekday"),
+        Index("ix_shift_schedules_shift_date", "shift_date"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     employee_id: str = Field(max_length=ID_MAX, foreign_key="employees.employee_id")
@@ -727,7 +846,16 @@ class ShiftSchedule(SQLModel, table=True):
     end_time: str = Field(max_length=5, description="HH:MM local")
     grace_minutes: int | None = Field(default=None, ge=0, le=240)
     supervisor_employee_id: str | None = Field(default=None, max_length=ID_MAX)
+    # hub/hotel: a one-off shift on this date (``weekday`` is then the date's weekday)
+    shift_date: date | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # added after the first release: rows that existed then take the migration's time
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=UTCDateTime,
+        nullable=False,
+        sa_column_kwargs={"server_default": text("CURRENT_TIMESTAMP")},
+    )
 
 
 class AttendanceMark(SQLModel, table=True):
@@ -742,6 +870,9 @@ class AttendanceMark(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     minutes_late: int = Field(default=0, description="of the log's check-in, when this set it")
+    entered_by: str | None = Field(
+        default=None, max_length=128, description="who entered a pin/badge/manual sighting"
+    )
     notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 

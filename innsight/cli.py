@@ -46,6 +46,11 @@ def _cmd_hub_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v}
     if overrides:
         settings = settings.model_copy(update=overrides)
+    from innsight.hub_data_cli import refuse_newer_database
+
+    refused = refuse_newer_database(settings)  # exit 6 with the reason, before uvicorn starts
+    if refused is not None:
+        return refused
     serve(settings)
     return 0
 
@@ -117,6 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
     check = edge.add_parser("check-config", help="validate a config file; errors name the line")
     check.add_argument("file", type=Path)
     check.set_defaults(func=_cmd_edge_check_config)
+
+    # stdlib-only: --version, hub init|users|token|install-service, edge install-service
+    from innsight.ops_cli import add_ops_parsers
+
+    add_ops_parsers(parser, hub=hub, edge=edge)
+
+    # stdlib-only: hub migrate|backup|restore (Alembic and the backup code load when they run)
+    from innsight.hub_data_cli import add_hub_data_parsers
+
+    add_hub_data_parsers(hub)
+
+    # stdlib-only: hub audit verify (SQLAlchemy and the hub's tables load when it runs)
+    from innsight.audit_cli import add_audit_parser
+
+    add_audit_parser(hub)
+
+    # stdlib-only: hub import KIND FILE (the hub's importer loads when it runs)
+    from innsight.hotel_cli import add_import_parser
+
+    add_import_parser(hub)
 
     # stdlib-only parser module; its handlers import cryptography and the hub DB when they run
     from provisioning.cli import add_provision_parser

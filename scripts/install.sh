@@ -17,6 +17,8 @@ if [ "$dev" = 1 ]; then
   /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0"); from gi.repository import GstRtspServer' >/dev/null 2>&1 \
     || need_apt+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
   command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  # `systemd-analyze verify` checks the units of `innsight hub|edge install-service`
+  command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
   # a font with Vietnamese glyphs, to render the OCR test invoices
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 fi

@@ -16,7 +16,8 @@ GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 
 # In CI (scripts/test.sh sets INNSIGHT_TESTS_NO_SKIP=1) a skipped test is a failure: every
 # service and model the suite needs is installed there, so a skip would hide a broken install.
-# Only tests that need hardware or an opt-in server may skip.
+# Only tests marked `gpu` (hardware) or `llm_server` (an opt-in model server) may skip; a
+# `skipif` elsewhere counts as a failure too (tests/unit/test_no_skip_rule.py pins this).
 NO_SKIP_ENV = "INNSIGHT_TESTS_NO_SKIP"
 SKIP_ALLOWED_MARKERS = frozenset({"gpu", "llm_server"})
 
@@ -32,7 +33,6 @@ def pytest_runtest_makereport(
         and os.environ.get(NO_SKIP_ENV) == "1"
         and not hasattr(report, "wasxfail")
         and not SKIP_ALLOWED_MARKERS.intersection(m.name for m in item.iter_markers())
-        and not any(m.name == "skipif" for m in item.iter_markers())
     ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"

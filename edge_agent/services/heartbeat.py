@@ -28,12 +28,14 @@ class HeartbeatStats:
     outbox_depth: int = 0
     outbox_oldest_age_s: float | None = None
     dropped_events: int = 0
+    refused_events: int = 0  # outbox rows the hub refused for good (ack ``refused``)
     gallery_version: int | None = None
     models: Mapping[str, str] = field(default_factory=dict)
     providers: Sequence[str] = ()
     gpu: str | None = None
     cpu_load: float | None = None
     rss_mb: float | None = None
+    version: str | None = None  # the agent's innsight release
 
 
 StatsProvider = Callable[[], HeartbeatStats]
@@ -52,12 +54,14 @@ def build_heartbeat(device_id: str, stats: HeartbeatStats, sent_at: datetime) ->
         outbox_depth=stats.outbox_depth,
         outbox_oldest_age_s=stats.outbox_oldest_age_s,
         dropped_events=stats.dropped_events,
+        refused_events=stats.refused_events,
         gallery_version=stats.gallery_version,
         models=dict(stats.models),
         providers=list(stats.providers),
         gpu=stats.gpu,
         cpu_load=stats.cpu_load,
         rss_mb=stats.rss_mb,
+        version=stats.version,
     )
 
 

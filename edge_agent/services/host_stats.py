@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
+from importlib import metadata
 from pathlib import Path
 
 
@@ -25,3 +27,12 @@ def rss_mb(status: Path = Path("/proc/self/status")) -> float | None:
         pass
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak_kib / 1024, 1) if peak_kib else None
+
+
+@functools.lru_cache(maxsize=1)
+def agent_version() -> str | None:
+    """The installed innsight release (package metadata); None when run from a bare tree."""
+    try:
+        return metadata.version("innsight")
+    except metadata.PackageNotFoundError:
+        return None

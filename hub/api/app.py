@@ -18,6 +18,7 @@ from hub.api.auth import API_KEY_HEADER, AuthState
 from hub.api.deps import FaceAnalyzerProvider, HubRuntime, build_cv_services
 from hub.api.errors import error_body, field_error, install_error_handlers
 from hub.api.routes import admin, auth, cv, cv_anomaly, cv_images, cv_ocr, cv_room, events, metrics
+from hub.api.routes import hotel as hotel_routes
 from hub.api.routes import llm as llm_routes
 from hub.api.routes import ml as ml_routes
 from hub.api.routes import prefect as prefect_routes
@@ -135,6 +136,8 @@ def create_app(
         try:
             await init_db(engine)
             session_factory = create_session_factory(engine)
+            async with session_factory() as session:  # first start: say how to make an admin
+                await app.state.auth.setup.log_at_start(session)
             store = _object_store(settings)
             gallery = GalleryService(
                 session_factory,
@@ -231,4 +234,5 @@ def create_app(
     app.include_router(ml_routes.router)
     app.include_router(llm_routes.router)
     app.include_router(prefect_routes.router)
+    app.include_router(hotel_routes.router)
     return app

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -27,9 +26,12 @@ from fastapi.security import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub.api.access_audit import record_access
 from hub.api.deps import Session
 from hub.api.errors import field_error
 from hub.auth.api_keys import looks_like_api_key
+from hub.auth.bootstrap import AdminGate, setup_hint
+from hub.auth.principal import Principal as Principal  # re-exported; logic imports it there
 from hub.auth.ratelimit import RateLimiter, retry_after_header
 from hub.auth.scopes import SCOPE_DESCRIPTIONS, Scope, grants, missing_scopes, role_scopes
 from hub.auth.store import find_api_key, find_user
@@ -68,20 +70,6 @@ ApiKeyHeader = Annotated[str | None, Depends(api_key_scheme)]
 PastedBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(pasted_bearer_scheme)]
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller. ``kind``: user | local | service | api_key | device."""
-
-    kind: str
-    name: str
-    scopes: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def actor(self) -> str:
-        """How audit rows and rate limits name the caller (no secret in it)."""
-        return f"{self.kind}:{self.name}"
-
-
 class AuthState:
     """What the dependencies need, built once by ``create_app``: the token codec, the token
     lifetime and the rate limiters."""
@@ -96,6 +84,8 @@ class AuthState:
         self.login = RateLimiter(
             settings.rate_limit_login_per_minute, settings.rate_limit_login_burst
         )
+        # first start: while no administrator exists, every 401 says how to create one
+        self.setup = AdminGate(setup_hint(settings))
 
     def limiter(self, name: str) -> RateLimiter:
         """The limiter of one heavy endpoint (each has its own buckets per caller)."""
@@ -156,19 +146,27 @@ async def _api_key_principal(session: AsyncSession, key: str, source: str) -> Pr
     return Principal("api_key", row.prefix, frozenset(row.scopes))
 
 
-def _unauthorized(failure: AuthFailure | None) -> HTTPException:
+def with_setup_hint(reason: str, hint: str | None) -> str:
+    """``reason``, followed by the first-start hint while the hub has no administrator."""
+    return reason if hint is None else f"{reason}; {hint}"
+
+
+def _unauthorized(failure: AuthFailure | None, hint: str | None = None) -> HTTPException:
     if failure is None:
         return HTTPException(
             status_code=401,
             detail=field_error(
                 "Authorization",
-                "not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key'",
+                with_setup_hint(
+                    "not authenticated: send 'Authorization: Bearer <token>' or 'X-API-Key'",
+                    hint,
+                ),
             ),
             headers={"WWW-Authenticate": "Bearer"},
         )
     return HTTPException(
         status_code=401,
-        detail=field_error(failure.field, failure.reason),
+        detail=field_error(failure.field, with_setup_hint(failure.reason, hint)),
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
@@ -194,12 +192,13 @@ def too_many_requests(what: str, wait_s: float) -> HTTPException:
 async def _authenticate(
     request: Request, session: AsyncSession, bearer: str | None, api_key: str | None
 ) -> Principal:
+    auth = get_auth(request)
     try:
-        principal = await identify(get_auth(request), session, bearer, api_key)
+        principal = await identify(auth, session, bearer, api_key)
     except AuthFailure as failure:
-        raise _unauthorized(failure) from None
+        raise _unauthorized(failure, await auth.setup.hint_for(session)) from None
     if principal is None:
-        raise _unauthorized(None)
+        raise _unauthorized(None, await auth.setup.hint_for(session))
     return principal
 
 
@@ -239,6 +238,8 @@ class Authorize:
             wait_s = get_auth(request).limiter(self.rate_limit).hit(principal.actor)
             if wait_s > 0:
                 raise too_many_requests(self.rate_limit, wait_s)
+        # issue 17: biometric/personal data, admin and flows:run access is audited (chained)
+        await record_access(session, principal, request, security_scopes.scopes)
         return principal
 
 

@@ -90,3 +90,41 @@ async def revoke_api_key(session: AsyncSession, key_id: int) -> ApiKey | None:
         session.add(row)
         await session.flush()
     return row
+
+
+class UnknownUserError(LookupError):
+    """No user has that name."""
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.exec(select(User).order_by(col(User.id)))).all())
+
+
+async def enabled_admin_exists(session: AsyncSession) -> bool:
+    """Whether any enabled user holds the ``admin`` role (the hub's first-start check)."""
+    query = select(User.id).where(User.role == Role.ADMIN.value, col(User.disabled).is_(False))
+    return (await session.exec(query.limit(1))).first() is not None
+
+
+async def set_user_disabled(session: AsyncSession, username: str, disabled: bool) -> User:
+    """Disable (or enable) a user; their tokens stop working at the next request."""
+    user = await find_user(session, username)
+    if user is None:
+        raise UnknownUserError(f"no user {username!r}")
+    user.disabled = disabled
+    user.updated_at = datetime.now(UTC)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_user_password(session: AsyncSession, username: str, password: str) -> User:
+    """Replace a user's password hash (the caller checked the password against the policy)."""
+    user = await find_user(session, username)
+    if user is None:
+        raise UnknownUserError(f"no user {username!r}")
+    user.password_hash = await asyncio.to_thread(hash_password, password)
+    user.updated_at = datetime.now(UTC)
+    session.add(user)
+    await session.flush()
+    return user

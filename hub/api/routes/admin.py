@@ -13,6 +13,7 @@ from hub.api.deps import Session
 from hub.api.errors import field_error
 from hub.api.params import StorableText
 from hub.audit import AuditAction, audit
+from hub.auth.password_policy import password_problems
 from hub.auth.scopes import Role, Scope
 from hub.auth.store import UserExistsError, create_api_key, create_user, list_api_keys
 from hub.auth.store import revoke_api_key as revoke_key
@@ -109,6 +110,9 @@ async def revoke_api_key(
 @router.post("/users", response_model=UserPublic, status_code=201)
 async def add_user(principal: AdminUser, session: Session, body: UserCreate) -> UserPublic:
     """Create a user who can sign in at ``POST /api/v1/auth/token``."""
+    problems = password_problems(body.password.get_secret_value(), username=body.username)
+    if problems:  # the same policy as `innsight hub init` / `hub users add`
+        raise HTTPException(status_code=422, detail=field_error("password", "; ".join(problems)))
     try:
         user = await create_user(
             session,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from hub.api.auth import client_address, get_auth, too_many_requests
+from hub.api.auth import client_address, get_auth, too_many_requests, with_setup_hint
 from hub.api.deps import Session
 from hub.api.errors import field_error
 from hub.api.params import StorableText
@@ -50,9 +50,12 @@ async def issue_token(
         raise HTTPException(status_code=400, detail=field_error("scope", str(err))) from err
     user = await authenticate_user(session, username, password)
     if user is None:
+        reason = "incorrect username or password, or a disabled user"
         raise HTTPException(
             status_code=401,
-            detail=field_error("password", "incorrect username or password, or a disabled user"),
+            detail=field_error(
+                "password", with_setup_hint(reason, await auth.setup.hint_for(session))
+            ),
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
