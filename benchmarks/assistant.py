@@ -1,14 +1,18 @@
 """Assistant benchmark: guest-request routing accuracy and the LLM's time to first token.
 
     .venv/bin/python -m benchmarks.assistant [--data benchmarks/data/routing_requests.jsonl]
-        [--show-errors] [--ttft-runs 5] [--llm-sample 20]
+        [--show-errors] [--ttft-runs 5] [--llm-sample 20] [--api-runs 5]
 
 - routing accuracy on a labelled set of guest requests (Vietnamese with and without diacritics,
   English): category, priority, room number, items (exact set) and quantity, each and all
   together, per language; on the rule-based path always, and on the LLM path when the model
   server configured by the ``INNSIGHT_LLM_*`` environment (see hub/settings.py) answers;
 - rule-based classification latency (median, p95 per request);
-- time to first token (median, p95 over ``--ttft-runs`` streamed answers) where a model runs.
+- time to first token (median, p95 over ``--ttft-runs`` streamed answers) where a model runs:
+  of the bare model on a one-line prompt, and (``--api-runs``) through
+  ``POST /api/v1/llm/assistant/query-stream`` of a hub started here, with the seed's request
+  shape, the real graph, system prompt and tools (a room-status question: a tool call, then
+  the answer), to the first ``token`` event and to the ``final`` one.
 """
 
 from __future__ import annotations
@@ -20,16 +24,24 @@ import logging
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks.machine import describe_machine
+from hub.api.app import create_app
 from hub.assistant.routing import Routing, classify
 from hub.assistant.service import AssistantService
+from hub.auth.local import issue_local_token
+from hub.auth.scopes import Scope
+from hub.serve import HubServerThread
 from hub.settings import HubSettings
+from innsight.broker import free_port
 
 DATA = Path(__file__).parent / "data"
 # the labelled set the rules were tuned on, and a held-out set written before measuring on it
@@ -145,6 +157,56 @@ async def run_llm(
     return results, fallbacks, ttft
 
 
+# the seed's assistant request (000 "Internal Assistant"), streamed
+API_REQUEST: dict[str, Any] = {
+    "user_id": "EMP001",
+    "message": "What is the status of room 201?",
+    "context": {"role": "receptionist", "department": "front_desk"},
+    "stream": True,
+}
+
+
+def run_api_ttft(settings: HubSettings, runs: int) -> tuple[list[float], list[float]] | str:
+    """(seconds to the first ``token`` event, seconds to the ``final`` event) of ``runs``
+    requests to a hub started on a scratch data dir with ``settings``' LLM, or why not."""
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
+        local = settings.model_copy(
+            update={"data_dir": Path(scratch), "api_port": port, "mqtt_enabled": False}
+        )
+        local = HubSettings.model_validate(local.model_dump())
+        token = issue_local_token(local, [Scope.LLM_USE], subject=str(API_REQUEST["user_id"]))
+        app = create_app(local, start_ingest=False)
+        first: list[float] = []
+        final: list[float] = []
+        with (
+            HubServerThread(app, port=port) as server,
+            httpx.Client(
+                base_url=server.base_url,
+                timeout=settings.llm_timeout_s + 30,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as http,
+        ):
+            for _ in range(runs):
+                start = time.perf_counter()
+                seen_token = False
+                with http.stream(
+                    "POST", "/api/v1/llm/assistant/query-stream", json=API_REQUEST
+                ) as reply:
+                    if reply.status_code != 200:
+                        reply.read()
+                        return f"HTTP {reply.status_code}: {reply.text[:200]}"
+                    for line in reply.iter_lines():
+                        if line == "event: token" and not seen_token:
+                            first.append(time.perf_counter() - start)
+                            seen_token = True
+                        elif line == "event: final":
+                            final.append(time.perf_counter() - start)
+                if not seen_token:
+                    return "the stream sent no token (it ended with an error event)"
+        return first, final
+
+
 def _sample(rows: Sequence[Labelled], count: int) -> list[Labelled]:
     """Every k-th row, ``count`` of them (the sets interleave languages and categories)."""
     if count <= 0 or count >= len(rows):
@@ -158,6 +220,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, nargs="+", default=list(DEFAULT_DATA))
     parser.add_argument("--show-errors", action="store_true")
     parser.add_argument("--ttft-runs", type=int, default=5)
+    parser.add_argument(
+        "--api-runs",
+        type=int,
+        default=5,
+        help="time to first token through POST /api/v1/llm/assistant/query-stream (0: skip)",
+    )
     parser.add_argument(
         "--llm-sample",
         type=int,
@@ -184,6 +252,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = HubSettings.from_env(os.environ)
     service = AssistantService(settings)
     provider = f"{settings.llm_provider} {settings.llm_model}"
+    reason = asyncio.run(service.health()).reason
+    if args.api_runs > 0 and reason is None:
+        api = run_api_ttft(settings, args.api_runs)
+        if isinstance(api, str):
+            print(f"\nquery-stream ({provider}): not measured: {api}")
+        else:
+            print(
+                f"\nquery-stream ({provider}, seed request, graph + prompt + tools): "
+                f"first token {_ms(api[0])}, final {_ms(api[1])} over {len(api[1])} runs"
+            )
     for index, (path, all_rows) in enumerate(sets.items()):
         rows = _sample(all_rows, args.llm_sample)
         runs = args.ttft_runs if index == 0 else 0

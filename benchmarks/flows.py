@@ -1,4 +1,5 @@
-"""Flows benchmark: Prefect flow-run overhead and face event -> attendance row latency.
+"""Flows benchmark: Prefect flow-run overhead, face event -> attendance row latency, and the
+seed-shaped attendance event through the API.
 
     .venv/bin/python -m benchmarks.flows [--runs 10] [--events 30]
 
@@ -11,6 +12,9 @@
   loopback -> hub ingest (batch delay 50 ms) -> attendance in the ingest path -> the
   ``attendance_logs`` row visible in the hub's SQLite file (polled every 5 ms), one event at a
   time, a different employee each time.
+- ``POST /api/v1/prefect/events/attendance`` with the seed's body (employee_id, timestamp,
+  action check_in, location, confidence) -> 200 with the day's row, one request at a time, a
+  different employee each time (the day before the MQTT events, so each creates its row).
 
 Prints medians and p95 with the machine and the command.
 """
@@ -26,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.machine import describe_machine
@@ -116,17 +120,17 @@ def main() -> None:
                 for i in range(args.runs + 1):
                     t0 = time.perf_counter()
                     run = hub.http.post(
-                        f"{P}/workflows/trigger", json={"workflow": "retention_purge"}
+                        f"{P}/workflows/trigger", json={"workflow_name": "retention_purge"}
                     ).json()
                     while True:
                         body = hub.http.get(f"{P}/workflows/status/{run['flow_run_id']}").json()
-                        if body["state"] in {"completed", "failed", "crashed"} and (
+                        if body["status"] in {"completed", "failed", "crashed"} and (
                             body["result"] is not None or body["error"]
                         ):
                             break
                         time.sleep(0.02)
                     elapsed = time.perf_counter() - t0
-                    assert body["state"] == "completed", body
+                    assert body["status"] == "completed", body
                     if i == 0:
                         print(f"first run (warm-up, not counted): {elapsed * 1000:.0f} ms")
                         continue
@@ -134,6 +138,21 @@ def main() -> None:
                     start = datetime.fromisoformat(body["start_time"])
                     end = datetime.fromisoformat(body["end_time"])
                     in_prefect.append((end - start).total_seconds())
+
+                yesterday = datetime.now(UTC) - timedelta(days=1)
+                api_ms: list[float] = []
+                for i in range(args.events):
+                    seed_body = {
+                        "employee_id": f"bench-{i:03d}",
+                        "timestamp": yesterday.isoformat(),
+                        "action": "check_in",
+                        "location": "cam_lobby_01",
+                        "confidence": 0.98,
+                    }
+                    t0 = time.perf_counter()
+                    response = hub.http.post(f"{P}/events/attendance", json=seed_body)
+                    api_ms.append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 200, response.text
 
                 db_path = settings.database_url.get_secret_value().split("///", 1)[1]
                 latencies: list[float] = []
@@ -190,6 +209,10 @@ def main() -> None:
     print(
         f"event -> attendance row ({len(event_ms)} events): median "
         f"{statistics.median(event_ms):.0f} ms, p95 {p95(event_ms):.0f} ms"
+    )
+    print(
+        f"POST /events/attendance, seed body -> 200 ({len(api_ms)} requests): median "
+        f"{statistics.median(api_ms):.0f} ms, p95 {p95(api_ms):.0f} ms"
     )
 
 

@@ -86,13 +86,13 @@ def http_latencies(rounds: int = 1) -> tuple[dict[str, list[float]], float]:
             httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http,
         ):
             # the model loads on first use: one warm-up search, not timed
-            http.post("/api/v1/cv/image/search", json={"image": probe_bodies[0]})
-            ids: dict[str, int] = {}
+            http.post("/api/v1/cv/image/search", json={"query_image": probe_bodies[0]})
+            ids: dict[str, str] = {}
             for item, body in zip(items, bodies, strict=True):
                 started = time.perf_counter()
                 response = http.post(
                     "/api/v1/cv/image/index",
-                    json={"image": body, "category": "lost_found", "metadata": {"n": item.name}},
+                    json={"image": body, "metadata": {"category": "lost_found", "n": item.name}},
                 )
                 index_s.append(time.perf_counter() - started)
                 response.raise_for_status()
@@ -102,7 +102,7 @@ def http_latencies(rounds: int = 1) -> tuple[dict[str, list[float]], float]:
                     started = time.perf_counter()
                     response = http.post(
                         "/api/v1/cv/image/search",
-                        json={"image": body, "category": "lost_found", "top_k": 5},
+                        json={"query_image": body, "category": "lost_found", "top_k": 5},
                     )
                     search_s.append(time.perf_counter() - started)
                     response.raise_for_status()

@@ -51,13 +51,18 @@ from tests.support.documents import (
 
 TARGET_S = 2.0
 
-# (label, endpoint path under /api/v1/cv, page)
-DocumentCase = tuple[str, str, Callable[[], PILImage.Image]]
+# (label, endpoint path under /api/v1/cv, page, the seed's other request fields)
+DocumentCase = tuple[str, str, Callable[[], PILImage.Image], dict[str, str]]
 CASES: tuple[DocumentCase, ...] = (
-    ("invoice vi", "/ocr/invoice", lambda: render_invoice(VIETNAMESE_INVOICE)),
-    ("invoice en", "/ocr/invoice", lambda: render_invoice(ENGLISH_INVOICE)),
-    ("id cccd", "/ocr/id", lambda: render_id_card(VIETNAMESE_ID)),
-    ("id passport", "/ocr/id", lambda: render_passport(passport())),
+    ("invoice vi", "/ocr/invoice", lambda: render_invoice(VIETNAMESE_INVOICE), {"language": "vi"}),
+    ("invoice en", "/ocr/invoice", lambda: render_invoice(ENGLISH_INVOICE), {}),
+    (
+        "id cccd",
+        "/ocr/id",
+        lambda: render_id_card(VIETNAMESE_ID),
+        {"document_type": "id_card", "country": "VN"},
+    ),
+    ("id passport", "/ocr/id", lambda: render_passport(passport()), {"document_type": "passport"}),
 )
 
 
@@ -68,7 +73,10 @@ def ocr_latencies(
 
     ``http``: a client for a running hub (``base_url`` the hub's root) whose headers carry a
     token with ``cv:write``. The first ``warmup`` requests (engine loading) are not counted."""
-    payloads = [(label, path, {"image": b64(png_bytes(render()))}) for label, path, render in CASES]
+    payloads = [
+        (label, path, {"image": b64(png_bytes(render())), **fields})
+        for label, path, render, fields in CASES
+    ]
     for _ in range(warmup):
         for _label, path, payload in payloads:
             _post(http, path, payload)
@@ -102,7 +110,7 @@ def engine_latencies(
     engines = load_engines(OcrConfig(engine="auto"))
     timings: dict[str, list[float]] = {}
     cpu = cpu if cpu is not None else {}
-    for label, _path, render in CASES:
+    for label, _path, render, _fields in CASES:
         rgb = np.asarray(render().convert("RGB"), dtype=np.uint8)
         image = np.ascontiguousarray(rgb[:, :, ::-1])
         assert engines.rapid is not None

@@ -186,6 +186,11 @@ def face_crop_jpeg(image: Image, box: FaceBox, margin: float = _CROP_MARGIN) -> 
     return bytes(encoded.tobytes())
 
 
+def vector_id(face_id: int) -> str:
+    """The stable public id of one stored template (``employee_faces.id`` 1 -> ``vec_001``)."""
+    return f"vec_{face_id:03d}"
+
+
 def face_crop_key(employee_id: str, face_id: int) -> str:
     return FACE_CROP_KEY.format(employee_id=employee_id, face_id=face_id)
 
@@ -220,6 +225,7 @@ class EnrollmentResult:
     gallery: GalleryVersion | None
     employee_created: bool
     images: list[ImageReport] = field(default_factory=list)
+    face_ids: list[int] = field(default_factory=list)  # the new templates' ids, image order
 
 
 @dataclass(slots=True)
@@ -438,8 +444,12 @@ class GalleryService:
         name: str | None,
         images_b64: Sequence[str],
         replace_existing: bool = False,
+        department: str | None = None,
+        position: str | None = None,
     ) -> EnrollmentResult:
-        """Enrol faces for an employee (created when absent and ``name`` is given).
+        """Enrol faces for an employee (created when absent and ``name`` is given). ``name``,
+        ``department`` and ``position``, when given, are stored on the employee (created or
+        updated) in the same transaction as the templates.
 
         Raises :class:`EmployeeNotFoundError`, :class:`ImageRejectedError` (the first bad
         image, before anything is stored) or :class:`NoUsableFaceError`.
@@ -473,6 +483,12 @@ class GalleryService:
                             employee_id, f"employee {employee_id!r} does not exist"
                         )
                     employee = Employee(employee_id=employee_id, name=name)
+                if name is not None:
+                    employee.name = name
+                if department is not None:
+                    employee.department = department
+                if position is not None:
+                    employee.position = position
                 if not employee.is_active:
                     prepared.warnings.append(
                         "the employee is inactive: faces are stored but left out of the gallery"
@@ -516,6 +532,7 @@ class GalleryService:
             gallery=announcement,
             employee_created=created,
             images=prepared.images,
+            face_ids=new_ids,
         )
 
     async def remove_faces(self, employee_id: str) -> RemovalResult:

@@ -20,10 +20,27 @@ from pydantic import BaseModel, Field
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from hub.assistant.data import SqlHotelData
+from hub.assistant.generate import (
+    GeneratedMessage,
+    Lang,
+    booking_fields,
+    html_document,
+    render,
+)
 from hub.auth.scopes import Role
 from hub.db import SessionFactory
 from hub.notify.base import Notification, NotifyError
-from hub.tables import AssistantAction, AuditLog, HousekeepingTask, Room, StaffMessage, WorkflowLog
+from hub.tables import (
+    AssistantAction,
+    AuditLog,
+    Booking,
+    Guest,
+    HousekeepingTask,
+    Room,
+    StaffMessage,
+    WorkflowLog,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +55,10 @@ KNOWN_WORKFLOWS = (
     "nightly_retrain",
     "retention_purge",
     "room_cleaning",
+    # the seeds' names (hub/flows/registry.py maps them onto the flows)
+    "daily_report_generation",
+    "lost_found_return",
+    "ml_model_retrain",
 )
 MAX_TEXT = 1000
 
@@ -69,6 +90,10 @@ class HotelActions(Protocol):
         self, *, recipient: str, subject: str, body: str, requested_by: str
     ) -> dict[str, Any]: ...
 
+    async def send_guest_email(
+        self, *, booking_ref: str, template_type: str, requested_by: str
+    ) -> dict[str, Any]: ...
+
 
 class TaskArgs(BaseModel):
     room_number: str = Field(description="the room, e.g. '201'")
@@ -85,6 +110,17 @@ class MessageArgs(BaseModel):
     recipient: str = Field(description="a staff role (housekeeping, maintenance, ...) or id")
     subject: str
     body: str
+
+
+class GuestEmailArgs(BaseModel):
+    booking_ref: str = Field(description="the booking whose guest gets the e-mail, e.g. BOOK001")
+    template_type: str = Field(
+        default="booking_confirmation",
+        description="booking_confirmation | room_ready | checkin_instructions",
+    )
+
+
+GUEST_EMAIL_KINDS = ("booking_confirmation", "room_ready", "checkin_instructions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +197,23 @@ def action_specs(session_factory: SessionFactory) -> list[ActionSpec]:
     async def run_message(port: HotelActions, args: dict[str, Any], actor: str) -> dict[str, Any]:
         return await port.send_staff_message(requested_by=actor, **args)
 
+    async def check_guest_email(args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        ref = _text(args, "booking_ref", limit=32)
+        kind = str(args.get("template_type") or "booking_confirmation")
+        if kind not in GUEST_EMAIL_KINDS:
+            raise ActionArgsError(f"template_type: one of {', '.join(GUEST_EMAIL_KINDS)}")
+        async with session_factory() as session:
+            found = (await session.exec(select(Booking).where(Booking.booking_ref == ref))).first()
+        if found is None:
+            raise ActionArgsError(f"booking_ref: no booking {ref!r}")
+        clean = {"booking_ref": ref, "template_type": kind}
+        return clean, f"E-mail the guest of booking {ref} ({kind.replace('_', ' ')})"
+
+    async def run_guest_email(
+        port: HotelActions, args: dict[str, Any], actor: str
+    ) -> dict[str, Any]:
+        return await port.send_guest_email(requested_by=actor, **args)
+
     return [
         ActionSpec(
             "create_housekeeping_task",
@@ -189,6 +242,16 @@ def action_specs(session_factory: SessionFactory) -> list[ActionSpec]:
             MessageArgs,
             check_message,
             run_message,
+        ),
+        ActionSpec(
+            "send_guest_email",
+            "Propose an e-mail to the guest of a booking (booking_ref, template_type: "
+            + " | ".join(GUEST_EMAIL_KINDS)
+            + "). It is sent only after the user confirms it.",
+            STAFF_ROLES,
+            GuestEmailArgs,
+            check_guest_email,
+            run_guest_email,
         ),
     ]
 
@@ -250,8 +313,48 @@ class SqlHotelActions:
             await session.refresh(row)
         return {"message_id": row.id, "recipient": recipient, "status": row.status}
 
+    async def guest_email(
+        self, booking_ref: str, template_type: str, lang: Lang | None = None
+    ) -> tuple[GeneratedMessage, str | None, Lang]:
+        """The rendered e-mail for a booking's guest, the guest's address (None when not on
+        file) and its language (the guest's: vi for Vietnamese guests, else en)."""
+        facts = await SqlHotelData(self._sessions).booking_facts(
+            booking_ref=booking_ref, room_number=None, on_date=datetime.now(UTC).date()
+        )
+        if facts is None:
+            raise ActionArgsError(f"booking_ref: no booking {booking_ref!r}")
+        nationality = facts.pop("nationality", "")
+        language: Lang = lang or ("vi" if nationality.upper() in ("VN", "") else "en")
+        fields = booking_fields(facts, language)
+        async with self._sessions() as session:
+            row = (
+                await session.exec(
+                    select(Guest.email)
+                    .join(Booking, col(Booking.guest_id) == Guest.id)
+                    .where(Booking.booking_ref == booking_ref)
+                )
+            ).first()
+        try:
+            message = render(template_type, language, fields)
+        except (KeyError, ValueError) as err:
+            raise ActionArgsError(f"template_type: {err}") from err
+        return message, row, language
+
+    async def send_guest_email(
+        self, *, booking_ref: str, template_type: str, requested_by: str
+    ) -> dict[str, Any]:
+        del requested_by  # audited by the action store
+        message, _address, language = await self.guest_email(booking_ref, template_type)
+        return {
+            "status": "not_sent",
+            "reason": "the hub has no e-mail channel",
+            "subject": message.subject,
+            "language": language,
+        }
+
 
 STAFF_CHANNEL = "mqtt"  # innsight/{site}/staff/{role}/notifications (hub/notify/mqtt.py)
+EMAIL_CHANNEL = "email"
 
 
 class WorkflowStarter(Protocol):
@@ -326,6 +429,33 @@ class HubHotelActions(SqlHotelActions):
                 session.add(row)
                 await session.commit()
         return queued | {"status": "sent", "channel": STAFF_CHANNEL}
+
+    async def send_guest_email(
+        self, *, booking_ref: str, template_type: str, requested_by: str
+    ) -> dict[str, Any]:
+        message, address, language = await self.guest_email(booking_ref, template_type)
+        if self._staff is None or not self._staff.has(EMAIL_CHANNEL):
+            return await super().send_guest_email(
+                booking_ref=booking_ref, template_type=template_type, requested_by=requested_by
+            )
+        if not address:
+            return {"status": "not_sent", "reason": "the guest has no e-mail address on file"}
+        note = Notification(
+            kind=f"guest_{template_type}",
+            subject=message.subject,
+            body=message.body,
+            html=html_document(message, language),
+        )
+        try:
+            await self._staff.send(EMAIL_CHANNEL, address, note, recipient=f"booking:{booking_ref}")
+        except (NotifyError, ValueError) as err:
+            return {"status": "failed", "reason": str(err)[:200], "subject": message.subject}
+        return {
+            "status": "sent",
+            "channel": EMAIL_CHANNEL,
+            "subject": message.subject,
+            "language": language,
+        }
 
 
 def _now() -> datetime:

@@ -19,6 +19,7 @@ from hub.tables import (
     HousekeepingTask,
     MLPrediction,
     Room,
+    WorkflowLog,
 )
 
 MAX_ROWS = 20
@@ -42,6 +43,8 @@ class HotelData(Protocol):
     async def open_housekeeping_tasks(self, room_number: str | None) -> list[dict[str, Any]]: ...
 
     async def predictions(self, target: str, start: date, days: int) -> list[dict[str, Any]]: ...
+
+    async def recent_workflows(self, limit: int) -> list[dict[str, Any]]: ...
 
 
 class GuestFacts(Protocol):
@@ -222,11 +225,33 @@ class SqlHotelData:
             )
         return list(latest.values())[:MAX_ROWS]
 
+    async def recent_workflows(self, limit: int) -> list[dict[str, Any]]:
+        query = (
+            select(WorkflowLog)
+            .order_by(col(WorkflowLog.started_at).desc())
+            .limit(min(limit, MAX_ROWS))
+        )
+        async with self._sessions() as session:
+            rows = (await session.exec(query)).all()
+        # results may name guests: their keys only, never their values
+        return [
+            {
+                "workflow": w.flow_name,
+                "run_id": w.run_id,
+                "status": w.status,
+                "started_at": _iso(w.started_at),
+                "finished_at": _iso(w.finished_at),
+                "result_keys": sorted(w.result or {}),
+                "error": (w.error or "")[:200] or None,
+            }
+            for w in rows
+        ]
+
     async def booking_facts(
         self, *, booking_ref: str | None, room_number: str | None, on_date: date
     ) -> dict[str, str] | None:
         query = (
-            select(Booking, Guest, Room.room_number)
+            select(Booking, Guest, Room.room_number, Room.room_type)
             .join(Guest, col(Booking.guest_id) == Guest.id)
             .outerjoin(Room, col(Booking.room_id) == Room.id)
         )
@@ -242,14 +267,54 @@ class SqlHotelData:
             row = (await session.exec(query)).first()
         if row is None:
             return None
-        booking, guest, number = row
+        booking, guest, number, room_type = row
         facts = {
             "guest_name": guest.full_name,
             "booking_ref": booking.booking_ref,
             "check_in_date": booking.check_in_date.isoformat(),
             "check_out_date": booking.check_out_date.isoformat(),
             "nationality": guest.nationality or "",
+            "total_amount": str(booking.total_amount),
+            "currency": booking.currency,
         }
         if number:
             facts["room_number"] = number
+        if room_type:
+            facts["room_type"] = room_type
         return facts
+
+
+class GuestNotFoundError(LookupError):
+    """No guest with that hotel reference (``GUEST001``)."""
+
+
+async def guest_stay(
+    session_factory: SessionFactory, guest_ref: str, on_date: date
+) -> dict[str, Any]:
+    """The guest named by the hotel's reference and their stay on ``on_date`` (else their next
+    one): ``{guest_id, booking_id, booking_ref, room_number}`` (ids only, no personal data).
+    Raises :class:`GuestNotFoundError`."""
+    async with session_factory() as session:
+        guest = (await session.exec(select(Guest).where(Guest.guest_ref == guest_ref))).first()
+        if guest is None or guest.id is None:
+            raise GuestNotFoundError(f"no guest {guest_ref!r}")
+        query = (
+            select(Booking, Room.room_number)
+            .outerjoin(Room, col(Booking.room_id) == Room.id)
+            .where(Booking.guest_id == guest.id)
+            .where(col(Booking.check_out_date) > on_date)
+            .where(col(Booking.status).not_in(("cancelled", "checked_out", "no_show")))
+            .order_by(col(Booking.check_in_date))
+            .limit(1)
+        )
+        row = (await session.exec(query)).first()
+    stay: dict[str, Any] = {
+        "guest_id": guest.id,
+        "booking_id": None,
+        "booking_ref": None,
+        "room_number": None,
+    }
+    if row is not None:
+        booking, number = row
+        stay.update(booking_id=booking.id, booking_ref=booking.booking_ref, room_number=number)
+    return stay

@@ -207,6 +207,45 @@ _TEMPLATES: dict[str, _Template] = {
         },
     ),
     # -- guest correspondence (/generate/email | apology | checkin-instructions) --------------
+    "booking_confirmation": _Template(
+        required=("guest_name", "check_in", "check_out"),
+        optional={
+            "room_type": {"vi": "theo đặt phòng", "en": "as booked"},
+            "total_amount": {"vi": "theo đặt phòng", "en": "as booked"},
+            "booking_ref": {"vi": "(không có)", "en": "(none)"},
+            "hotel_name": _HOTEL,
+        },
+        texts={
+            "vi": _Text(
+                "Xác nhận đặt phòng - {hotel_name}",
+                (
+                    "Kính gửi Quý khách {guest_name},",
+                    "Chúng tôi xác nhận đã nhận được đặt phòng của Quý khách:\n"
+                    "- Mã đặt phòng: {booking_ref}\n"
+                    "- Loại phòng: {room_type}\n"
+                    "- Ngày nhận phòng: {check_in}\n"
+                    "- Ngày trả phòng: {check_out}\n"
+                    "- Tổng tiền: {total_amount}",
+                    "Nếu cần thay đổi, Quý khách vui lòng liên hệ quầy lễ tân.",
+                    "Trân trọng,\nBộ phận lễ tân {hotel_name}",
+                ),
+            ),
+            "en": _Text(
+                "Booking confirmation - {hotel_name}",
+                (
+                    "Dear {guest_name},",
+                    "We confirm your booking:\n"
+                    "- Booking reference: {booking_ref}\n"
+                    "- Room type: {room_type}\n"
+                    "- Check-in: {check_in}\n"
+                    "- Check-out: {check_out}\n"
+                    "- Total: {total_amount}",
+                    "If you need to change anything, please contact the front desk.",
+                    "Kind regards,\nThe front desk of {hotel_name}",
+                ),
+            ),
+        },
+    ),
     "email": _Template(
         required=("guest_name", "topic", "message"),
         optional={"hotel_name": _HOTEL},
@@ -314,6 +353,17 @@ NOTIFICATION_KINDS: tuple[str, ...] = (
     "lost_item_found",
     "hazard_alert",
 )
+# What each /generate route renders (template_type): the e-mail route any guest message, the
+# apology and check-in routes their own kind.
+GUEST_KINDS: tuple[str, ...] = (
+    "booking_confirmation",
+    "email",
+    "apology",
+    "checkin_instructions",
+    "room_ready",
+    "request_confirmation",
+    "lost_item_found",
+)
 TEMPLATE_FIELDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     kind: (t.required, tuple(t.optional)) for kind, t in _TEMPLATES.items()
 }
@@ -364,6 +414,33 @@ def _html(paragraphs: list[str]) -> str:
     return "".join(
         "<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs if p
     )
+
+
+def format_amount(value: float, lang: Lang, currency: str | None = None) -> str:
+    """``5000000`` -> ``5.000.000`` (vi) or ``5,000,000`` (en); two decimals when it has
+    cents; the currency code after it when given."""
+    text = f"{value:,.2f}" if value != int(value) else f"{int(value):,}"
+    if lang == "vi":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return f"{text} {currency}" if currency else text
+
+
+def booking_fields(facts: Mapping[str, str], lang: Lang) -> dict[str, str]:
+    """Template fields from a booking's facts (``SqlHotelData.booking_facts``): the dates also
+    under the booking-confirmation names, the amount formatted with its currency."""
+    fields = {k: v for k, v in facts.items() if k not in ("nationality", "currency")}
+    if "check_in_date" in fields:
+        fields["check_in"] = fields["check_in_date"]
+    if "check_out_date" in fields:
+        fields["check_out"] = fields["check_out_date"]
+    if "total_amount" in fields:
+        try:
+            amount = float(fields["total_amount"])
+        except ValueError:
+            pass
+        else:
+            fields["total_amount"] = format_amount(amount, lang, facts.get("currency"))
+    return fields
 
 
 def message_from_text(subject: str, body: str) -> GeneratedMessage:

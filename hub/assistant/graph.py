@@ -32,9 +32,10 @@ from langgraph.prebuilt import ToolNode
 
 from hub.assistant.context import AskerContext
 from hub.assistant.data import HotelData
+from hub.assistant.grounding import grounding
 from hub.assistant.prompts import system_prompt
 from hub.assistant.state import AssistantState
-from hub.assistant.tools import PENDING, ActionProposer, tools_for
+from hub.assistant.tools import PENDING, TOOL_TABLES, ActionProposer, tools_for
 from hub.settings import HubSettings
 
 DEFAULT_MAX_STEPS = 6
@@ -126,11 +127,17 @@ def build_graph(
 
 @dataclass(frozen=True, slots=True)
 class AssistantAnswer:
+    """``sources``: one entry per table a successful tool read (``type`` database, ``table``,
+    the ``tool`` and its ``result``); ``confidence``: the share of the answer's checkable claims
+    that the tool results back (hub/assistant/grounding.py), ``grounding`` its detail."""
+
     response: str
     sources: list[dict[str, Any]] = field(default_factory=list)
     tools_used: list[str] = field(default_factory=list)
     confidence: float = 0.0
     pending_actions: list[dict[str, Any]] = field(default_factory=list)
+    grounding: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +167,17 @@ async def ask_stream(
     if checkpointer is not None:
         config["configurable"] = {"thread_id": thread_id or uuid.uuid4().hex}
     turn: list[AnyMessage] = []
+    seen: list[AnyMessage] = []  # the whole conversation state (remembered turns included)
     streamed_tokens = False
     stream: AsyncIterator[Any] = graph.astream(
         {"messages": [HumanMessage(question)], "steps": 0},
         config=config,
-        stream_mode=["messages", "updates"],
+        stream_mode=["messages", "updates", "values"],
     )
     async for mode, chunk in stream:
+        if mode == "values":
+            seen = list(chunk.get("messages", []))
+            continue
         if mode == "messages":
             message, meta = chunk
             if (
@@ -193,7 +204,7 @@ async def ask_stream(
                             "result": _parsed(message.content),
                         },
                     )
-    answer = shape_answer(turn)
+    answer = shape_answer(turn, question=question, window=recent_history(seen))
     if not streamed_tokens and answer.response:
         yield StreamEvent("token", {"text": answer.response})
     yield StreamEvent("final", answer_dict(answer))
@@ -228,26 +239,40 @@ async def ask(
     return AssistantAnswer(**final)
 
 
-def shape_answer(messages: Sequence[AnyMessage]) -> AssistantAnswer:
-    """The answer of one turn's messages: text, tool results as sources, pending actions."""
+def shape_answer(
+    messages: Sequence[AnyMessage],
+    *,
+    question: str = "",
+    window: Sequence[AnyMessage] | None = None,
+) -> AssistantAnswer:
+    """The answer of one turn's messages: text, the tables its tools read as sources, pending
+    actions, and how far the tool results the model saw (``window``: the conversation it was
+    given, this turn included) back the answer's claims."""
     sources: list[dict[str, Any]] = []
     used: list[str] = []
     pending: list[dict[str, Any]] = []
-    failed = 0
+    errors: list[str] = []
+    tokens = {"input_tokens": 0, "output_tokens": 0}
     for message in messages:
+        if isinstance(message, AIMessage) and message.usage_metadata:
+            tokens["input_tokens"] += message.usage_metadata.get("input_tokens", 0)
+            tokens["output_tokens"] += message.usage_metadata.get("output_tokens", 0)
         if not isinstance(message, ToolMessage):
             continue
         name = message.name or "unknown"
         result = _parsed(message.content)
         if message.status == "error" or (isinstance(result, dict) and "error" in result):
-            failed += 1
+            errors.append(name)
             continue
         used.append(name)
         if isinstance(result, dict) and result.get("status") == PENDING:
             pending.append({k: result[k] for k in ("action_id", "tool", "args", "summary")})
             pending[-1]["expires_at"] = result.get("expires_at")
-        else:
-            sources.append({"tool": name, "result": result})
+            continue
+        sources.extend(
+            {"type": "database", "table": table, "tool": name, "result": result}
+            for table in TOOL_TABLES.get(name, ("unknown",))
+        )
     last = messages[-1] if messages else None
     if last is None:
         text = ""
@@ -255,8 +280,29 @@ def shape_answer(messages: Sequence[AnyMessage]) -> AssistantAnswer:
         text = STEP_LIMIT_ANSWER
     else:
         text = last.text if isinstance(last, AIMessage) else str(last.content)
-    confidence = 0.9 if used and not failed else 0.6 if used else 0.3
-    return AssistantAnswer(text, sources, sorted(set(used)), confidence, pending)
+    evidence = [
+        _parsed(m.content)
+        for m in (messages if window is None else [*window, *messages])
+        if isinstance(m, ToolMessage) and m.status != "error"
+    ]
+    grounded = grounding(text, question, evidence, logprobs=_logprobs(last))
+    usage = {**tokens, "tool_calls": len(used), "tool_errors": errors}
+    return AssistantAnswer(
+        text, sources, sorted(set(used)), grounded.confidence, pending, grounded.as_dict(), usage
+    )
+
+
+def _logprobs(message: AnyMessage | None) -> list[float] | None:
+    """The token log-probabilities of a reply when the provider returned them (OpenAI's
+    ``logprobs.content``); None otherwise."""
+    if not isinstance(message, AIMessage):
+        return None
+    raw = message.response_metadata.get("logprobs")
+    content = raw.get("content") if isinstance(raw, dict) else None
+    if not isinstance(content, list):
+        return None
+    values = [float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t]
+    return values or None
 
 
 def answer_dict(answer: AssistantAnswer) -> dict[str, Any]:
@@ -266,6 +312,8 @@ def answer_dict(answer: AssistantAnswer) -> dict[str, Any]:
         "tools_used": answer.tools_used,
         "confidence": answer.confidence,
         "pending_actions": answer.pending_actions,
+        "grounding": answer.grounding,
+        "usage": answer.usage,
     }
 
 

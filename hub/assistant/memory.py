@@ -26,8 +26,12 @@ MEMORY_FILE = "assistant-memory.db"
 
 
 def thread_id_of(context: AskerContext, conversation_id: str | None) -> str:
-    """A stable, opaque thread id: the same caller + role + conversation always get the same one."""
-    key = "\x1f".join((context.actor, context.role.value, conversation_id or "default"))
+    """A stable, opaque thread id: the same caller + role (+ the employee they act as) +
+    conversation always get the same one."""
+    parts = [context.actor, context.role.value, conversation_id or "default"]
+    if context.user_id is not None:
+        parts.append(f"as:{context.user_id}")
+    key = "\x1f".join(parts)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 

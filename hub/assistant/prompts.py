@@ -18,4 +18,16 @@ Answer briefly, in the language of the question."""
 
 
 def system_prompt(context: AskerContext) -> str:
-    return SYSTEM_PROMPT.format(role=context.role.value)
+    prompt = SYSTEM_PROMPT.format(role=context.role.value)
+    about = [
+        f"hotel role: {context.job_role}" if context.job_role else "",
+        f"department: {context.department}" if context.department else "",
+        f"employee id: {context.user_id}" if context.user_id else "",
+    ]
+    stated = "; ".join(a for a in about if a)
+    if stated:
+        prompt += (
+            f"\nYou are talking to a staff member ({stated}). Focus your answer on what their "
+            "department needs; this does not give them any tool beyond those you have."
+        )
+    return prompt

@@ -308,3 +308,34 @@ def _quantity(text: str, marked: str | None = None) -> int | None:
         return None
     value = match.group(1)
     return int(value) if value.isdigit() else _NUMBER_WORDS[value]
+
+
+_REQUEST_TYPES = {
+    "emergency": "emergency",
+    "maintenance": "maintenance_request",
+    "front_desk": "front_desk_request",
+    "food_beverage": "room_service_order",
+    "general": "general_inquiry",
+}
+_PLURAL_ITEMS = frozenset(w for w in _ITEMS if w.endswith("s") and w[:-1] in _ITEMS)
+
+
+def request_type(routing: Routing) -> str:
+    """The kind of request: ``amenity_request`` (housekeeping items), ``cleaning_request``
+    (housekeeping without items), ``maintenance_request``, ``room_service_order``,
+    ``front_desk_request``, ``emergency`` or ``general_inquiry``."""
+    if routing.category == "housekeeping":
+        return "amenity_request" if routing.request.items else "cleaning_request"
+    return _REQUEST_TYPES.get(routing.category, "general_inquiry")
+
+
+def implied_quantity(message: str, routing: Routing) -> int:
+    """The count of the request: the one written (``2 towels``); without one, 2 for an item
+    asked in the plural (``extra towels``: the hotel brings a pair), 1 for one in the singular,
+    0 when no item was asked for."""
+    if routing.request.quantity is not None:
+        return routing.request.quantity
+    if not routing.request.items:
+        return 0
+    text = without_instructions(fold(message))
+    return 2 if any(_has(text, word) for word in _PLURAL_ITEMS) else 1

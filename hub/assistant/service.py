@@ -29,7 +29,7 @@ from hub.assistant.graph import (
 )
 from hub.assistant.memory import ConversationMemory, thread_id_of
 from hub.assistant.monitoring import DetectionReport, template_summary
-from hub.assistant.planner import Plan, parse_plan, plan_prompt, rule_plan
+from hub.assistant.planner import Plan, TaskContext, parse_plan, plan_prompt, rule_plan
 from hub.assistant.routing import RoutedRequest, Routing, classify
 from hub.assistant.tools import ActionProposer
 from hub.settings import HubSettings
@@ -308,13 +308,15 @@ class AssistantService:
 
     # -- plans ------------------------------------------------------------------------------
 
-    async def plan(self, task: str, tool_names: list[str]) -> tuple[Plan | None, str, str | None]:
+    async def plan(
+        self, task: str, tool_names: list[str], context: TaskContext | None = None
+    ) -> tuple[Plan | None, str, str | None]:
         """(plan or None, ``"llm"`` | ``"rules"``, why the LLM's plan was not used)."""
         why: str | None = None
         if await self._available():
             try:
                 reply = await self.model().ainvoke(
-                    [SystemMessage(plan_prompt(tool_names)), HumanMessage(task)]
+                    [SystemMessage(plan_prompt(tool_names, context)), HumanMessage(task)]
                 )
                 return parse_plan(reply.text), "llm", None
             except Exception as err:  # noqa: BLE001 - the rules take over
@@ -322,7 +324,7 @@ class AssistantService:
                 why = f"the LLM's plan was unusable ({type(err).__name__})"
         else:
             why = (await self.health()).reason
-        return rule_plan(task), "rules", why
+        return rule_plan(task, context), "rules", why
 
 
 def _routing_of(raw: dict[str, Any], rules: Routing) -> Routing:

@@ -18,6 +18,7 @@ from hub.auth.scopes import Role
 ALL_ROLES = frozenset(Role)
 SUPERVISORS = frozenset({Role.ADMIN, Role.MANAGER})
 FORECAST_TARGETS = ("occupancy", "price", "demand")
+READY_STATUS = "available"  # a room clean and ready for a guest
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,26 @@ class ToolSpec:
     coroutine: Callable[..., Awaitable[Any]]
 
 
+# The database tables each tool reads (an answer's ``sources``); the mutating tools only write a
+# pending proposal (assistant_actions) until the user confirms it.
+TOOL_TABLES: dict[str, tuple[str, ...]] = {
+    "room_status": ("rooms",),
+    "room_ready": ("rooms",),
+    "find_bookings": ("bookings", "rooms"),
+    "housekeeping_items": ("rooms",),
+    "open_housekeeping_tasks": ("housekeeping_tasks",),
+    "forecasts": ("ml_predictions",),
+    "recent_anomalies": ("anomaly_detections",),
+    "recent_face_events": ("events",),
+    "employee_attendance": ("attendance_logs",),
+    "recent_workflows": ("workflow_logs",),
+    "create_housekeeping_task": ("assistant_actions",),
+    "trigger_workflow": ("assistant_actions",),
+    "send_staff_message": ("assistant_actions",),
+    "send_guest_email": ("assistant_actions",),
+}
+
+
 def _day(value: str | None) -> date | None:
     return None if not value else date.fromisoformat(value)
 
@@ -36,6 +57,12 @@ def tool_specs(data: HotelData) -> list[ToolSpec]:
     async def room_status(room_number: str) -> dict[str, Any]:
         room = await data.room_status(room_number.strip())
         return room if room is not None else {"room_number": room_number, "found": False}
+
+    async def room_ready(room_number: str) -> dict[str, Any]:
+        room = await data.room_status(room_number.strip())
+        if room is None:
+            return {"room_number": room_number, "found": False}
+        return room | {"room_ready": room["status"] == READY_STATUS}
 
     async def find_bookings(
         guest_id: int | None = None, room_number: str | None = None, on_date: str | None = None
@@ -79,12 +106,21 @@ def tool_specs(data: HotelData) -> list[ToolSpec]:
             return {"error": "day must be YYYY-MM-DD"}
         return {"attendance": await data.attendance(employee_id, parsed)}
 
+    async def recent_workflows(limit: int = 10) -> dict[str, Any]:
+        return {"workflows": await data.recent_workflows(max(1, limit))}
+
     return [
         ToolSpec(
             "room_status",
             "Current status, type and floor of one room, by room number (e.g. '201').",
             ALL_ROLES,
             room_status,
+        ),
+        ToolSpec(
+            "room_ready",
+            "Whether one room is clean and ready for a guest (status 'available'), by number.",
+            ALL_ROLES,
+            room_ready,
         ),
         ToolSpec(
             "find_bookings",
@@ -129,6 +165,12 @@ def tool_specs(data: HotelData) -> list[ToolSpec]:
             "Employee attendance on a day (YYYY-MM-DD, default today), optionally one employee.",
             SUPERVISORS,
             employee_attendance,
+        ),
+        ToolSpec(
+            "recent_workflows",
+            "The most recent workflow runs (name, status, when it finished, result summary).",
+            SUPERVISORS,
+            recent_workflows,
         ),
     ]
 

@@ -19,7 +19,10 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # A sighting up to this long after an overnight shift's end still belongs to that shift.
 OVERNIGHT_SLACK = timedelta(hours=4)
 
-LIVE_VERDICTS_REFUSED = frozenset({"spoof"})
+# Only a face the edge found live counts: ``unchecked`` (liveness off, or not decided yet) and
+# ``spoof`` do not (issue 17: a printed photo must not check anyone in).
+LIVE_VERDICT = "live"
+SPOOF_VERDICT = "spoof"
 
 
 def parse_hhmm(text: str) -> time:
@@ -50,6 +53,15 @@ class Sighting:
     last_seen: datetime
     method: str = "face"  # face | pin | badge | manual
     link_event: bool = True  # event_id names a row of ``events``
+    # an explicit check_in / check_out (``/events/attendance``); None: a camera sighting,
+    # whose role (check-in or check-out) follows from the day's other sightings
+    action: str | None = None
+    confidence: float | None = None
+    entered_by: str | None = None  # who entered a pin/badge/manual sighting (an actor)
+
+
+class NoCheckInError(ValueError):
+    """An explicit check-out with no check-in to close, or one before that check-in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +87,42 @@ def counts_for_attendance(
     camera_id: str,
     cameras: Collection[str],
 ) -> bool:
-    """A recognised face whose liveness did not fail, at an entrance camera (any camera when
-    none are configured)."""
+    """A recognised face the edge found ``live``, at a camera listed for attendance. No
+    cameras listed: no face attendance at all (an explicit opt-in, never "every camera")."""
     if kind != "face" or not person_id:
         return False
-    if liveness is not None and liveness in LIVE_VERDICTS_REFUSED:
+    if liveness != LIVE_VERDICT:
         return False
-    return not cameras or camera_id in cameras
+    return camera_id in cameras
+
+
+def retracts_attendance(kind: str, liveness: str | None) -> bool:
+    """A face event whose track turned out to be a spoof: the check-in it produced (if any)
+    is taken back, whatever camera it came from."""
+    return kind == "face" and liveness == SPOOF_VERDICT
+
+
+def refold(
+    sightings: Collection[Sighting],
+    *,
+    shift_start: datetime | None,
+    grace_minutes: int,
+    debounce_s: float,
+) -> Decision | None:
+    """The day's record rebuilt from the sightings that still count (after a retraction);
+    None when none is left (the record goes)."""
+    record: DayRecord | None = None
+    decision: Decision | None = None
+    for sighting in sorted(sightings, key=lambda s: (s.first_seen, s.last_seen)):
+        decision = fold(
+            record,
+            sighting,
+            shift_start=shift_start,
+            grace_minutes=grace_minutes,
+            debounce_s=debounce_s,
+        )
+        record = decision.record
+    return decision
 
 
 def work_date_of(seen: datetime, shift: Shift | None, tz: ZoneInfo) -> date:
@@ -122,6 +163,10 @@ def fold(
     """
     first = min(sighting.first_seen, sighting.last_seen)
     last = max(sighting.first_seen, sighting.last_seen)
+    if sighting.action == "check_out":
+        return _close(record, last, shift_start, grace_minutes)
+    if sighting.action == "check_in":
+        return _open(record, first, shift_start, grace_minutes)
     if record is None:
         check_in = first
         latest: datetime | None = last
@@ -148,24 +193,74 @@ def fold(
     )
 
 
-def pick_shift(shifts: Collection[tuple[int | None, Shift]], weekday: int) -> Shift | None:
-    """The shift for a weekday: a weekday-specific one wins over an every-day one."""
-    specific = [s for day, s in shifts if day == weekday]
-    if specific:
-        return specific[0]
-    general = [s for day, s in shifts if day is None]
-    return general[0] if general else None
+def _decide(
+    record: DayRecord | None,
+    check_in: datetime,
+    check_out: datetime | None,
+    shift_start: datetime | None,
+    grace_minutes: int,
+) -> Decision:
+    late = minutes_late(check_in, shift_start, grace_minutes) if shift_start is not None else 0
+    new = DayRecord(check_in, check_out, "late" if late > 0 else "present")
+    return Decision(
+        record=new,
+        minutes_late=late,
+        created=record is None,
+        check_in_moved=record is not None and check_in < record.check_in_at,
+        changed=record != new,
+    )
+
+
+def _open(
+    record: DayRecord | None, at: datetime, shift_start: datetime | None, grace_minutes: int
+) -> Decision:
+    """An explicit check-in: the earliest one counts; the check-out is left as it is."""
+    check_in = at if record is None else min(record.check_in_at, at)
+    check_out = record.check_out_at if record is not None else None
+    return _decide(record, check_in, check_out, shift_start, grace_minutes)
+
+
+def _close(
+    record: DayRecord | None, at: datetime, shift_start: datetime | None, grace_minutes: int
+) -> Decision:
+    """An explicit check-out closes the day's record (the latest one counts)."""
+    if record is None:
+        raise NoCheckInError("no check-in on that day to close")
+    if at < record.check_in_at:
+        raise NoCheckInError(
+            f"the check-out is before the day's check-in at {record.check_in_at.isoformat()}"
+        )
+    check_out = at if record.check_out_at is None else max(record.check_out_at, at)
+    return _decide(record, record.check_in_at, check_out, shift_start, grace_minutes)
+
+
+ShiftWhen = int | date | None
+"""When a shift applies: a date (a one-off shift), a weekday 0-6 (weekly) or None (every day)."""
+
+
+def pick_shift(shifts: Collection[tuple[ShiftWhen, Shift]], day: date) -> Shift | None:
+    """The shift of a day: a one-off shift on that date wins over the weekday's weekly shift,
+    which wins over an every-day one; a one-off shift on another date never applies."""
+    for wanted in (day, day.weekday(), None):
+        found = [
+            s
+            for when, s in shifts
+            if when == wanted and isinstance(when, date) == isinstance(wanted, date)
+        ]
+        if found:
+            return found[0]
+    return None
 
 
 def resolve_day(
-    seen: datetime, shifts: Collection[tuple[int | None, Shift]], tz: ZoneInfo
+    seen: datetime, shifts: Collection[tuple[ShiftWhen, Shift]], tz: ZoneInfo
 ) -> tuple[date, Shift | None]:
     """The shift day of a sighting and that day's shift (an overnight shift of the previous
     day claims early-morning sightings)."""
     today = seen.astimezone(tz).date()
     yesterday = today - timedelta(days=1)
-    previous = pick_shift(shifts, yesterday.weekday())
-    current = pick_shift(shifts, today.weekday())
+    previous = pick_shift(shifts, yesterday)
+    current = pick_shift(shifts, today)
     if previous is not None and work_date_of(seen, previous, tz) == yesterday:
         if current is None:
             return yesterday, previous

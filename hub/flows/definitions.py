@@ -7,8 +7,9 @@ Imported only when flows run (importing Prefect creates its home directory).
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, task
 
@@ -21,6 +22,7 @@ from hub.flows import (
     report,
     requests,
     room,
+    sync,
 )
 from hub.flows.context import current
 from hub.tables import utcnow
@@ -163,8 +165,14 @@ async def publish_gallery(model_id: str, dim: int) -> dict[str, Any]:
     return await maintenance.publish_gallery(await current(), model_id, dim)
 
 
+GALLERY_MODEL_ID = "dlib-resnet-v1"
+GALLERY_DIM = 128
+
+
 @flow(name="gallery_publish")
-async def gallery_publish(model_id: str = "dlib-resnet-v1", dim: int = 128) -> dict[str, Any]:
+async def gallery_publish(
+    model_id: str = GALLERY_MODEL_ID, dim: int = GALLERY_DIM
+) -> dict[str, Any]:
     return await publish_gallery(model_id, dim)
 
 
@@ -187,3 +195,104 @@ async def purge_expired_snapshots() -> dict[str, Any]:
 async def retention_purge() -> dict[str, Any]:
     """Face snapshots past their retention are deleted from the store, with an audit row."""
     return await purge_expired_snapshots()
+
+
+# -- the seed documents' workflows (issue 13) ----------------------------------------------------
+
+# the ML models (hub/ml/training.py MODEL_NAMES), also as the seeds write them: pricing_model
+ModelName = Literal[
+    "all",
+    "occupancy",
+    "revenue",
+    "housekeeping_demand",
+    "pricing",
+    "cancellation",
+    "clv",
+    "occupancy_model",
+    "revenue_model",
+    "housekeeping_demand_model",
+    "pricing_model",
+    "cancellation_model",
+    "clv_model",
+]
+
+
+def model_name_of(name: str) -> str:
+    """``pricing_model`` -> ``pricing`` (the seeds name models with a ``_model`` suffix)."""
+    return name.removesuffix("_model")
+
+
+@task(name="build-report-sections", retries=2, retry_delay_seconds=BACKOFF_S)
+async def build_report_sections(
+    day: date, report_types: list[report.ReportType] | None
+) -> dict[str, Any]:
+    return await report.build_report(await current(), day, report_types)
+
+
+@flow(name="daily_report_generation")
+async def daily_report_generation(
+    date: dt.date | None = None, report_types: list[report.ReportType] | None = None
+) -> dict[str, Any]:
+    """The daily report of ``date`` (default today), with only the ``report_types`` sections
+    (occupancy, revenue, housekeeping, attendance, incidents; default all)."""
+    return await build_report_sections(date or _today(), report_types)
+
+
+@flow(name="ml_model_retrain")
+async def ml_model_retrain(model_name: ModelName = "all") -> dict[str, Any]:
+    """Retrain one model (champion/challenger) or all of them."""
+    return await retrain_models(model_name_of(model_name))
+
+
+@task(name="schedule-item-return", retries=2, retry_delay_seconds=BACKOFF_S)
+async def schedule_item_return(lost_item_id: int) -> dict[str, Any]:
+    return await lost_found.schedule_return(await current(), lost_item_id)
+
+
+@flow(name="lost_found_return")
+async def lost_found_return(
+    lost_item_id: int,
+    found_image_key: str | None = None,
+    similarity: float | None = None,
+    location: str | None = None,
+) -> dict[str, Any]:
+    """Reception confirmed a match: the item is found, the guest is told, and a housekeeping
+    task brings the item to the guest's room (``similarity`` given: it must pass the
+    threshold; absent: the person's confirmation is enough)."""
+    found = await apply_lost_item_match_confirmed(
+        lost_item_id, found_image_key, similarity, location
+    )
+    return found | await schedule_item_return(lost_item_id)
+
+
+@task(name="apply-confirmed-lost-item-match", retries=2, retry_delay_seconds=BACKOFF_S)
+async def apply_lost_item_match_confirmed(
+    lost_item_id: int, found_image_key: str | None, similarity: float | None, location: str | None
+) -> dict[str, Any]:
+    return await lost_found.apply_match(
+        await current(), lost_item_id, found_image_key, similarity, location
+    )
+
+
+@task(name="export-to-warehouse", retries=2, retry_delay_seconds=BACKOFF_S)
+async def export_to_warehouse(
+    data_type: str, start: date | None, end: date | None
+) -> dict[str, Any]:
+    return await sync.export_to_warehouse(await current(), data_type, start, end)
+
+
+@flow(name="data_sync")
+async def data_sync(
+    source: sync.SyncSource,
+    target: sync.SyncTarget,
+    data_type: sync.DataType,
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, Any]:
+    """/pipeline/sync: one data type from a source to a target (hub/flows/sync.py)."""
+    sync.check_sync(source, target, data_type, start, end)
+    if data_type == "faces":
+        result = await publish_gallery(GALLERY_MODEL_ID, GALLERY_DIM)
+    else:
+        result = await export_to_warehouse(data_type, start, end)
+    return {"source": source, "target": target, "data_type": data_type} | result

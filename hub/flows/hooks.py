@@ -82,6 +82,7 @@ class HubFlowHooks:
         outcome = await self.attendance.catch_up(since)
         for late in outcome.late:
             await self.notify_late(late.attendance_log_id)
+        self._notify_retracted(outcome)
         if outcome.applied:
             logger.warning("attendance caught up on %d stored face events", outcome.applied)
         return outcome
@@ -90,7 +91,23 @@ class HubFlowHooks:
         outcome = await self.attendance.apply(events)
         for late in outcome.late:
             await self.notify_late(late.attendance_log_id)
+        self._notify_retracted(outcome)
         return outcome
+
+    def _notify_retracted(self, outcome: AttendanceOutcome) -> None:
+        """The manager hears of each check-in taken back (in process: one message each)."""
+        from hub.flows.notifications import notify_attendance_retracted
+
+        for retraction in outcome.retracted:
+            self._spawn(
+                notify_attendance_retracted(
+                    self._deps,
+                    retraction.employee_id,
+                    retraction.work_date.isoformat(),
+                    retraction.event_id,
+                ),
+                "attendance_retracted_notification",
+            )
 
     async def room_analyzed(
         self, room_number: str, ready_for_guest: bool, analysis_id: int
@@ -112,6 +129,38 @@ class HubFlowHooks:
             self._deps, room_number, ready_for_guest, utcnow().date()
         )
         logger.info("room analysis %s applied to room %s", analysis_id, room_number)
+        if update.waiting_booking_id is not None:
+            await self._start(
+                "room_ready_notification",
+                {"booking_id": update.waiting_booking_id},
+                self._notify_room_ready,
+            )
+        return update
+
+    async def apply_room_status(
+        self,
+        room_number: str,
+        old_status: str,
+        new_status: str,
+        *,
+        updated_by: str,
+        at: datetime,
+        actor: str,
+    ) -> RoomUpdate:
+        """A reported room status change (``/events/room_status``); a room that became ready
+        starts the waiting guest's notification, as an analysis does."""
+        from hub.flows.room import apply_room_status
+
+        update = await apply_room_status(
+            self._deps,
+            room_number,
+            old_status,
+            new_status,
+            updated_by=updated_by,
+            at=at,
+            actor=actor,
+            today=utcnow().date(),
+        )
         if update.waiting_booking_id is not None:
             await self._start(
                 "room_ready_notification",

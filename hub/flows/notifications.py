@@ -18,7 +18,7 @@ from sqlmodel import select
 from hub.flows.context import FlowDeps
 from hub.notify.base import NotifyError
 from hub.notify.messages import compose
-from hub.tables import AttendanceLog, AttendanceMark, Employee, ShiftSchedule
+from hub.tables import AttendanceLog, AttendanceMark, Employee, ShiftSchedule, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +125,29 @@ async def notify_late_arrival(deps: FlowDeps, attendance_log_id: int) -> dict[st
     targets = await late_arrival_targets(deps, log)
     result = await deliver(deps, "late_arrival", fields, targets)
     return result | {"attendance_log_id": attendance_log_id, "minutes_late": minutes}
+
+
+async def attendance_notify_targets(deps: FlowDeps, employee_id: str) -> list[Target]:
+    """Who hears of an attendance problem of ``employee_id``: the shift's supervisor by e-mail
+    (else the configured address), and the ``supervisor`` staff topic."""
+    now = utcnow()
+    probe = AttendanceLog(employee_id=employee_id, work_date=now.date(), check_in_at=now)
+    return await late_arrival_targets(deps, probe)
+
+
+async def notify_attendance_retracted(
+    deps: FlowDeps, employee_id: str, work_date: str, event_id: str
+) -> dict[str, Any]:
+    """Tells the manager that a face check-in was taken back (its track was a spoof)."""
+    async with deps.session_factory() as session:
+        employee = (
+            await session.exec(select(Employee).where(Employee.employee_id == employee_id))
+        ).first()
+    fields = {
+        "employee_name": employee.name if employee else employee_id,
+        "employee_id": employee_id,
+        "work_date": work_date,
+    }
+    targets = await attendance_notify_targets(deps, employee_id)
+    result = await deliver(deps, "attendance_retracted", fields, targets)
+    return result | {"employee_id": employee_id, "event_id": event_id}

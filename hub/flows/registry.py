@@ -9,12 +9,19 @@ DEFINITIONS_MODULE = "hub.flows.definitions"
 DEFAULT_SCHEDULE_SLUG = "innsight-default"
 
 
+# estimated_duration_minutes of a workflow with no finished run in workflow_logs yet
+DEFAULT_ESTIMATE_MINUTES = 1.0
+# how many of a workflow's latest completed runs the estimate is taken from
+ESTIMATE_HISTORY = 20
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowSpec:
     name: str
     attribute: str
     description: str
     default_cron: str | None = None
+    default_minutes: float = DEFAULT_ESTIMATE_MINUTES
 
 
 WORKFLOWS: dict[str, WorkflowSpec] = {
@@ -71,6 +78,7 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             "nightly_retrain",
             "Retrain the ML models (champion/challenger).",
             "0 2 * * *",
+            default_minutes=10.0,
         ),
         WorkflowSpec(
             "retention_purge",
@@ -78,17 +86,42 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             "Delete expired face snapshots (audited).",
             "0 4 * * *",
         ),
+        # the seed documents' workflow names (issue 13): their own parameters
+        WorkflowSpec(
+            "daily_report_generation",
+            "daily_report_generation",
+            "The daily report of one date, limited to the report_types asked for.",
+        ),
+        WorkflowSpec(
+            "ml_model_retrain",
+            "ml_model_retrain",
+            "Retrain one ML model (model_name, e.g. pricing_model) or all of them.",
+            default_minutes=10.0,
+        ),
+        WorkflowSpec(
+            "lost_found_return",
+            "lost_found_return",
+            "A confirmed lost & found match: status, guest notification, return task.",
+        ),
+        WorkflowSpec(
+            "data_sync",
+            "data_sync",
+            "/pipeline/sync: export one data type to the warehouse, or the gallery to the edges.",
+        ),
     )
 }
 
-# ETL pipelines of /pipeline/etl/{name}: names -> workflows; /pipeline/sync runs SYNC_WORKFLOW.
+# ETL pipelines of /pipeline/etl/{name}: names -> workflows; /pipeline/sync runs SYNC_WORKFLOW
+# (which publishes the gallery through GALLERY_WORKFLOW when data_type is faces).
 PIPELINES: dict[str, str] = {
     "daily_report": "daily_report",
     "pricing": "daily_pricing",
     "retrain": "nightly_retrain",
     "retention": "retention_purge",
+    "gallery": "gallery_publish",
 }
-SYNC_WORKFLOW = "gallery_publish"
+SYNC_WORKFLOW = "data_sync"
+GALLERY_WORKFLOW = "gallery_publish"
 
 
 class UnknownWorkflowError(LookupError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from hub.db import SessionFactory
 from hub.flows.registry import (
     DEFAULT_SCHEDULE_SLUG,
     DEFINITIONS_MODULE,
+    ESTIMATE_HISTORY,
     WORKFLOWS,
     spec_of,
 )
@@ -41,6 +43,7 @@ DEPLOYMENT_NAME = "innsight"
 # parameters that may carry a guest's own words: not copied into workflow_logs
 REDACTED_PARAMETERS = frozenset({"message"})
 FINAL_STATES = frozenset({"completed", "failed", "cancelled", "crashed"})
+ESTIMATE_TTL_S = 60.0
 
 
 class FlowsError(RuntimeError):
@@ -71,9 +74,41 @@ class RunFinishedError(FlowsError):
     """The run is already in a final state (cannot be cancelled)."""
 
 
+class ScheduleExistsError(FlowsError):
+    """A schedule of that name exists already (for that workflow)."""
+
+
+RUN_ID_PREFIX = "fr_"
+
+
+def public_run_id(run_id: uuid.UUID) -> str:
+    """The hotel-facing id of a Prefect flow run: ``fr_`` and the UUID's 32 hex digits."""
+    return f"{RUN_ID_PREFIX}{run_id.hex}"
+
+
+def parse_run_id(text: str) -> uuid.UUID:
+    """A flow run id as the API takes it: ``fr_<32 hex>`` or Prefect's own UUID; raises
+    :class:`RunNotFoundError` for anything else (no such run can exist)."""
+    raw = text[len(RUN_ID_PREFIX) :] if text.startswith(RUN_ID_PREFIX) else text
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise RunNotFoundError(
+            f"{text!r} is not a flow run id (fr_ and 32 hex digits, or a UUID)"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    minutes: float
+    source: str  # "history" (median of the latest completed runs) or "default"
+    runs: int  # how many completed runs it was taken from
+
+
 @dataclass(frozen=True, slots=True)
 class RunInfo:
-    flow_run_id: str
+    flow_run_id: str  # fr_<hex>: public_run_id of prefect_flow_run_id
+    prefect_flow_run_id: str
     workflow: str | None
     state: str
     state_name: str
@@ -87,6 +122,7 @@ class RunInfo:
 @dataclass(frozen=True, slots=True)
 class ScheduleInfo:
     schedule_id: str
+    name: str | None  # the schedule's slug in Prefect
     workflow: str
     cron: str
     timezone: str | None
@@ -135,6 +171,9 @@ class FlowRunner:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # estimates per workflow (status polling reads them often): kept ESTIMATE_TTL_S, and
+        # dropped when a run of the workflow finishes here, so the next answer counts it
+        self._estimates: dict[str, tuple[Estimate, float]] = {}
         self.error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -297,6 +336,7 @@ class FlowRunner:
         result: dict[str, Any] | None = None,
         error: str | None = None,
         finished: bool = False,
+        started_at: datetime | None = None,
     ) -> None:
         try:
             async with self._sessions() as session:
@@ -311,6 +351,10 @@ class FlowRunner:
                         parameters=mirror_parameters(parameters or {}),
                     )
                 row.status = status[:16]
+                if status == "running":
+                    row.started_at = utcnow()  # the run's start, not its creation
+                elif started_at is not None:
+                    row.started_at = started_at
                 if result is not None:
                     row.result = result
                 if error is not None:
@@ -319,15 +363,51 @@ class FlowRunner:
                     row.finished_at = utcnow()
                 session.add(row)
                 await session.commit()
+            if finished:
+                self._estimates.pop(row.flow_name, None)
         except Exception:
             logger.exception("workflow_logs mirror of run %s failed", run_id)
 
     async def mirrored(self, run_id: str) -> WorkflowLog | None:
+        """The workflow_logs row of a run (``run_id``: fr_<hex> or Prefect's UUID)."""
+        key = str(parse_run_id(run_id))
         async with self._sessions() as session:
             row: WorkflowLog | None = (
-                await session.exec(select(WorkflowLog).where(WorkflowLog.run_id == run_id))
+                await session.exec(select(WorkflowLog).where(WorkflowLog.run_id == key))
             ).first()
             return row
+
+    async def estimate(self, name: str) -> Estimate:
+        """How long a run of ``name`` takes: the median of its latest completed runs in
+        workflow_logs (start to finish), else the workflow's documented default."""
+        spec = spec_of(name)
+        cached = self._estimates.get(name)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._sessions() as session:
+            rows = await session.exec(
+                select(WorkflowLog.started_at, WorkflowLog.finished_at)
+                .where(
+                    WorkflowLog.flow_name == name,
+                    WorkflowLog.status == "completed",
+                    col(WorkflowLog.finished_at).is_not(None),
+                )
+                .order_by(col(WorkflowLog.finished_at).desc())
+                .limit(ESTIMATE_HISTORY)
+            )
+            spans = sorted(
+                max((finished - started).total_seconds(), 0.0) / 60.0
+                for started, finished in rows.all()
+                if finished is not None
+            )
+        if not spans:
+            estimate = Estimate(spec.default_minutes, "default", 0)
+        else:
+            middle = len(spans) // 2
+            median = spans[middle] if len(spans) % 2 else (spans[middle - 1] + spans[middle]) / 2
+            estimate = Estimate(round(median, 3), "history", len(spans))
+        self._estimates[name] = (estimate, time.monotonic() + ESTIMATE_TTL_S)
+        return estimate
 
     # -- operations --------------------------------------------------------------------------
 
@@ -376,7 +456,8 @@ class FlowRunner:
     def _info(self, flow_run: Any, name: str | None, row: WorkflowLog | None = None) -> RunInfo:
         state, state_name = state_of(flow_run)
         return RunInfo(
-            flow_run_id=str(flow_run.id),
+            flow_run_id=public_run_id(flow_run.id),
+            prefect_flow_run_id=str(flow_run.id),
             workflow=name,
             state=state,
             state_name=state_name,
@@ -391,10 +472,7 @@ class FlowRunner:
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
 
-        try:
-            key = uuid.UUID(run_id)
-        except ValueError:
-            raise RunNotFoundError(f"{run_id!r} is not a flow run id") from None
+        key = parse_run_id(run_id)
         try:
             async with get_client() as client:
                 return await client.read_flow_run(key)
@@ -409,7 +487,13 @@ class FlowRunner:
         row = await self.mirrored(str(flow_run.id))
         info = self._info(flow_run, name, row)
         if row is not None and row.status != info.state and info.state in FINAL_STATES:
-            await self._mirror(flow_run.id, name, status=info.state, finished=True)
+            await self._mirror(
+                flow_run.id,
+                name,
+                status=info.state,
+                finished=True,
+                started_at=flow_run.start_time,
+            )
         return info
 
     async def wait(self, run_id: str, timeout_s: float, poll_s: float = 0.1) -> RunInfo:
@@ -466,7 +550,10 @@ class FlowRunner:
         timezone: str | None = None,
         parameters: dict[str, Any] | None = None,
         active: bool = True,
+        slug: str | None = None,
     ) -> ScheduleInfo:
+        """A cron schedule of workflow ``name``; ``slug``: the schedule's own name (unique
+        per workflow: :class:`ScheduleExistsError` when taken)."""
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import DeploymentScheduleCreate
         from prefect.client.schemas.schedules import CronSchedule
@@ -480,9 +567,17 @@ class FlowRunner:
             raise InvalidScheduleError(reasons) from None
         params = self._validate(flow, dict(parameters or {}))
         async with get_client() as client:
+            if slug is not None:
+                existing = await client.read_deployment_schedules(deployment_id)
+                if any(s.slug == slug for s in existing):
+                    raise ScheduleExistsError(f"workflow {name} has a schedule named {slug!r}")
             created = await client.create_deployment_schedules(
                 deployment_id,
-                [DeploymentScheduleCreate(schedule=schedule, active=active, parameters=params)],
+                [
+                    DeploymentScheduleCreate(
+                        schedule=schedule, active=active, parameters=params, slug=slug
+                    )
+                ],
             )
         return self._schedule_info(name, created[0])
 
@@ -491,6 +586,7 @@ class FlowRunner:
         inner = schedule.schedule
         return ScheduleInfo(
             schedule_id=str(schedule.id),
+            name=schedule.slug,
             workflow=name,
             cron=str(getattr(inner, "cron", "")),
             timezone=getattr(inner, "timezone", None),

@@ -10,7 +10,9 @@ Pure logic (pandas, numpy, LightGBM, scikit-learn, SciPy; no database, no HTTP):
 - ``features`` (no leakage, time splits), ``forecasting``, ``pricing``, ``cancellation``,
   ``clv``, ``recommend``; ``training``: train, evaluate on the latest window,
   champion / challenger; ``plots``: matplotlib figures (Agg canvas);
-- ``config`` (frozen pydantic), ``errors``, ``results`` (response models), ``catalog``.
+- ``config`` (frozen pydantic), ``errors``, ``results`` (response models, the seed API's
+  shapes), ``catalog``; ``terms``: the seed API's vocabulary (booking source, payment method,
+  guest segment) mapped onto the dataset's; ``metrics``: the ``ml_*`` Prometheus families.
 
 Adapters: ``repository`` (hub database <-> :class:`History`, prediction log, model records),
 ``registry`` (model files, verified by sha256), ``service`` (the async facade the API and the

@@ -17,21 +17,20 @@ from typing import TYPE_CHECKING, Protocol
 
 from hub.ml.config import MLConfig
 from hub.ml.results import (
-    CancellationResult,
+    ChurnResult,
     ClvResult,
     CurrentPrice,
     ForecastResult,
     MLHealth,
-    MLMetrics,
+    ModelStatus,
     PricingResult,
+    PricingSchedule,
     RetrainResult,
     RoomRecommendations,
     ServiceRecommendations,
 )
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from hub.db import SessionFactory
 
 logger = logging.getLogger(__name__)
@@ -46,50 +45,92 @@ class RulesInput:
     max_daily_change: float | None = None
 
 
+@dataclass(frozen=True)
+class ChurnFeatures:
+    """Booking attributes given with a churn request; they override the stored booking's.
+    Values are in the seed's vocabulary (:mod:`hub.ml.terms`)."""
+
+    booking_lead_time_days: int | None = None
+    payment_method: str | None = None
+    booking_source: str | None = None
+    total_amount: float | None = None
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """The stay to recommend services for, as the caller sees it (overrides the stored one)."""
+
+    current_room: str | None = None
+    check_in_date: date | None = None
+    guest_segment: str | None = None
+
+
+@dataclass(frozen=True)
+class RoomPreferences:
+    """``budget``: a price tier (low | medium | high) or a nightly maximum; ``view``: ocean,
+    city, garden, ... (rooms carry ``<view>_view`` among their amenities)."""
+
+    budget: str | float | None = None
+    view: str | None = None
+
+
 class MLApi(Protocol):
-    """The operations behind ``/api/v1/ml`` (implemented by ``hub.ml.service.MLService``)."""
+    """The operations behind ``/api/v1/ml`` (implemented by ``hub.ml.service.MLService``).
+    Guests and bookings are named by the hotel's ids (``GUEST001``, ``BOOK001``)."""
 
     def today(self) -> date: ...
 
-    def observe(self, endpoint: str, ok: bool, seconds: float) -> None: ...
-
-    async def forecast(self, target: str, start: date, end: date) -> ForecastResult: ...
+    async def forecast(
+        self, target: str, start: date, end: date, room_type: str | None = None
+    ) -> ForecastResult: ...
 
     async def optimize_prices(
         self, room_type: str, start: date, end: date, asked: RulesInput | None = None
     ) -> PricingResult: ...
 
+    async def optimize_schedule(
+        self,
+        room_types: list[str] | None,
+        start: date,
+        end: date,
+        asked: RulesInput | None = None,
+    ) -> PricingSchedule: ...
+
     async def current_price(self, room_type: str) -> CurrentPrice: ...
 
-    async def predict_cancellation(
-        self,
-        *,
-        booking_ref: str | None = None,
-        booking_id: int | None = None,
-        features: dict[str, Any] | None = None,
-    ) -> CancellationResult: ...
+    async def predict_churn(
+        self, booking_ref: str, guest_ref: str | None, features: ChurnFeatures | None
+    ) -> ChurnResult: ...
 
-    async def predict_clv(self, guest_id: int) -> ClvResult: ...
+    async def predict_clv(self, guest_ref: str) -> ClvResult: ...
 
     async def recommend_services(
-        self, guest_id: int, booking_ref: str | None, k: int
+        self,
+        guest_ref: str,
+        k: int,
+        context: ServiceContext | None = None,
+        booking_ref: str | None = None,
     ) -> ServiceRecommendations: ...
 
     async def recommend_rooms(
         self,
-        guest_id: int | None,
+        guest_ref: str | None,
         check_in: date,
         check_out: date,
-        adults: int,
-        children: int,
-        k: int,
+        *,
+        adults: int = 2,
+        children: int = 0,
+        k: int = 3,
+        preferences: RoomPreferences | None = None,
     ) -> RoomRecommendations: ...
 
     async def retrain(self, name: str) -> RetrainResult: ...
 
     async def health(self) -> MLHealth: ...
 
-    async def metrics(self) -> MLMetrics: ...
+    async def model_statuses(self) -> list[ModelStatus]: ...
+
+    async def predictions_logged(self) -> int: ...
 
 
 class MLUnavailableError(RuntimeError):

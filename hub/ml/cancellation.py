@@ -147,6 +147,26 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+# a code per action sentence of :func:`recommended_actions` (the seed answers codes)
+ACTION_CODES: Final[dict[str, str]] = {
+    "No action needed: send the standard confirmation.": "send_confirmation_email",
+    "Ask the guest to reconfirm 14 days and again 3 days before arrival.": "request_reconfirmation",
+    "Offer a prepaid (non-refundable) rate or take a card guarantee now.": "offer_prepaid_rate",
+    "Invite the guest to rebook direct with a perk (breakfast or late check-out).": (
+        "offer_direct_rebooking_perk"
+    ),
+    "The guest cancelled before: require a guarantee for this stay.": "require_guarantee",
+    "Engage before arrival: ask for room preferences, offer an airport transfer or a "
+    "dinner reservation.": "engage_before_arrival",
+    "Confirm the rooming list and the release date with the organiser.": "confirm_rooming_list",
+    "Count this room in the overbooking allowance for its dates.": "count_in_overbooking",
+}
+
+
+def action_code(action: str) -> str:
+    return ACTION_CODES.get(action, "review_booking")
+
+
 def recommended_actions(
     level: RiskLevel, factors: tuple[Factor, ...], row: pd.Series
 ) -> tuple[str, ...]:

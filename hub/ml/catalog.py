@@ -12,6 +12,15 @@ class ServiceSpec:
     unit_price: float
     description: str
 
+    @property
+    def service_id(self) -> str:
+        """The hotel-facing id: ``SVC_SPA_001``."""
+        return f"SVC_{self.name.upper()}_001"
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
 
 SERVICES: Final[tuple[ServiceSpec, ...]] = (
     ServiceSpec("breakfast", 12.0, "breakfast buffet, per person and day"),
@@ -26,3 +35,4 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
 )
 SERVICE_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in SERVICES)
 SERVICE_PRICES: Final[dict[str, float]] = {s.name: s.unit_price for s in SERVICES}
+SERVICE_BY_NAME: Final[dict[str, ServiceSpec]] = {s.name: s for s in SERVICES}

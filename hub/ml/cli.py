@@ -47,7 +47,12 @@ def add_ml_parser(sub: Any) -> None:
     train = commands.add_parser(
         "train", help="train, evaluate on the latest window, promote what beats the current"
     )
-    train.add_argument("--model", default="all", help="one model name, or all (default)")
+    train.add_argument(
+        "--model",
+        default="all",
+        help="a model name (occupancy, ..., or the seed's pricing_model, churn_model, ...), "
+        "or all (default)",
+    )
     train.set_defaults(func=cmd_train)
     plots = commands.add_parser("plots", help="forecast and price-revenue PNGs")
     plots.add_argument("--out", type=Path, required=True, help="folder for the PNG files")

@@ -192,6 +192,13 @@ class History:
         status = np.where(self.cancelled(), "cancelled", status)
         return pd.Series(status, index=b.index, dtype=object)
 
+    def of_room_type(self, room_type: str) -> History:
+        """The history of one room type: its rooms, the bookings made for it, their services."""
+        b = self.bookings[self.bookings["room_type"] == room_type].reset_index(drop=True)
+        rooms = self.rooms[self.rooms["room_type"] == room_type].reset_index(drop=True)
+        s = self.services[self.services["booking_id"].isin(b["booking_id"])]
+        return replace(self, bookings=b, rooms=rooms, services=s.reset_index(drop=True))
+
     def truncate(self, as_of: date) -> History:
         """What the hotel knew at the start of ``as_of``: bookings made before it, cancellations
         and no-shows that had happened, services ordered before it."""

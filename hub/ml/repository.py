@@ -28,7 +28,7 @@ from hub.ml.history import (
     normalise_bookings,
 )
 from hub.ml.schema import NULL_ID
-from hub.ml.synthetic import SyntheticHistory
+from hub.ml.synthetic import SyntheticHistory, room_views
 from hub.tables import (
     Booking,
     BookingAttributes,
@@ -257,6 +257,35 @@ async def guest_exists(session: AsyncSession, guest_id: int) -> bool:
     return found is not None
 
 
+async def guest_id_of(session: AsyncSession, guest_ref: str) -> int | None:
+    """The database id of the guest the hotel calls ``guest_ref`` (``GUEST001``)."""
+    found = (await session.exec(select(Guest.id).where(Guest.guest_ref == guest_ref))).first()
+    return int(found) if found is not None else None
+
+
+async def guest_ref_of(session: AsyncSession, guest_id: int) -> str | None:
+    found = (await session.exec(select(Guest.guest_ref).where(Guest.id == guest_id))).first()
+    return str(found) if found is not None else None
+
+
+async def room_type_of(session: AsyncSession, room_number: str) -> str | None:
+    found = (
+        await session.exec(select(Room.room_type).where(Room.room_number == room_number))
+    ).first()
+    return str(found) if found is not None else None
+
+
+async def view_counts(session: AsyncSession, view: str) -> dict[str, int]:
+    """Rooms per room type whose amenities include ``<view>_view`` (or ``view``)."""
+    rows = (await session.exec(select(Room.room_type, Room.amenities))).all()
+    wanted = {view, f"{view}_view"}
+    counts: dict[str, int] = {}
+    for room_type, amenities in rows:
+        if wanted & {str(a).lower() for a in amenities or []}:
+            counts[str(room_type)] = counts.get(str(room_type), 0) + 1
+    return counts
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing a generated history
 # ---------------------------------------------------------------------------------------------
@@ -286,6 +315,7 @@ async def write_synthetic(session: AsyncSession, synthetic: SyntheticHistory) ->
     now = datetime.now(UTC)
 
     room_rows = []
+    views = room_views(history.rooms)
     for i, r in enumerate(history.rooms.itertuples(index=False), start=1):
         room_rows.append(
             {
@@ -296,7 +326,7 @@ async def write_synthetic(session: AsyncSession, synthetic: SyntheticHistory) ->
                 "status": "available",
                 "capacity": int(r.capacity),
                 "base_rate": Decimal(f"{float(r.base_rate):.2f}"),
-                "amenities": [],
+                "amenities": [views[i - 1]],
                 "created_at": now,
                 "updated_at": now,
             }
@@ -310,6 +340,7 @@ async def write_synthetic(session: AsyncSession, synthetic: SyntheticHistory) ->
         guest_rows.append(
             {
                 "id": guest_base + int(g.guest_id),
+                "guest_ref": str(g.guest_ref),
                 "full_name": str(g.full_name),
                 "email": str(g.email),
                 "nationality": g.nationality if isinstance(g.nationality, str) else None,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,10 @@ import pandas as pd
 from hub.db import SessionFactory
 from hub.ml import clv as clv_mod
 from hub.ml import repository as repo
-from hub.ml import training
-from hub.ml.api import RulesInput
-from hub.ml.cancellation import CancellationModel, booking_frame
+from hub.ml import terms, training
+from hub.ml.api import ChurnFeatures, RoomPreferences, RulesInput, ServiceContext
+from hub.ml.cancellation import CancellationModel, action_code
+from hub.ml.catalog import SERVICE_BY_NAME
 from hub.ml.config import MLConfig
 from hub.ml.errors import (
     ConflictError,
@@ -55,24 +56,24 @@ from hub.ml.recommend import (
 )
 from hub.ml.registry import ModelStore
 from hub.ml.results import (
-    CancellationResult,
+    ChurnResult,
     ClvResult,
     CurrentPrice,
-    EndpointStats,
-    FactorOut,
     ForecastPoint,
     ForecastResult,
     GuestHistoryOut,
     MLHealth,
-    MLMetrics,
     ModelStatus,
     PricePoint,
     PriceRulesOut,
     PricingResult,
+    PricingSchedule,
     RetrainOutcome,
     RetrainResult,
+    RiskFactor,
     RoomRecommendations,
     RoomSuggestion,
+    ScheduledPrice,
     ServiceRecommendations,
     ServiceSuggestion,
 )
@@ -81,17 +82,52 @@ from hub.tables import Booking, MLModelRecord, MLPrediction
 logger = logging.getLogger(__name__)
 
 TRAIN_HINT: Final = "run `innsight ml train` or POST /api/v1/ml/retrain/{name}"
+ALL_ROOM_TYPES: Final = "all"
 
 
 def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-@dataclass
-class _Stats:
-    requests: int = 0
-    errors: int = 0
-    seconds: float = 0.0
+def price_tiers(prices: dict[str, float]) -> dict[str, Literal["low", "medium", "high"]]:
+    """Each room type's price tier: the cheapest third of the types is low, the dearest high."""
+    names: tuple[Literal["low", "medium", "high"], ...] = ("low", "medium", "high")
+    ordered = sorted(prices, key=lambda rt: (prices[rt], rt))
+    n = len(ordered)
+    return {rt: names[min(2, i * 3 // max(n, 1))] for i, rt in enumerate(ordered)}
+
+
+def budget_fit(budget: str | float | None, tier: str, price: float) -> float:
+    """1 when a room type fits the budget, 0.5 next to it, 0 when it does not."""
+    if budget is None:
+        return 1.0
+    if isinstance(budget, str):
+        order = {"low": 0, "medium": 1, "high": 2}
+        distance = abs(order[budget] - order[tier])
+        return 1.0 if distance == 0 else 0.5 if distance == 1 else 0.0
+    return 1.0 if price <= budget else 0.0
+
+
+def _apply_features(frame: pd.DataFrame, features: ChurnFeatures | None) -> None:
+    """Write a churn request's features over a one-row bookings frame (dataset schema)."""
+    if features is None:
+        return
+    if features.booking_lead_time_days is not None:
+        frame["lead_time"] = int(features.booking_lead_time_days)
+    try:
+        if features.payment_method is not None:
+            frame["deposit_type"] = terms.deposit_type(features.payment_method)
+        if features.booking_source is not None:
+            segment, channel = terms.booking_source(features.booking_source)
+            frame["market_segment"] = segment
+            frame["distribution_channel"] = channel
+    except ValueError as err:
+        field = "payment_method" if "payment method" in str(err) else "booking_source"
+        raise InvalidInputError(str(err), field=f"features.{field}") from err
+    if features.total_amount is not None:
+        row = frame.iloc[0]
+        nights = int(row["stays_in_weekend_nights"] + row["stays_in_week_nights"])
+        frame["adr"] = float(features.total_amount) / max(nights, 1)
 
 
 @dataclass
@@ -117,19 +153,11 @@ class MLService:
         self._cache = _Cache()
         self._history_lock = asyncio.Lock()
         self._train_lock = asyncio.Lock()
-        self._stats: dict[str, _Stats] = {}
-        self._logged = 0
 
     # -- infrastructure ----------------------------------------------------------------------
 
     def today(self) -> date:
         return self._today()
-
-    def observe(self, endpoint: str, ok: bool, seconds: float) -> None:
-        stats = self._stats.setdefault(endpoint, _Stats())
-        stats.requests += 1
-        stats.errors += 0 if ok else 1
-        stats.seconds += seconds
 
     async def history(self) -> History:
         """The booking history as known today (reloaded when the database changed)."""
@@ -161,7 +189,6 @@ class MLService:
     async def _log(self, rows: list[dict[str, Any]]) -> None:
         async with self._sessions() as session:
             await repo.log_predictions(session, rows)
-        self._logged += len(rows)
 
     # -- validation --------------------------------------------------------------------------
 
@@ -205,11 +232,14 @@ class MLService:
     # -- forecasts ---------------------------------------------------------------------------
 
     async def _forecast(
-        self, target: str, start: date, end: date
+        self, target: str, start: date, end: date, room_type: str | None = None
     ) -> tuple[Forecast, MLModelRecord, History]:
         self._check_range(start, end)
         model, record = await self._model(target)
         history = await self.history()
+        if room_type is not None and room_type != ALL_ROOM_TYPES:
+            self._check_room_type(history, room_type)
+            history = history.of_room_type(room_type)
         if history.bookings.empty:
             raise ModelNotTrainedError("the booking history is empty: nothing to forecast from")
         forecast = await asyncio.to_thread(
@@ -217,17 +247,44 @@ class MLService:
         )
         return forecast, record, history
 
-    async def forecast(self, target: str, start: date, end: date) -> ForecastResult:
-        forecast, record, history = await self._forecast(target, start, end)
+    def _coverage(self, record: MLModelRecord) -> float:
+        """The measured coverage of the model's bounds (its evaluation), else the nominal one."""
+        measured = record.metrics.get("coverage")
+        if measured is None or not np.isfinite(measured):
+            return self._nominal_coverage()
+        return float(measured)
+
+    def _nominal_coverage(self) -> float:
+        config = self.config.forecast
+        return round(config.upper_quantile - config.lower_quantile, 4)
+
+    async def forecast(
+        self, target: str, start: date, end: date, room_type: str | None = None
+    ) -> ForecastResult:
+        """Nights ``start .. end`` of ``target`` for the hotel (``room_type`` None or "all") or
+        for one room type (the same per-room model on that type's own bookings and rooms)."""
+        forecast, record, history = await self._forecast(target, start, end, room_type)
         unit = history.currency if UNITS[target] == "currency" else UNITS[target]
+        coverage = round(self._coverage(record), 4)
+        named = {
+            "occupancy": "predicted_occupancy",
+            "revenue": "predicted_revenue",
+            "housekeeping_demand": "predicted_housekeeping_hours",
+        }[target]
         items = [
-            ForecastPoint(
-                date=d.date(),
-                value=round(float(p), 4),
-                lower=round(float(lo), 4),
-                upper=round(float(hi), 4),
-                on_the_books=round(float(o), 4),
-                rooms=round(float(p) * forecast.capacity, 1) if target == "occupancy" else None,
+            ForecastPoint.model_validate(
+                {
+                    "date": d.date(),
+                    named: round(float(p), 4),
+                    "lower_bound": round(float(lo), 4),
+                    "upper_bound": round(float(hi), 4),
+                    "confidence": coverage,
+                    "predicted_value": round(float(p), 4),
+                    "on_the_books": round(float(o), 4),
+                    "rooms": (
+                        round(float(p) * forecast.capacity, 1) if target == "occupancy" else None
+                    ),
+                }
             )
             for d, lo, p, hi, o in zip(
                 forecast.dates,
@@ -238,13 +295,16 @@ class MLService:
                 strict=True,
             )
         ]
+        scope = room_type or ALL_ROOM_TYPES
         result = ForecastResult(
+            forecasts=items,
             target=target,
+            room_type=scope,
             unit=unit,
             origin=history.as_of - timedelta(days=1),
             capacity=forecast.capacity,
+            interval=self._nominal_coverage(),
             model_version=record.version,
-            items=items,
         )
         await self._log(
             [
@@ -252,10 +312,11 @@ class MLService:
                     "model_name": target,
                     "model_version": record.version,
                     "target": target,
-                    "subject_type": "hotel",
+                    "subject_type": "hotel" if scope == ALL_ROOM_TYPES else "room_type",
+                    "subject_id": None if scope == ALL_ROOM_TYPES else scope,
                     "horizon_date": item.date,
-                    "prediction": item.model_dump(mode="json"),
-                    "score": item.value,
+                    "prediction": item.model_dump(mode="json", exclude_none=True),
+                    "score": item.predicted_value,
                 }
                 for item in items
             ]
@@ -369,6 +430,51 @@ class MLService:
         )
         return result
 
+    async def optimize_schedule(
+        self,
+        room_types: list[str] | None,
+        start: date,
+        end: date,
+        asked: RulesInput | None = None,
+    ) -> PricingSchedule:
+        """Prices for every night of ``start .. end`` and each of ``room_types`` (all when
+        None), ordered by night, then room type as asked."""
+        self._check_range(start, end, first_field="date_range.start", last_field="date_range.end")
+        history = await self.history()
+        wanted = list(dict.fromkeys(room_types)) if room_types else history.room_types
+        for i, room_type in enumerate(wanted):
+            self._check_room_type(history, room_type, field=f"room_types[{i}]")
+        plans = [await self.optimize_prices(rt, start, end, asked) for rt in wanted]
+        rows: list[ScheduledPrice] = []
+        for night in range((end - start).days + 1):
+            for plan in plans:
+                item = plan.items[night]
+                rows.append(
+                    ScheduledPrice(
+                        date=item.date,
+                        room_type=plan.room_type,
+                        suggested_price=item.price,
+                        current_price=item.previous_price,
+                        expected_occupancy=item.expected_occupancy,
+                        competitor_avg=None,
+                        confidence=item.confidence,
+                        confidence_level=item.confidence_level,
+                        reference_price=item.reference_price,
+                        change=item.change,
+                        expected_rooms_sold=item.expected_rooms_sold,
+                        expected_revenue=item.expected_revenue,
+                        elasticity=item.elasticity,
+                        limited_by=item.limited_by,
+                    )
+                )
+        return PricingSchedule(
+            pricing_schedule=rows,
+            currency=history.currency,
+            rules={plan.room_type: plan.rules for plan in plans},
+            model_versions=plans[0].model_versions if plans else {},
+            expected_revenue=round(sum(plan.expected_revenue for plan in plans), 2),
+        )
+
     async def current_price(self, room_type: str) -> CurrentPrice:
         history = await self.history()
         self._check_room_type(history, room_type)
@@ -408,53 +514,68 @@ class MLService:
 
     # -- cancellation ------------------------------------------------------------------------
 
-    async def predict_cancellation(
-        self,
-        *,
-        booking_ref: str | None = None,
-        booking_id: int | None = None,
-        features: dict[str, Any] | None = None,
-    ) -> CancellationResult:
+    async def predict_churn(
+        self, booking_ref: str, guest_ref: str | None, features: ChurnFeatures | None
+    ) -> ChurnResult:
+        """Cancellation risk of a stored, upcoming booking; ``features`` override its stored
+        attributes (lead time, deposit from the payment method, segment and channel from the
+        booking source, nightly rate from the total amount)."""
         model, record = await self._model("cancellation")
         assert isinstance(model, CancellationModel)  # noqa: S101 - our own artefact
-        ref: str | None = None
-        if features is not None:
-            frame = booking_frame(features)
-        else:
-            history = await self.history()
-            b = history.bookings
-            if booking_ref is not None:
-                match = np.flatnonzero((b["booking_ref"] == booking_ref).to_numpy())
-                what, field_name = f"booking_ref {booking_ref!r}", "booking_ref"
-            else:
-                match = np.flatnonzero((b["booking_id"] == booking_id).to_numpy())
-                what, field_name = f"booking_id {booking_id}", "booking_id"
-            if len(match) == 0:
-                raise NotFoundError(f"no booking with {what}", field=field_name)
-            status = str(history.status().iloc[match[0]])
-            if status != "reserved":
-                raise ConflictError(
-                    f"the booking is {status}: only upcoming (reserved) bookings can be scored",
-                    field=field_name,
+        history = await self.history()
+        b = history.bookings
+        match = np.flatnonzero((b["booking_ref"] == booking_ref).to_numpy())
+        if len(match) == 0:
+            raise NotFoundError(f"no booking with booking_id {booking_ref!r}", field="booking_id")
+        row = int(match[0])
+        if guest_ref is not None:
+            guest_id = await self._guest_id(guest_ref)
+            if int(b["guest_id"].iloc[row]) != guest_id:
+                raise InvalidInputError(
+                    f"booking {booking_ref} is not a booking of guest {guest_ref}",
+                    field="guest_id",
                 )
-            frame = to_hotel_bookings(history, resolved_only=False).iloc[match[:1]]
-            ref = str(b["booking_ref"].iloc[match[0]])
+        else:
+            async with self._sessions() as session:
+                guest_ref = await repo.guest_ref_of(session, int(b["guest_id"].iloc[row]))
+        status = str(history.status().iloc[row])
+        if status != "reserved":
+            raise ConflictError(
+                f"the booking is {status}: only upcoming (reserved) bookings can be scored",
+                field="booking_id",
+            )
+        frame = to_hotel_bookings(history, resolved_only=False).iloc[[row]].copy()
+        _apply_features(frame, features)
         risk = (await asyncio.to_thread(model.explain, frame))[0]
-        result = CancellationResult(
-            booking_ref=ref,
-            probability=round(risk.probability, 4),
+        p = min(max(risk.probability, 1e-9), 1 - 1e-9)
+        logit = float(np.log(p / (1 - p)))
+        used = frame.iloc[0]
+        result = ChurnResult(
+            booking_id=booking_ref,
+            guest_id=guest_ref,
+            churn_probability=round(risk.probability, 4),
             risk_level=risk.risk_level,
-            top_factors=[
-                FactorOut(
-                    feature=f.feature,
+            risk_factors=[
+                RiskFactor(
+                    factor=f.feature,
+                    impact=round(p - 1.0 / (1.0 + float(np.exp(-(logit - f.contribution)))), 4),
                     label=f.label,
                     value=f.value,
                     contribution=round(f.contribution, 4),
-                    effect=f.effect,
+                    effect="raises" if f.contribution > 0 else "lowers",
                 )
                 for f in risk.factors
             ],
-            recommended_actions=list(risk.actions),
+            recommended_actions=[action_code(a) for a in risk.actions],
+            action_details=list(risk.actions),
+            features_used={
+                "lead_time": int(used["lead_time"]),
+                "deposit_type": str(used["deposit_type"]),
+                "market_segment": str(used["market_segment"]),
+                "distribution_channel": str(used["distribution_channel"]),
+                "adr": round(float(used["adr"]), 2),
+                "nights": int(used["stays_in_weekend_nights"] + used["stays_in_week_nights"]),
+            },
             model_version=record.version,
         )
         await self._log(
@@ -464,9 +585,9 @@ class MLService:
                     "model_version": record.version,
                     "target": "cancellation",
                     "subject_type": "booking",
-                    "subject_id": ref,
+                    "subject_id": booking_ref,
                     "prediction": result.model_dump(mode="json"),
-                    "score": result.probability,
+                    "score": result.churn_probability,
                 }
             ]
         )
@@ -474,10 +595,15 @@ class MLService:
 
     # -- guests ------------------------------------------------------------------------------
 
-    async def _guest_history(self, guest_id: int) -> tuple[History, History]:
+    async def _guest_id(self, guest_ref: str) -> int:
         async with self._sessions() as session:
-            if not await repo.guest_exists(session, guest_id):
-                raise NotFoundError(f"no guest with id {guest_id}", field="guest_id")
+            guest_id = await repo.guest_id_of(session, guest_ref)
+        if guest_id is None:
+            raise NotFoundError(f"no guest with guest_id {guest_ref!r}", field="guest_id")
+        return guest_id
+
+    async def _guest_history(self, guest_ref: str) -> tuple[History, History]:
+        guest_id = await self._guest_id(guest_ref)
         history = await self.history()
         mine = history.bookings["guest_id"] == guest_id
         services = history.services[history.services["guest_id"] == guest_id]
@@ -490,10 +616,10 @@ class MLService:
         )
         return history, sub
 
-    async def predict_clv(self, guest_id: int) -> ClvResult:
+    async def predict_clv(self, guest_ref: str) -> ClvResult:
         model, record = await self._model("clv")
         assert isinstance(model, clv_mod.ClvModel)  # noqa: S101 - our own artefact
-        history, mine = await self._guest_history(guest_id)
+        history, mine = await self._guest_history(guest_ref)
         features = clv_mod.guest_features(mine)
         if features.empty:
             features = pd.DataFrame(
@@ -501,7 +627,7 @@ class MLService:
                     dict.fromkeys(clv_mod.NUMERIC, 0.0)
                     | {"main_segment": "Direct", "country": "UNK"}
                 ],
-                index=[guest_id],
+                index=[0],
             )
             features["recency_days"] = np.nan
         row = features.iloc[:1]
@@ -513,12 +639,13 @@ class MLService:
         stayed = mine.bookings[mine.stayed() & (mine.bookings["arrival"] < mine.as_of_ts)]
         last = stayed["arrival"].max()
         result = ClvResult(
-            guest_id=guest_id,
-            horizon_days=model.horizon_days,
-            clv=round(float(value[0]), 2),
-            currency=history.currency,
-            retention_probability=round(float(retention[0]), 4),
+            guest_id=guest_ref,
+            predicted_clv=round(float(value[0]), 2),
+            time_horizon_months=round(model.horizon_days * 12 / 365),
             segment=segment,
+            retention_probability=round(float(retention[0]), 4),
+            horizon_days=model.horizon_days,
+            currency=history.currency,
             history=GuestHistoryOut(
                 bookings=int(stats["bookings"]),
                 stays=int(stays),
@@ -536,48 +663,107 @@ class MLService:
                     "model_version": record.version,
                     "target": "clv",
                     "subject_type": "guest",
-                    "subject_id": guest_id,
+                    "subject_id": guest_ref,
                     "prediction": result.model_dump(mode="json"),
-                    "score": result.clv,
+                    "score": result.predicted_clv,
                 }
             ]
         )
         return result
 
+    async def _apply_context(
+        self, stay: pd.DataFrame, context: ServiceContext | None
+    ) -> pd.DataFrame:
+        """The stay as the caller describes it: room (its type), arrival, market segment."""
+        if context is None:
+            return stay
+        stay = stay.copy()
+        if context.current_room is not None:
+            async with self._sessions() as session:
+                room_type = await repo.room_type_of(session, context.current_room)
+            if room_type is None:
+                raise NotFoundError(
+                    f"no room {context.current_room!r}", field="context.current_room"
+                )
+            stay["room_type"] = room_type
+        if context.check_in_date is not None:
+            nights = int(stay["nights"].iloc[0]) or 1
+            arrival = pd.Timestamp(context.check_in_date)
+            stay["arrival"] = arrival
+            stay["departure"] = arrival + pd.Timedelta(days=nights)
+        if context.guest_segment is not None:
+            try:
+                stay["segment"] = terms.market_segment(context.guest_segment)
+            except ValueError as err:
+                raise InvalidInputError(str(err), field="context.guest_segment") from err
+        return stay
+
     async def recommend_services(
-        self, guest_id: int, booking_ref: str | None, k: int
+        self,
+        guest_ref: str,
+        k: int,
+        context: ServiceContext | None = None,
+        booking_ref: str | None = None,
     ) -> ServiceRecommendations:
+        """The ``k`` services the guest is likeliest to order on the stay at hand: the given
+        booking, else the guest's booking arriving on ``context.check_in_date``, else the next
+        upcoming stay, else the last one; ``context`` then overrides its room, arrival and
+        segment."""
         model, record = await self._model("recommender")
         assert isinstance(model, Recommender)  # noqa: S101 - our own artefact
-        history, mine = await self._guest_history(guest_id)
+        history, mine = await self._guest_history(guest_ref)
         if booking_ref is not None:
             match = history.bookings[history.bookings["booking_ref"] == booking_ref]
             if match.empty:
                 raise NotFoundError(
-                    f"no booking with booking_ref {booking_ref!r}", field="booking_ref"
+                    f"no booking with booking_id {booking_ref!r}", field="booking_id"
                 )
-            if int(match["guest_id"].iloc[0]) != guest_id:
+            if not (mine.bookings["booking_ref"] == booking_ref).any():
                 raise InvalidInputError(
-                    f"booking {booking_ref} belongs to another guest", field="booking_ref"
+                    f"booking {booking_ref} belongs to another guest", field="booking_id"
                 )
+        elif context is not None and context.check_in_date is not None:
+            arriving = mine.bookings[
+                mine.stayed() & (mine.bookings["arrival"] == pd.Timestamp(context.check_in_date))
+            ]
+            if not arriving.empty:
+                booking_ref = str(arriving["booking_ref"].iloc[0])
         stays = stays_frame(mine)
         stay, exclude = context_stay(stays, mine, booking_ref, self._today())
+        stay = await self._apply_context(stay, context)
         suggestions = await asyncio.to_thread(model.recommend_services, stay, k, exclude)
-        items = [
-            ServiceSuggestion(
-                service=s.item,
-                score=round(s.score, 4),
-                price=round(service_price(history, s.item), 2),
-                reason=s.reason,
+        items = []
+        for sug in suggestions:
+            spec = SERVICE_BY_NAME.get(sug.item)
+            price = round(service_price(history, sug.item), 2)
+            items.append(
+                ServiceSuggestion(
+                    service_id=spec.service_id if spec else f"SVC_{sug.item.upper()}_001",
+                    service_name=spec.title if spec else sug.item,
+                    score=round(sug.score, 4),
+                    reason=sug.reason,
+                    estimated_revenue=round(sug.score * price, 2),
+                    service=sug.item,
+                    price=price,
+                )
             )
-            for s in suggestions
-        ]
         ref = booking_ref
-        if ref is None and "booking_id" in stay and int(stay["booking_id"].iloc[0]) > 0:
+        if ref is None and int(stay["booking_id"].iloc[0]) > 0:
             found = mine.bookings[mine.bookings["booking_id"] == int(stay["booking_id"].iloc[0])]
             ref = str(found["booking_ref"].iloc[0]) if not found.empty else None
+        row = stay.iloc[0]
         result = ServiceRecommendations(
-            guest_id=guest_id, booking_ref=ref, items=items, model_version=record.version
+            guest_id=guest_ref,
+            booking_id=ref,
+            recommendations=items,
+            context={
+                "room_type": str(row["room_type"]) or None,
+                "check_in_date": pd.Timestamp(row["arrival"]).date().isoformat(),
+                "nights": int(row["nights"]),
+                "market_segment": str(row["segment"]),
+                "current_room": context.current_room if context else None,
+            },
+            model_version=record.version,
         )
         await self._log(
             [
@@ -586,7 +772,7 @@ class MLService:
                     "model_version": record.version,
                     "target": "services",
                     "subject_type": "guest",
-                    "subject_id": guest_id,
+                    "subject_id": guest_ref,
                     "prediction": result.model_dump(mode="json"),
                     "score": items[0].score if items else None,
                 }
@@ -596,13 +782,17 @@ class MLService:
 
     async def recommend_rooms(
         self,
-        guest_id: int | None,
+        guest_ref: str | None,
         check_in: date,
         check_out: date,
-        adults: int,
-        children: int,
-        k: int,
+        *,
+        adults: int = 2,
+        children: int = 0,
+        k: int = 3,
+        preferences: RoomPreferences | None = None,
     ) -> RoomRecommendations:
+        """Room types free on every night for the party, ranked: those matching the view
+        first, then by fit to the budget, then by how likely the guest is to choose them."""
         if check_out <= check_in:
             raise InvalidInputError(
                 f"check_out ({check_out}) must be after check_in ({check_in})", field="check_out"
@@ -613,10 +803,11 @@ class MLService:
             first_field="check_in",
             last_field="check_out",
         )
+        prefs = preferences or RoomPreferences()
         model, record = await self._model("recommender")
         assert isinstance(model, Recommender)  # noqa: S101 - our own artefact
-        if guest_id is not None:
-            history, mine = await self._guest_history(guest_id)
+        if guest_ref is not None:
+            history, mine = await self._guest_history(guest_ref)
         else:
             history = await self.history()
             mine = History(
@@ -632,34 +823,46 @@ class MLService:
                 rt: await repo.latest_prices(session, rt, nights[0], nights[-1])
                 for rt in history.room_types
             }
-        items = []
-        for rt in sorted(scores, key=lambda r: -scores[r]):
-            if (
-                rt not in available
-                or available[rt] <= 0
-                or int(largest.get(rt, 0)) < adults + children
-            ):
-                continue
-            index = pd.DatetimeIndex([pd.Timestamp(n) for n in nights])
+            views = await repo.view_counts(session, prefs.view) if prefs.view else {}
+        index = pd.DatetimeIndex([pd.Timestamp(n) for n in nights])
+        prices: dict[str, list[float]] = {}
+        for rt in history.room_types:
             ref = reference_prices(history, rt, index, self.config.pricing.share_days)
-            prices = [published[rt].get(n, float(r)) for n, r in zip(nights, ref, strict=True)]
+            prices[rt] = [published[rt].get(n, float(r)) for n, r in zip(nights, ref, strict=True)]
+        tiers = price_tiers({rt: float(np.mean(p)) for rt, p in prices.items()})
+        items = []
+        for rt in history.room_types:
+            if available.get(rt, 0) <= 0 or int(largest.get(rt, 0)) < adults + children:
+                continue
+            per_night = float(np.mean(prices[rt]))
+            fit = budget_fit(prefs.budget, tiers[rt], per_night)
+            view_rooms = views.get(rt, 0) if prefs.view else None
             items.append(
-                RoomSuggestion(
-                    room_type=rt,
-                    score=round(float(scores[rt]), 4),
-                    available_rooms=int(available[rt]),
-                    max_occupancy=int(largest.get(rt, 0)),
-                    price_per_night=round(float(np.mean(prices)), 2),
-                    total_price=round(float(np.sum(prices)), 2),
-                    reason=model.room_reason(stay, rt),
+                (
+                    (view_rooms is None or view_rooms > 0, fit, float(scores.get(rt, 0.0))),
+                    RoomSuggestion(
+                        room_type=rt,
+                        score=round(float(scores.get(rt, 0.0)), 4),
+                        available_rooms=int(available[rt]),
+                        max_occupancy=int(largest.get(rt, 0)),
+                        price_per_night=round(per_night, 2),
+                        total_price=round(float(np.sum(prices[rt])), 2),
+                        price_tier=tiers[rt],
+                        view_rooms=view_rooms,
+                        matches_preferences=(view_rooms is None or view_rooms > 0) and fit == 1.0,
+                        reason=model.room_reason(stay, rt),
+                    ),
                 )
             )
-        note = None if items else "no room type is free on all these nights for this party"
+        items.sort(key=lambda pair: pair[0], reverse=True)
+        ranked = [item for _, item in items][:k]
+        note = None if ranked else "no room type is free on all these nights for this party"
         result = RoomRecommendations(
-            guest_id=guest_id,
+            guest_id=guest_ref,
             check_in=check_in,
             check_out=check_out,
-            items=items[:k],
+            recommendations=ranked,
+            preferences={"budget": prefs.budget, "view": prefs.view},
             note=note,
             model_version=record.version,
         )
@@ -669,11 +872,11 @@ class MLService:
                     "model_name": "recommender",
                     "model_version": record.version,
                     "target": "rooms",
-                    "subject_type": "guest" if guest_id is not None else None,
-                    "subject_id": guest_id,
+                    "subject_type": "guest" if guest_ref is not None else None,
+                    "subject_id": guest_ref,
                     "horizon_date": check_in,
                     "prediction": result.model_dump(mode="json"),
-                    "score": result.items[0].score if result.items else None,
+                    "score": ranked[0].score if ranked else None,
                 }
             ]
         )
@@ -682,7 +885,9 @@ class MLService:
     # -- training ----------------------------------------------------------------------------
 
     async def retrain(self, name: str) -> RetrainResult:
-        names = list(training.MODEL_NAMES) if name == training.ALL else [training.check_name(name)]
+        """Retrain ``name``: ``all``, a seed model name (``pricing_model``, ``churn_model``,
+        ...; see :data:`training.SEED_MODEL_NAMES`) or a hub model name."""
+        names = list(training.models_for(name))
         outcomes = []
         async with self._train_lock:
             history = await self.history()
@@ -690,12 +895,12 @@ class MLService:
                 try:
                     outcomes.append(await self._retrain_one(model_name, history))
                 except InsufficientHistoryError as err:
-                    if name != training.ALL:
+                    if len(names) == 1:
                         raise
                     outcomes.append(
                         RetrainOutcome(name=model_name, status="skipped", reason=err.reason)
                     )
-        return RetrainResult(outcomes=outcomes)
+        return RetrainResult(model_name=name, models=names, outcomes=outcomes)
 
     async def _retrain_one(self, name: str, history: History) -> RetrainOutcome:
         started = time.perf_counter()
@@ -766,7 +971,7 @@ class MLService:
 
     # -- status ------------------------------------------------------------------------------
 
-    async def _statuses(self) -> list[ModelStatus]:
+    async def model_statuses(self) -> list[ModelStatus]:
         async with self._sessions() as session:
             promoted = await repo.all_promoted(session)
         out = []
@@ -795,9 +1000,11 @@ class MLService:
         return out
 
     async def health(self) -> MLHealth:
-        statuses = await self._statuses()
+        started = time.perf_counter()
         async with self._sessions() as session:
             bookings = await repo.count_rows(session, Booking)
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        statuses = await self.model_statuses()
         history = await self.history() if bookings else None
         missing = [s.name for s in statuses if not s.trained]
         reason = None
@@ -806,7 +1013,13 @@ class MLService:
         elif missing:
             reason = f"not trained: {', '.join(missing)} ({TRAIN_HINT.format(name='all')})"
         return MLHealth(
-            status="ok" if reason is None else "degraded",
+            status="healthy" if reason is None else "degraded",
+            timestamp=datetime.now(UTC),
+            checks={
+                "database": {"status": "ok", "latency_ms": latency_ms},
+                "bookings": {"status": "ok" if bookings else "error", "count": bookings},
+                "models": {s.name: "loaded" if s.trained else "not_trained" for s in statuses},
+            },
             reason=reason,
             models=statuses,
             bookings=bookings,
@@ -814,21 +1027,9 @@ class MLService:
             as_of=self._today(),
         )
 
-    async def metrics(self) -> MLMetrics:
+    async def predictions_logged(self) -> int:
         async with self._sessions() as session:
-            logged = await repo.count_rows(session, MLPrediction)
-        return MLMetrics(
-            endpoints={
-                name: EndpointStats(
-                    requests=s.requests,
-                    errors=s.errors,
-                    mean_seconds=round(s.seconds / s.requests, 4) if s.requests else 0.0,
-                )
-                for name, s in sorted(self._stats.items())
-            },
-            predictions_logged=logged,
-            models=await self._statuses(),
-        )
+            return await repo.count_rows(session, MLPrediction)
 
     async def price_curve(self, room_type: str, night: date) -> PriceCurve:
         """Expected extra revenue against price for one night (for plots)."""

@@ -837,7 +837,7 @@ def to_synthetic_history(world: SyntheticWorld, realized: Realized) -> Synthetic
     frame = pd.DataFrame(
         {
             "booking_id": booking_ids,
-            "booking_ref": [f"SYN-{b:07d}" for b in booking_ids],
+            "booking_ref": [booking_ref_of(int(b)) for b in booking_ids],
             "guest_id": guest_ids,
             "room_type": room_type,
             "created": created,
@@ -899,6 +899,33 @@ def to_synthetic_history(world: SyntheticWorld, realized: Realized) -> Synthetic
     )
 
 
+def booking_ref_of(booking_id: int) -> str:
+    """The hotel's booking id of a generated booking: ``BOOK001``, ``BOOK002``, ..."""
+    return f"BOOK{booking_id:03d}"
+
+
+def guest_ref_of(guest_id: int) -> str:
+    """The hotel's guest id of a generated guest: ``GUEST001``, ``GUEST002``, ..."""
+    return f"GUEST{guest_id:03d}"
+
+
+def room_views(rooms: pd.DataFrame) -> list[str]:
+    """The view of each generated room (``<view>_view``, stored among the room's amenities):
+    the dearest room type looks at the ocean, the cheapest at the city, the others alternate
+    (every third room of a floor on the ocean side)."""
+    rates = rooms.groupby("room_type")["base_rate"].max()
+    dearest, cheapest = str(rates.idxmax()), str(rates.idxmin())
+    views = []
+    for number, room_type in zip(rooms["room_number"], rooms["room_type"], strict=True):
+        if room_type == dearest:
+            views.append("ocean_view")
+        elif room_type == cheapest:
+            views.append("city_view")
+        else:
+            views.append("ocean_view" if int(str(number)[-2:]) % 3 == 1 else "city_view")
+    return views
+
+
 def _rooms_frame(config: GeneratorConfig) -> pd.DataFrame:
     rows = []
     floor_rooms = 20
@@ -928,6 +955,7 @@ def _guests_frame(
     last = np.array(_LAST, dtype=object)[rng.integers(len(_LAST), size=n)]
     stays = bookings[~bookings["cancel_date"].notna()].groupby("guest_id").size()
     frame = pd.DataFrame({"guest_id": used})
+    frame["guest_ref"] = [guest_ref_of(int(gid)) for gid in used]
     g = used - 1
     frame["full_name"] = [f"{a} {b}" for a, b in zip(first[g], last[g], strict=True)]
     frame["email"] = [f"guest{gid}@example.invalid" for gid in used]

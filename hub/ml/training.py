@@ -86,6 +86,38 @@ def objective_of(name: str, config: MLConfig) -> Objective:
     }[name]
 
 
+# The seed's model names (``POST /retrain/pricing_model``, Prefect's ``ml_model_retrain``) and
+# the hub models each stands for. Pricing prices from the occupancy forecast, so it retrains both.
+SEED_MODEL_NAMES: Final[dict[str, tuple[str, ...]]] = {
+    "pricing_model": ("occupancy", "pricing"),
+    "forecast_model": ("occupancy", "revenue", "housekeeping_demand"),
+    "occupancy_model": ("occupancy",),
+    "revenue_model": ("revenue",),
+    "housekeeping_model": ("housekeeping_demand",),
+    "housekeeping_demand_model": ("housekeeping_demand",),
+    "churn_model": ("cancellation",),
+    "cancellation_model": ("cancellation",),
+    "clv_model": ("clv",),
+    "recommendation_model": ("recommender",),
+    "recommender_model": ("recommender",),
+}
+
+
+def models_for(name: str) -> tuple[str, ...]:
+    """The hub models a retrain request names: ``all``, a seed name or a hub model name."""
+    if name == ALL:
+        return MODEL_NAMES
+    if name in SEED_MODEL_NAMES:
+        return SEED_MODEL_NAMES[name]
+    if name in MODEL_NAMES:
+        return (name,)
+    raise NotFoundError(
+        f"unknown model {name!r}: one of {', '.join(SEED_MODEL_NAMES)}, "
+        f"{', '.join(MODEL_NAMES)} or {ALL!r}",
+        field="model_name",
+    )
+
+
 def check_name(name: str) -> str:
     if name not in MODEL_NAMES:
         raise NotFoundError(

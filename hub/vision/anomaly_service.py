@@ -1,8 +1,18 @@
-"""Hazard detection on one uploaded image with the edge's detectors (fire, smoke, person, fall,
-water), severity and alert flags, stored in ``anomaly_detections``.
+"""Hazard detection on one uploaded image (``/api/v1/cv/anomaly/detect``): the detection types
+of the seed API (fire, smoke, flood, intrusion, fall, person) mapped onto the edge's detectors,
+with severity and alert flags; detections are stored in ``anomaly_detections`` (source ``api``).
 
-The detectors come from ``models.anomaly_yolo.load_hazard_detectors()`` (loaded once, on first
-use, in a thread); when none is available the service says why and the route answers 503.
+Which detectors run is decided by the types asked for (:func:`plan`): ``fire``/``smoke`` run the
+fire model, ``fall``/``person``/``intrusion`` the person/fall model, ``flood`` the water
+detector (:mod:`models.anomaly_water`) against the camera's dry-floor reference photo, with the
+person model masking people out of the floor when it is loaded. A type that cannot be evaluated
+(its model is missing, the camera has no reference photo or no restricted zone, no
+``camera_id`` was given) is listed with the reason in ``not_evaluated``; only when nothing asked
+for can be evaluated because models are missing does the service raise :class:`NoDetectorError`
+(the route's 503).
+
+The YOLO detectors come from ``models.anomaly_yolo.load_hazard_detectors()`` (loaded once, on
+first use, in a thread).
 """
 
 from __future__ import annotations
@@ -15,14 +25,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 
 from hub.db import SessionFactory
 from hub.storage import ObjectStore, StorageError
 from hub.tables import AnomalyDetection
+from hub.vision.anomaly_references import CameraScene, CameraScenes
+from hub.vision.camera_scene import SceneMismatchError, intrusions, water_against_reference
 from models.anomaly import HazardDetection, HazardDetector, HazardKind
+from models.anomaly_water import MODEL_ID as WATER_MODEL_ID
 from models.anomaly_yolo import load_hazard_detectors
 from models.faces import Image, ModelUnavailableError
 
@@ -33,6 +46,32 @@ SEVERITY_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 
 ALERT_MIN_SCORE = 0.5
 SNAPSHOT_KEY = "anomalies/api/{day}/{id}.jpg"
 
+DetectionType = Literal["fire", "smoke", "flood", "intrusion", "fall", "person"]
+"""The API's names (the seed's: ``flood`` is water on the floor)."""
+DETECTION_TYPES: tuple[DetectionType, ...] = get_args(DetectionType)
+DEFAULT_TYPES: tuple[DetectionType, ...] = ("fire", "smoke", "flood", "intrusion", "fall")
+"""Without ``detection_types``: every hazard; ``person`` (presence) only when asked."""
+
+MODEL_KINDS: dict[DetectionType, frozenset[HazardKind]] = {
+    "fire": frozenset({"fire"}),
+    "smoke": frozenset({"smoke"}),
+    "fall": frozenset({"fall"}),
+    "person": frozenset({"person"}),
+    "intrusion": frozenset({"person", "fall"}),  # a person lying in the zone is still in it
+}
+"""The detector kinds each type needs (``flood`` needs the water detector, not a YOLO model)."""
+STORED_TYPE: dict[DetectionType, str] = {"flood": "water"}
+"""``anomaly_detections.anomaly_type`` keeps the edge's names (water), as events do."""
+
+DESCRIPTIONS: dict[DetectionType, str] = {
+    "fire": "Flames detected",
+    "smoke": "Smoke detected",
+    "flood": "Water pooling detected on floor",
+    "intrusion": "Person in restricted zone {zone}",
+    "fall": "Person lying on the floor (possible fall)",
+    "person": "Person detected",
+}
+
 DetectorLoader = Callable[[], tuple[list[HazardDetector], list[str]]]
 """Returns the detectors available and a reason for each one that is not."""
 
@@ -41,23 +80,23 @@ DetectorLoader = Callable[[], tuple[list[HazardDetector], list[str]]]
 class SeverityRule:
     severity: Severity
     alerts: bool
-    """Whether a detection of this kind (scoring at least ``ALERT_MIN_SCORE``) raises an alert."""
+    """Whether a detection of this type (scoring at least ``ALERT_MIN_SCORE``) raises an alert."""
 
 
-SEVERITY_RULES: dict[str, SeverityRule] = {
+SEVERITY_RULES: dict[DetectionType, SeverityRule] = {
     "fire": SeverityRule("critical", True),
     "smoke": SeverityRule("high", True),
     "fall": SeverityRule("high", True),
-    "water": SeverityRule("medium", True),
-    # a person is an intrusion only inside a restricted zone at a restricted time (edge zones)
-    "person": SeverityRule("low", False),
+    "flood": SeverityRule("high", True),  # a slip hazard, and a leak somewhere
+    "intrusion": SeverityRule("high", True),
+    "person": SeverityRule("low", False),  # presence alone is not a hazard
 }
 
 
-def classify(detection: HazardDetection) -> tuple[Severity, bool]:
+def classify(kind: DetectionType, score: float) -> tuple[Severity, bool]:
     """Severity and alert flag of one detection (pure)."""
-    rule = SEVERITY_RULES.get(detection.kind, SeverityRule("medium", False))
-    return rule.severity, rule.alerts and detection.score >= ALERT_MIN_SCORE
+    rule = SEVERITY_RULES[kind]
+    return rule.severity, rule.alerts and score >= ALERT_MIN_SCORE
 
 
 def default_loader(models_dir: Path | None = None) -> DetectorLoader:
@@ -70,15 +109,34 @@ def default_loader(models_dir: Path | None = None) -> DetectorLoader:
 
 
 class NoDetectorError(RuntimeError):
-    """No hazard detector (for the kinds asked) is available; the message says why."""
+    """No hazard detector (for the types asked) is available; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One anomaly: its API type, the detection behind it and the restricted zone if any."""
+
+    type: DetectionType
+    detection: HazardDetection
+    zone: str | None = None
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self.type].format(zone=self.zone or "")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredHazard:
     id: int
-    detection: HazardDetection
+    finding: Finding
     severity: Severity
     alert: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NotEvaluated:
+    type: DetectionType
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +144,8 @@ class HazardReport:
     detections: list[StoredHazard]
     alert: bool
     max_severity: Severity | None
+    evaluated: list[DetectionType]
+    not_evaluated: list[NotEvaluated]
     models: list[str]
     unavailable: list[str]
     snapshot_key: str | None
@@ -93,13 +153,100 @@ class HazardReport:
     processing_time_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which detectors run for the types asked, and what cannot be evaluated and why."""
+
+    detectors: list[HazardDetector]
+    evaluated: list[DetectionType]
+    not_evaluated: list[NotEvaluated]
+    missing_models: bool
+
+
+def plan(
+    types: Sequence[DetectionType],
+    detectors: Sequence[HazardDetector],
+    reasons: Sequence[str],
+    camera_id: str | None,
+    scene: CameraScene | None,
+) -> Plan:
+    """Pure: the detectors the asked ``types`` need, given what is loaded and the camera."""
+    loaded: frozenset[HazardKind] = frozenset(k for d in detectors for k in d.kinds)
+    why_missing = "; ".join(reasons) or "no hazard detector is configured"
+    evaluated: list[DetectionType] = []
+    skipped: list[NotEvaluated] = []
+    missing = False
+    needed: set[HazardKind] = set()
+    for kind in types:
+        if kind in ("flood", "intrusion"):
+            reason = _scene_gap(kind, camera_id, scene)
+            if reason is not None:
+                skipped.append(NotEvaluated(kind, reason))
+                continue
+        if kind == "flood":
+            evaluated.append(kind)
+            if "person" in loaded:  # masks people out of the floor when available
+                needed.add("person")
+            continue
+        wanted = MODEL_KINDS[kind]
+        if not wanted & loaded:
+            skipped.append(NotEvaluated(kind, f"no loaded detector reports {kind}: {why_missing}"))
+            missing = True
+            continue
+        evaluated.append(kind)
+        needed |= wanted
+    chosen = [d for d in detectors if d.kinds & needed]
+    return Plan(chosen, evaluated, skipped, missing)
+
+
+def _scene_gap(kind: DetectionType, camera_id: str | None, scene: CameraScene | None) -> str | None:
+    route = f"PUT /api/v1/cv/anomaly/reference/{camera_id or '{camera_id}'}"
+    if camera_id is None:
+        return f"{kind} is judged per camera: give camera_id"
+    if kind == "flood" and (scene is None or not scene.has_reference):
+        return f"no dry-floor reference photo for camera {camera_id!r}; upload one with {route}"
+    if kind == "intrusion" and (scene is None or not scene.restricted_zones):
+        return (
+            f"no restricted zone is registered for camera {camera_id!r}; register them with {route}"
+        )
+    return None
+
+
+def findings_of(
+    types: Sequence[DetectionType],
+    found: Sequence[HazardDetection],
+    scene: CameraScene | None,
+    width: int,
+    height: int,
+) -> list[Finding]:
+    """Pure: the model outputs turned into anomalies of the asked ``types``."""
+    asked = frozenset(types)
+    out: list[Finding] = []
+    for detection in found:
+        if detection.kind == "water":
+            if "flood" in asked:
+                out.append(Finding("flood", detection))
+        elif detection.kind in asked:  # fire, smoke, fall, person
+            out.append(Finding(detection.kind, detection))
+    if "intrusion" in asked and scene is not None:
+        people = [d for d in found if d.kind in ("person", "fall")]
+        for person, zone in intrusions(people, scene.restricted_zones, width, height):
+            out.append(Finding("intrusion", person, zone.name))
+    return out
+
+
 class AnomalyService:
     def __init__(
-        self, session_factory: SessionFactory, store: ObjectStore, loader: DetectorLoader
+        self,
+        session_factory: SessionFactory,
+        store: ObjectStore,
+        loader: DetectorLoader,
+        scenes: CameraScenes | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._store = store
         self._loader = loader
+        self.scenes = scenes if scenes is not None else CameraScenes(session_factory, store)
         self._detectors: list[HazardDetector] | None = None
         self._reasons: list[str] = []
         self._lock = asyncio.Lock()
@@ -134,68 +281,103 @@ class AnomalyService:
         self,
         image: Image,
         *,
-        kinds: Iterable[HazardKind] | None = None,
+        types: Iterable[DetectionType] | None = None,
         min_score: float = 0.0,
         camera_id: str | None = None,
         zone: str | None = None,
+        captured_at: datetime | None = None,
     ) -> HazardReport:
+        """Run the detectors the asked ``types`` need (default :data:`DEFAULT_TYPES`) on
+        ``image``; store what is found. ``captured_at``: when the frame was taken (stored as
+        the detection time; default now)."""
         started = time.perf_counter()
+        asked = list(dict.fromkeys(types if types is not None else DEFAULT_TYPES))
         detectors, reasons = await self.detectors()
-        wanted = frozenset(kinds) if kinds is not None else None
-        chosen = [d for d in detectors if wanted is None or d.kinds & wanted]
-        if not chosen:
-            if wanted is not None and detectors:
-                have = sorted({k for d in detectors for k in d.kinds})
-                raise NoDetectorError(
-                    f"no loaded detector reports {', '.join(sorted(wanted))} "
-                    f"(loaded: {', '.join(have)}); " + "; ".join(reasons)
-                )
-            raise NoDetectorError(
-                "no hazard detector is available: " + ("; ".join(reasons) or "none configured")
-            )
-        found = await asyncio.to_thread(_run, chosen, image)
-        kept = [d for d in found if d.score >= min_score and (wanted is None or d.kind in wanted)]
+        scene = await self.scenes.get(camera_id) if camera_id is not None else None
+        chosen = plan(asked, detectors, reasons, camera_id, scene)
+        if not chosen.evaluated and chosen.missing_models:
+            raise NoDetectorError("; ".join(f"{n.type}: {n.reason}" for n in chosen.not_evaluated))
+        found = await asyncio.to_thread(_run, chosen.detectors, image)
+        evaluated = list(chosen.evaluated)
+        skipped = list(chosen.not_evaluated)
+        models = [d.model_id for d in chosen.detectors]
+        if "flood" in evaluated and scene is not None:
+            water, reason = await self._water(scene, image, found)
+            if reason is not None:
+                evaluated.remove("flood")
+                skipped.append(NotEvaluated("flood", reason))
+            else:
+                found.extend(water)
+                models.append(WATER_MODEL_ID)
+        height, width = image.shape[:2]
+        kept = [
+            f
+            for f in findings_of(evaluated, found, scene, width, height)
+            if f.detection.score >= min_score
+        ]
         now = datetime.now(UTC)
-        classified = [(d, *classify(d)) for d in kept]
+        classified = [(f, *classify(f.type, f.detection.score)) for f in kept]
         alert = any(flag for _, _, flag in classified)
         snapshot_key = await self._snapshot(image, now) if alert else None
         rows = [
             AnomalyDetection(
-                anomaly_type=d.kind,
-                score=round(float(d.score), 4),
+                anomaly_type=STORED_TYPE.get(f.type, f.type),
+                score=round(float(f.detection.score), 4),
                 camera_id=camera_id,
-                zone=zone,
+                zone=f.zone or zone,
                 snapshot_key=snapshot_key,
-                detected_at=now,
+                detected_at=captured_at or now,
                 severity=severity,
                 alert=flag,
-                model_id=d.model_id,
-                box={"x": d.box.x, "y": d.box.y, "w": d.box.w, "h": d.box.h},
+                model_id=f.detection.model_id,
+                box={
+                    "x": f.detection.box.x,
+                    "y": f.detection.box.y,
+                    "w": f.detection.box.w,
+                    "h": f.detection.box.h,
+                },
                 source="api",
             )
-            for d, severity, flag in classified
+            for f, severity, flag in classified
         ]
         if rows:
             async with self._session_factory() as session:
                 session.add_all(rows)
                 await session.commit()
         stored = [
-            StoredHazard(int(row.id or 0), d, severity, flag)
-            for row, (d, severity, flag) in zip(rows, classified, strict=True)
+            StoredHazard(int(row.id or 0), f, severity, flag)
+            for row, (f, severity, flag) in zip(rows, classified, strict=True)
         ]
         severities: list[Severity] = [s for _, s, _ in classified]
         ranked = sorted(severities, key=_rank)
-        worst = ranked[-1] if ranked else None
         return HazardReport(
             detections=stored,
             alert=alert,
-            max_severity=worst,
-            models=[d.model_id for d in chosen],
+            max_severity=ranked[-1] if ranked else None,
+            evaluated=evaluated,
+            not_evaluated=skipped,
+            models=models,
             unavailable=reasons,
             snapshot_key=snapshot_key,
             detected_at=now,
             processing_time_ms=round((time.perf_counter() - started) * 1000.0, 1),
         )
+
+    async def _water(
+        self, scene: CameraScene, image: Image, found: Sequence[HazardDetection]
+    ) -> tuple[list[HazardDetection], str | None]:
+        """Water against the camera's dry floor, or the reason it cannot be judged."""
+        reference = await self.scenes.reference_image(scene)
+        if reference is None:  # raced with a PUT that removed it
+            return [], f"no dry-floor reference photo for camera {scene.camera_id!r}"
+        people = [d.box for d in found if d.kind in ("person", "fall")]
+        try:
+            water = await asyncio.to_thread(
+                water_against_reference, reference, image, scene.floor_zone, people
+            )
+        except SceneMismatchError as err:
+            return [], str(err)
+        return water, None
 
     async def _snapshot(self, image: Image, when: datetime) -> str | None:
         key = SNAPSHOT_KEY.format(day=when.strftime("%Y%m%d"), id=uuid.uuid4().hex)

@@ -7,8 +7,14 @@ edges download (:func:`hub.gallery.build_snapshot`: active employees with record
 is cached per published gallery version, so the hub and its edges agree on who is known.
 
 Liveness from one photo needs a passive anti-spoofing model (MiniFASNet, ``minifasnet-v2``,
-fetch-only). Without it a request asking for liveness gets ``liveness_unavailable``: the hub
+fetch-only) to say a face is *live*. Without it the single-image screen cues of the edge
+(:func:`edge_agent.domain.liveness.moire_score`: a filmed screen's pixel grid; the glare of a
+glossy print) can still find evidence of a presentation attack, answered
+``liveness_check_failed``; when they find none the answer is ``liveness_unavailable``: the hub
 never claims a face is live when it could not check.
+
+Every recognition is recorded (:class:`hub.tables.FaceRecognitionLog`: camera, the caller's
+capture time, outcome, who) by :meth:`FaceRecognitionService.record`.
 """
 
 from __future__ import annotations
@@ -18,21 +24,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from sqlmodel import col, select
 
+from edge_agent.domain.liveness import LivenessPolicy, moire_score
+from edge_agent.domain.pipeline import GLARE_LEVEL
 from hub.db import SessionFactory
 from hub.gallery import MIN_FACE_SIDE, detect_faces, face_quality
-from hub.tables import Employee, EmployeeFace, GalleryVersionRecord
+from hub.tables import Employee, EmployeeFace, FaceRecognitionLog, GalleryVersionRecord
 from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
 LIVENESS_MODEL_ID = "minifasnet-v2"
 DEFAULT_LIVENESS_THRESHOLD = 0.5
+SCREEN_CUES_ID = "screen-cues"
+# The edge's thresholds (one frame here, where the edge wants most of a track's frames).
+_CUES = LivenessPolicy()
+_MOIRE_SCORE = 0.05  # the edge's liveness_score for a screen pattern
+_GLARE_SCORE = 0.1  # ... and for glare
 
 RecognitionStatus = Literal[
     "success",
@@ -115,6 +129,31 @@ def liveness_unavailable_message(reason: str | None) -> str:
         f"model {LIVENESS_MODEL_ID} (innsight models fetch {LIVENESS_MODEL_ID})"
         + (f": {reason}" if reason else "")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SpoofEvidence:
+    score: float
+    reason: str
+
+
+def screen_evidence(image: Image, box: FaceBox) -> SpoofEvidence | None:
+    """Evidence in one image that the face is shown on a screen or a glossy print: the face
+    crop's moiré (a screen's pixel grid, filmed) or glare, by the edge's cues and thresholds.
+    None means no evidence, never "live"."""
+    crop = image[max(box.y, 0) : box.y + box.h, max(box.x, 0) : box.x + box.w]
+    if crop.size == 0:
+        return None
+    gray = np.asarray(
+        crop[:, :, 0] * 0.114 + crop[:, :, 1] * 0.587 + crop[:, :, 2] * 0.299, dtype=np.uint8
+    )
+    moire = moire_score(gray)
+    if moire >= _CUES.moire_spoof:
+        return SpoofEvidence(_MOIRE_SCORE, f"a screen pattern in the face (moire {moire:.2f})")
+    glare = float((crop.min(axis=2) >= GLARE_LEVEL).mean())
+    if glare >= _CUES.glare_spoof:
+        return SpoofEvidence(_GLARE_SCORE, f"glare on {glare:.0%} of the face")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,6 +245,7 @@ class _Analysed:
     quality: float | None
     embedding: npt.NDArray[np.float32] | None
     liveness_score: float | None
+    spoof: SpoofEvidence | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,7 +343,9 @@ class FaceRecognitionService:
             except ModelUnavailableError as err:
                 liveness_error = str(err)
         gallery = await self.gallery(analyzer.model_id, analyzer.dim)
-        analysed = await asyncio.to_thread(_analyse, analyzer, image, liveness_model)
+        analysed = await asyncio.to_thread(
+            _analyse, analyzer, image, liveness_model, screen_cues=check_liveness
+        )
 
         def finish(
             status: RecognitionStatus,
@@ -318,7 +360,10 @@ class FaceRecognitionService:
                 message=message,
                 employee_id=person,
                 name=self._names.get(person) if person is not None else None,
-                confidence=round(match.similarity, 4) if match is not None else None,
+                # the similarity of a face that matched nobody is never given out
+                confidence=(
+                    round(match.similarity, 4) if match is not None and person is not None else None
+                ),
                 face_location=analysed.face.box if analysed.face is not None else None,
                 faces_detected=len(analysed.faces),
                 quality=analysed.quality,
@@ -338,17 +383,35 @@ class FaceRecognitionService:
             )
         liveness: LivenessResult | None = None
         if check_liveness:
+            spoof = analysed.spoof
+            if liveness_model is None and spoof is not None:
+                liveness = LivenessResult(True, False, spoof.score, SCREEN_CUES_ID, spoof.reason)
+                return finish(
+                    "liveness_check_failed",
+                    f"photo/video spoofing detected: {spoof.reason}",
+                    liveness=liveness,
+                )
             if liveness_model is None:
-                message = liveness_unavailable_message(liveness_error)
+                message = (
+                    liveness_unavailable_message(liveness_error)
+                    + "; the screen cues found no screen or print, which does not prove a "
+                    "live face"
+                )
                 liveness = LivenessResult(False, None, None, None, message)
                 return finish("liveness_unavailable", message, liveness=liveness)
             score = float(analysed.liveness_score or 0.0)
+            reason = None
+            if spoof is not None:
+                score, reason = min(score, spoof.score), spoof.reason
             is_live = score >= self._liveness_threshold
-            liveness = LivenessResult(True, is_live, round(score, 4), liveness_model.model_id, None)
+            liveness = LivenessResult(
+                True, is_live, round(score, 4), liveness_model.model_id, reason
+            )
             if not is_live:
                 return finish(
                     "liveness_check_failed",
-                    f"the face did not pass the liveness check (score {score:.2f})",
+                    f"photo/video spoofing detected: the face did not pass the liveness check "
+                    f"(score {score:.2f}{'; ' + reason if reason else ''})",
                     liveness=liveness,
                 )
         match = best_match(gallery, analysed.embedding, self._threshold)
@@ -361,9 +424,60 @@ class FaceRecognitionService:
             )
         return finish("success", "recognised", match=match, liveness=liveness)
 
+    async def record(
+        self, result: Recognition, *, camera_id: str | None, captured_at: datetime
+    ) -> int:
+        """Store one recognition (camera, capture time, outcome, who); returns its id."""
+        row = FaceRecognitionLog(
+            camera_id=camera_id,
+            captured_at=captured_at,
+            status=result.status,
+            employee_id=result.employee_id,
+            confidence=result.confidence if result.success else None,
+            liveness_checked=result.liveness is not None and result.liveness.checked,
+            liveness_score=result.liveness.score if result.liveness is not None else None,
+            recognition_time_ms=result.recognition_time_ms,
+            model_id=result.model_id,
+        )
+        async with self._session_factory() as session:
+            session.add(row)
+            await session.commit()
+            return int(row.id or 0)
 
-def _analyse(analyzer: FaceAnalyzer, image: Image, liveness: PassiveLiveness | None) -> _Analysed:
-    """Detect, pick the largest face, gate its size, score liveness and embed (worker thread)."""
+    async def recognitions(
+        self,
+        *,
+        camera_id: str | None = None,
+        employee_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[FaceRecognitionLog]:
+        """Recorded recognitions, newest first, optionally of one camera or one employee."""
+        query = select(FaceRecognitionLog)
+        if camera_id is not None:
+            query = query.where(FaceRecognitionLog.camera_id == camera_id)
+        if employee_id is not None:
+            query = query.where(FaceRecognitionLog.employee_id == employee_id)
+        if since is not None:
+            query = query.where(col(FaceRecognitionLog.captured_at) >= since)
+        query = query.order_by(col(FaceRecognitionLog.id).desc()).limit(limit)
+        async with self._session_factory() as session:
+            return list((await session.exec(query)).all())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _analyse(
+    analyzer: FaceAnalyzer,
+    image: Image,
+    liveness: PassiveLiveness | None,
+    *,
+    screen_cues: bool = False,
+) -> _Analysed:
+    """Detect, pick the largest face, gate its size, score liveness (the passive model and,
+    with ``screen_cues``, the single-image screen cues) and embed (worker thread)."""
     faces = detect_faces(analyzer, image)
     if not faces:
         return _Analysed(faces, None, None, None, None)
@@ -372,5 +486,6 @@ def _analyse(analyzer: FaceAnalyzer, image: Image, liveness: PassiveLiveness | N
         return _Analysed(faces, face, None, None, None)
     quality = face_quality(image, face.box).score
     live = liveness(image, face) if liveness is not None else None
+    spoof = screen_evidence(image, face.box) if screen_cues else None
     embedding = analyzer.embed(image, face)
-    return _Analysed(faces, face, quality, embedding, live)
+    return _Analysed(faces, face, quality, embedding, live, spoof)

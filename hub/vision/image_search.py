@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,8 @@ THUMBNAIL_SIDE = 256
 THUMBNAIL_QUALITY = 85
 MAX_METADATA_KEYS = 32
 MAX_METADATA_JSON = 8 * 1024
+TOTAL_FOUND_CAP = 1000
+"""``total_found`` counts matches among at most this many nearest images per category."""
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
@@ -111,6 +114,41 @@ def check_metadata(metadata: Mapping[str, Any]) -> str:
     return text
 
 
+CATEGORY_CODES: dict[str, str] = {
+    ImageCategory.LOST_FOUND.value: "LF",
+    ImageCategory.ROOM.value: "ROOM",
+    ImageCategory.AMENITY.value: "AMENITY",
+    ImageCategory.INCIDENT.value: "INCIDENT",
+    ImageCategory.GENERAL.value: "GEN",
+}
+_ROOM_PART = re.compile(r"^[A-Za-z0-9-]{1,16}$")
+_PUBLIC_ID = re.compile(r"^(?:IMG_[A-Za-z0-9_-]*_)?(\d{1,10})$")
+
+
+def public_image_id(image_id: int, category: str, room_number: object = None) -> str:
+    """The string id the API gives an image: ``IMG_<category code>[_<room>]_<row id>``
+    (``IMG_ROOM_201_42``, ``IMG_LF_7``), made from the row id, so it needs no column."""
+    parts = ["IMG", CATEGORY_CODES.get(category, "GEN")]
+    if isinstance(room_number, str) and _ROOM_PART.match(room_number):
+        parts.append(room_number.upper())
+    parts.append(str(image_id))
+    return "_".join(parts)
+
+
+def row_id_of(public_id: str) -> int | None:
+    """The row id inside a public id (or a bare number); ``None`` when it is neither."""
+    match = _PUBLIC_ID.match(public_id)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    return value if 1 <= value <= 2**31 - 1 else None
+
+
+def vector_id_of(image_id: int) -> str:
+    """The id of the image's vector: its hnswlib label is the row id."""
+    return f"vec_img_{image_id}"
+
+
 def vector_to_bytes(vector: npt.NDArray[np.float32]) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
@@ -170,6 +208,8 @@ class SearchHit:
 @dataclass(frozen=True, slots=True)
 class SearchOutcome:
     hits: list[SearchHit]
+    total_found: int
+    """Images passing the filters and the threshold (``hits`` is the best ``top_k`` of them)."""
     searched: int
     model_id: str
     embed_ms: float
@@ -487,10 +527,12 @@ class ImageSearchService:
             allowed = await self._ids_in_range(embedder.model_id, categories, date_from, date_to)
         candidates: list[tuple[int, float]] = []
         searched = 0
+        depth = max(top_k, TOTAL_FOUND_CAP)
         for cat in categories:
             index = await self.category_index(embedder, cat.value)
             searched += len(index)
-            candidates.extend(await asyncio.to_thread(index.query, vector, top_k, allowed=allowed))
+            candidates.extend(await asyncio.to_thread(index.query, vector, depth, allowed=allowed))
+        total_found = sum(1 for _, sim in candidates if sim >= threshold)
         ranked = merge_hits(candidates, top_k=top_k, threshold=threshold)
         rows = await self._rows([image_id for image_id, _ in ranked])
         hits = [
@@ -499,6 +541,7 @@ class ImageSearchService:
         done = time.perf_counter()
         return SearchOutcome(
             hits=hits,
+            total_found=total_found,
             searched=searched,
             model_id=embedder.model_id,
             embed_ms=(embedded - started) * 1000,

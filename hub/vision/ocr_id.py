@@ -104,6 +104,8 @@ def document_type_of(texts: Sequence[str], mrz: MrzResult | None) -> str | None:
         return "passport"
     if "chung minh nhan dan" in folded:
         return "cmnd"
+    if "giay phep lai xe" in folded or re.search(r"driv(er'?s?|ing) licen[cs]e", folded):
+        return "driver_license"
     if "can cuoc" in folded or "citizen identity" in folded or "identity card" in folded:
         return "cccd"
     if mrz is not None and mrz.format == "TD1":
@@ -146,7 +148,54 @@ def _labelled(rows: Sequence[Row]) -> dict[str, tuple[str, float]]:
     return found
 
 
-def parse_id(rows: Sequence[Row], *, today: date | None = None) -> IdFields:
+SEED_TYPES: dict[str, str] = {
+    "cccd": "id_card",
+    "cmnd": "id_card",
+    "id_card": "id_card",
+    "passport": "passport",
+    "driver_license": "driver_license",
+}
+"""What we detect -> the API's document types (id_card | passport | driver_license)."""
+_VN = frozenset({"VN", "VNM"})
+_ALPHA3 = {"VN": "VNM"}
+
+
+def seed_type(detected: str | None) -> str | None:
+    return SEED_TYPES.get(detected) if detected is not None else None
+
+
+def parse_id(
+    rows: Sequence[Row],
+    *,
+    today: date | None = None,
+    expected: str | None = None,
+    country: str | None = None,
+) -> IdFields:
+    """The fields of an identity document. ``expected`` (id_card | passport | driver_license)
+    and ``country`` (ISO 3166 alpha-2 or alpha-3) are what the caller says the document is:
+    they stand in for a type the text does not name, allow the bare 12/9-digit number of a
+    Vietnamese card, and a disagreement with what is read becomes a warning."""
+    result = _parse_id(rows, today=today, expected=expected, country=country)
+    detected = seed_type(result.document_type)
+    if expected is not None:
+        if detected is not None and detected != expected:
+            result.warnings.append(
+                f"document_type: asked {expected}, the document reads as {detected}"
+            )
+        if expected == "passport" and result.mrz is None:
+            result.warnings.append("document_type: no passport machine-readable zone was found")
+    if country is not None and result.mrz is not None and result.mrz.issuing_state:
+        wanted = _ALPHA3.get(country.upper(), country.upper())
+        if len(wanted) == 3 and wanted != result.mrz.issuing_state:
+            result.warnings.append(
+                f"country: asked {country}, the MRZ names {result.mrz.issuing_state}"
+            )
+    return result
+
+
+def _parse_id(
+    rows: Sequence[Row], *, today: date | None, expected: str | None, country: str | None
+) -> IdFields:
     texts = [row.text for row in rows]
     result = IdFields()
     mrz_lines = find_mrz(texts)
@@ -158,6 +207,11 @@ def parse_id(rows: Sequence[Row], *, today: date | None = None) -> IdFields:
     result.document_type = document_type_of(texts, result.mrz)
     if result.document_type:
         result.confidence["document_type"] = 0.95 if result.mrz is None else MRZ_CHECKED
+    vietnamese_card = result.document_type in ("cccd", "cmnd") or (
+        result.document_type is None
+        and expected == "id_card"
+        and (country is None or country.upper() in _VN)
+    )
 
     labelled = _labelled(rows)
     for name in _TEXT_FIELDS:
@@ -186,7 +240,7 @@ def parse_id(rows: Sequence[Row], *, today: date | None = None) -> IdFields:
             if number:
                 result.id_number = number
                 result.confidence["id_number"] = _round(labelled[key][1])
-    if result.id_number is None and result.document_type in ("cccd", "cmnd"):
+    if result.id_number is None and vietnamese_card:
         for row in rows:
             number = _id_number(row.text)
             if number:

@@ -298,11 +298,19 @@ class OcrService:
         fields = parse_invoice(page.rows)
         return InvoiceReading(page, fields, (time.perf_counter() - start) * 1000)
 
-    async def read_id(self, image: Image, *, language: Language = "auto") -> IdReading:
+    async def read_id(
+        self,
+        image: Image,
+        *,
+        language: Language = "auto",
+        expected: str | None = None,
+        country: str | None = None,
+    ) -> IdReading:
+        """``expected``/``country``: what the caller says the document is (see parse_id)."""
         loaded = await self.engines.get()
         start = time.perf_counter()
         page = await asyncio.to_thread(
             read_page, loaded, image, language=language, max_side=self.engines.config.max_side
         )
-        fields = parse_id(page.rows)
+        fields = parse_id(page.rows, expected=expected, country=country)
         return IdReading(page, fields, (time.perf_counter() - start) * 1000)

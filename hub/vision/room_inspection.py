@@ -152,6 +152,10 @@ class RegionResult:
     coverage: float
     """Fraction of the region the aligned photo covers."""
     tag: str | None
+    max_changed_fraction: float = DEFAULT_MAX_CHANGED_FRACTION
+    """The region's limit (its ``changed_fraction`` above it: changed)."""
+    changed_box: tuple[float, float, float, float] | None = None
+    """``(x, y, w, h)`` of its changed pixels, fractions of the reference photo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +318,22 @@ def _edges(gray: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
     return _u8(edges)
 
 
+def _changed_box(
+    changed: npt.NDArray[np.bool_], x0: int, y0: int, width: int, height: int
+) -> tuple[float, float, float, float] | None:
+    ys, xs = np.nonzero(changed)
+    if xs.size == 0:
+        return None
+    left, top = x0 + int(xs.min()), y0 + int(ys.min())
+    right, bottom = x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
+    return (
+        round(left / width, 4),
+        round(top / height, 4),
+        round((right - left) / width, 4),
+        round((bottom - top) / height, 4),
+    )
+
+
 def inspect(reference: Image, photo: Image, regions: Sequence[Region]) -> Inspection:
     """Compare ``photo`` with ``reference`` (both BGR) over ``regions``."""
     if not regions:
@@ -331,11 +351,13 @@ def inspect(reference: Image, photo: Image, regions: Sequence[Region]) -> Inspec
         valid = mask[y0:y1, x0:x1] > 0
         covered = int(valid.sum())
         coverage = covered / area if area else 0.0
+        box: tuple[float, float, float, float] | None = None
         if covered == 0:
             fraction = 1.0
             s_mean = c_mean = e_frac = 0.0
         else:
             fraction = float(changed[y0:y1, x0:x1][valid].mean())
+            box = _changed_box(changed[y0:y1, x0:x1], x0, y0, width, height)
             s_mean = float(structure[y0:y1, x0:x1][valid].mean())
             c_mean = float(colour[y0:y1, x0:x1][valid].mean())
             e_frac = float(edge_miss[y0:y1, x0:x1][valid].mean())
@@ -353,6 +375,8 @@ def inspect(reference: Image, photo: Image, regions: Sequence[Region]) -> Inspec
                 edges=round(e_frac, 4),
                 coverage=round(coverage, 3),
                 tag=region.rule.tag if is_changed else None,
+                max_changed_fraction=region.max_changed_fraction,
+                changed_box=box,
             )
         )
     tags = sorted({r.tag for r in results if r.tag is not None})

@@ -21,6 +21,7 @@ from hub.db import SessionFactory
 from hub.storage import ObjectStore, StorageError
 from hub.tables import Room, RoomAnalysisLog, RoomReference
 from hub.vision.room_inspection import Inspection, Region, RegionKind, inspect
+from hub.vision.room_report import overall_status
 from models.faces import Image
 
 logger = logging.getLogger(__name__)
@@ -239,10 +240,16 @@ class RoomService:
         return room
 
     async def analyze(
-        self, room_number: str, photo: Image, *, keep_photo: bool = True
+        self,
+        room_number: str,
+        photo: Image,
+        *,
+        keep_photo: bool = True,
+        analyzed_by: str | None = None,
     ) -> AnalysisOutcome:
         """Inspect ``photo`` of ``room_number`` against its room type's reference; logs the
-        analysis and updates the room's status."""
+        analysis (with who sent it) and updates the room's status. ``keep_photo``: archive the
+        photo in the object store."""
         started = time.perf_counter()
         room = await self._room(room_number)
         row = await self._reference_row(room.room_type)
@@ -270,6 +277,7 @@ class RoomService:
                 ready_for_guest=inspection.ready_for_guest,
                 tags=list(inspection.tags),
                 analysed_at=now,
+                analyzed_by=analyzed_by,
             )
             session.add(log)
             await session.commit()
@@ -333,6 +341,7 @@ def _findings(
     inspection: Inspection, reference_version: int, elapsed_ms: float
 ) -> dict[str, object]:
     return {
+        "overall_status": overall_status(inspection),
         "reference_version": reference_version,
         "estimated_cleaning_minutes": inspection.estimated_cleaning_minutes,
         "alignment": asdict(inspection.alignment),

@@ -67,8 +67,8 @@ def _enrol(client: httpx.Client) -> dict[str, Any]:
         "/api/v1/cv/face/enroll",
         json={
             "employee_id": ENROLLED_ID,
-            "name": ENROLLED_NAME,
             "images": [base64.b64encode(jpeg.tobytes()).decode()],
+            "metadata": {"name": ENROLLED_NAME},
             "replace_existing": True,
         },
     )

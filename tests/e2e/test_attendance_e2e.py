@@ -198,7 +198,8 @@ def test_late_face_event_checks_in_and_emails_the_supervisor(
 
     run = wait_until(finished, what="the notification flow run", timeout_s=30)[0]
     status = hub.http.get(f"/api/v1/prefect/workflows/status/{run.run_id}").json()
-    assert status["state"] == "completed"
+    assert status["status"] == "completed"
+    assert status["flow_run_id"] == f"fr_{str(run.run_id).replace('-', '')}"
     # e-mail to the shift's supervisor, and the staff apps' supervisor topic over MQTT
     assert status["result"]["sent"] == ["email:employee:sup-1", "mqtt:role:supervisor"]
 
@@ -220,10 +221,15 @@ def test_late_face_event_checks_in_and_emails_the_supervisor(
 def test_room_ready_updates_the_room_and_messages_the_waiting_guest(
     hub: RunningHub, smtp: SmtpSink
 ) -> None:
-    response = hub.http.post(
-        "/api/v1/prefect/events/room_status",
-        json={"room_number": READY_ROOM, "ready_for_guest": True, "analysis_id": 7},
-    )
+    # the seed's room status event: housekeeping reports the room clean
+    cleaned = {
+        "room_number": READY_ROOM,
+        "old_status": "dirty",
+        "new_status": "clean",
+        "updated_by": "hk-1",
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    response = hub.http.post("/api/v1/prefect/events/room_status", json=cleaned)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["previous"] == "cleaning"
@@ -248,8 +254,7 @@ def test_room_ready_updates_the_room_and_messages_the_waiting_guest(
     assert GUEST_EMAIL not in repr([n.recipient for n in logs])  # never the address
 
     unknown = hub.http.post(
-        "/api/v1/prefect/events/room_status",
-        json={"room_number": "999", "ready_for_guest": True},
+        "/api/v1/prefect/events/room_status", json=cleaned | {"room_number": "999"}
     )
     assert unknown.status_code == 404
 

@@ -117,8 +117,35 @@ def test_room_status_question_calls_the_room_tool(seeded: HubSettings) -> None:
     assert "cleaning" in answer.response
     assert answer.tools_used == ["room_status"]
     assert answer.sources[0]["result"]["status"] == "cleaning"
-    assert answer.confidence >= 0.9
+    assert (answer.sources[0]["type"], answer.sources[0]["table"]) == ("database", "rooms")
+    # every checkable claim of the answer ("cleaning") is in the tool's result
+    assert answer.grounding["unbacked"] == []
+    assert answer.confidence == answer.grounding["backed"] / answer.grounding["claims"]
     assert model.calls == 2
+
+
+def test_a_claim_the_tools_do_not_back_lowers_the_confidence(seeded: HubSettings) -> None:
+    def half_invented(messages: Sequence[BaseMessage]) -> AIMessage:
+        result = json.loads(
+            str(next(m for m in reversed(messages) if isinstance(m, ToolMessage)).content)
+        )
+        return AIMessage(content=f"Room 201 is {result['status']}, on floor 7.")
+
+    model = FakeToolCallingChatModel(steps=[call("room_status", room_number="201"), half_invented])
+    answer = _ask(seeded, model, Role.STAFF, "What is the status of room 201?")
+    assert answer.response == "Room 201 is cleaning, on floor 7."
+    assert answer.grounding["unbacked"] == ["7"]  # the tool said floor 2
+    assert answer.confidence == answer.grounding["backed"] / answer.grounding["claims"]
+    assert answer.confidence < 1.0
+    nothing = _ask(
+        seeded,
+        FakeToolCallingChatModel(steps=[lambda _m: AIMessage(content="Room 201 is occupied.")]),
+        Role.STAFF,
+        "status of room 201?",
+    )
+    assert nothing.tools_used == []
+    assert nothing.grounding["unbacked"] == ["occupied"]  # invented: no tool ran
+    assert nothing.confidence == 0.0
 
 
 def test_staff_cannot_use_supervisor_tools_even_when_told_to(seeded: HubSettings) -> None:
@@ -175,6 +202,8 @@ def test_chat_ollama_client_drives_the_graph_over_http(
     settings = seeded.model_copy(update={"llm_base_url": fake_ollama.base_url})
     with running_hub(settings, start_ingest=False) as hub:
         health = hub.http.get(f"{LLM}/health").json()
+        assert health.pop("status") == "healthy"
+        assert health.pop("checks")["llm"] == {"status": "healthy", "detail": None}
         assert health == {
             "reachable": True,
             "provider": "ollama",
@@ -184,7 +213,7 @@ def test_chat_ollama_client_drives_the_graph_over_http(
             "reason": None,
         }
         reply = hub.http.post(
-            f"{LLM}/assistant/query", json={"question": "What is the status of room 201?"}
+            f"{LLM}/assistant/query", json={"message": "What is the status of room 201?"}
         )
         assert reply.status_code == 200, reply.text
         body = reply.json()
@@ -201,28 +230,34 @@ def test_without_an_llm_query_is_503_and_routing_falls_back_to_rules(tmp_path: P
     closed = f"http://127.0.0.1:{free_port()}"
     settings = hub_settings(tmp_path, None, llm_base_url=closed)
     with running_hub(settings, start_ingest=False) as hub:
-        reply = hub.http.post(f"{LLM}/assistant/query", json={"question": "status of room 201?"})
+        reply = hub.http.post(f"{LLM}/assistant/query", json={"message": "status of room 201?"})
         assert reply.status_code == 503
         assert "unreachable" in reply.json()["detail"]
         health = hub.http.get(f"{LLM}/health").json()
         assert health["reachable"] is False
         assert health["reason"]
+        assert health["status"] == "degraded"  # rules and templates still answer
+        assert health["checks"]["database"]["status"] == "healthy"
         routed = hub.http.post(
-            f"{LLM}/routing/classify", json={"message": "Phòng 305 cần thêm 2 khăn tắm gấp"}
+            f"{LLM}/routing/classify",
+            json={"request": {"message": "Phòng 305 cần thêm 2 khăn tắm gấp"}, "dispatch": False},
         )
         assert routed.status_code == 200
-        assert routed.json() == {
-            "category": "housekeeping",
-            "priority": "high",
-            "assignee_role": "housekeeping",
-            "request": {
-                "room_number": "305",
-                "items": ["towel"],
-                "quantity": 2,
-                "urgency": "urgent",
-            },
-            "answered_by": "rules",
-        }
-        assert (
-            hub.anonymous.post(f"{LLM}/routing/classify", json={"message": "x"}).status_code == 401
+        body = routed.json()
+        assert (body["category"], body["priority"], body["assigned_to"]) == (
+            "housekeeping",
+            "high",
+            "housekeeping_team",
         )
+        assert body["structured_request"] == {
+            "type": "amenity_request",
+            "room_number": "305",
+            "items": ["towel"],
+            "quantity": 2,
+            "urgency": "urgent",
+        }
+        assert (body["answered_by"], body["workflow_id"]) == ("rules", None)
+        anonymous = hub.anonymous.post(
+            f"{LLM}/routing/classify", json={"request": {"message": "x"}}
+        )
+        assert anonymous.status_code == 401

@@ -132,21 +132,25 @@ def _use_fake_model(hub: RunningHub, model: FakeToolCallingChatModel) -> None:
 def test_generation_fills_templates_from_the_booking(hub: RunningHub) -> None:
     email = hub.http.post(
         f"{LLM}/generate/email",
-        json={"booking_ref": "BK-1", "topic": "Nâng hạng phòng", "message": "Phòng đã nâng hạng."},
+        json={
+            "template_type": "email",
+            "booking_id": "BK-1",
+            "variables": {"topic": "Nâng hạng phòng", "message": "Phòng đã nâng hạng."},
+        },
     )
     assert email.status_code == 200, email.text
     body = email.json()
-    assert body["lang"] == "vi"  # the guest is Vietnamese
+    assert body["language"] == "vi"  # the guest is Vietnamese
     assert body["generated_by"] == "template"
     assert body["subject"] == "Nâng hạng phòng"
     assert body["body"].startswith("Kính gửi quý khách Nguyễn Thị Ánh,")
     assert "<p>Kính gửi quý khách Nguyễn Thị Ánh,</p>" in body["html_body"]
 
     checkin = hub.http.post(
-        f"{LLM}/generate/checkin-instructions", json={"booking_ref": "BK-2", "polish": True}
+        f"{LLM}/generate/checkin-instructions", json={"booking_id": "BK-2", "polish": True}
     ).json()
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    assert checkin["lang"] == "en"
+    assert checkin["language"] == "en"
     assert checkin["subject"] == f"Check-in instructions for {tomorrow}"
     assert "- Booking reference: BK-2" in checkin["body"]
     assert "- Room: 202" in checkin["body"]
@@ -156,56 +160,62 @@ def test_generation_fills_templates_from_the_booking(hub: RunningHub) -> None:
 
     ready = hub.http.post(
         f"{LLM}/generate/notification",
-        json={"kind": "room_ready", "room_number": "201", "lang": "en"},
+        json={"template_type": "room_ready", "room_number": "201", "language": "en"},
     ).json()
     assert ready["subject"] == "Your room 201 is ready"
     assert "Dear Nguyễn Thị Ánh," in ready["body"]
 
     apology = hub.http.post(
         f"{LLM}/generate/apology",
-        json={"guest_name": "Mr Lee", "issue": "the noise last night", "lang": "en"},
+        json={
+            "variables": {"guest_name": "Mr Lee", "issue": "the noise last night"},
+            "language": "en",
+        },
     ).json()
     assert "We sincerely apologise for the following: the noise last night." in apology["body"]
 
 
 def test_generation_bad_input_is_4xx_with_reason(hub: RunningHub) -> None:
     unknown = hub.http.post(
-        f"{LLM}/generate/email", json={"booking_ref": "NOPE", "topic": "x", "message": "y"}
+        f"{LLM}/generate/email",
+        json={"template_type": "email", "booking_id": "NOPE", "variables": {"topic": "x"}},
     )
     assert unknown.status_code == 404
-    assert unknown.json()["errors"] == [{"field": "booking_ref", "reason": "no booking 'NOPE'"}]
+    assert unknown.json()["errors"] == [{"field": "booking_id", "reason": "no booking 'NOPE'"}]
     missing = hub.http.post(
         f"{LLM}/generate/notification",
-        json={"kind": "late_arrival", "fields": {"shift_start": "8"}},
+        json={"template_type": "late_arrival", "variables": {"shift_start": "8"}},
     )
     assert missing.status_code == 422
     fields = [e["field"] for e in missing.json()["errors"]]
-    assert fields == ["fields.employee_name", "fields.arrived_at", "fields.minutes_late"]
-    kind = hub.http.post(f"{LLM}/generate/notification", json={"kind": "party"})
+    assert fields == ["variables.employee_name", "variables.arrived_at", "variables.minutes_late"]
+    kind = hub.http.post(f"{LLM}/generate/notification", json={"template_type": "party"})
     assert kind.status_code == 422
-    assert kind.json()["errors"][0]["field"] == "kind"
+    assert kind.json()["errors"][0]["field"] == "template_type"
     lang = hub.http.post(
-        f"{LLM}/generate/apology", json={"guest_name": "A", "issue": "x", "lang": "fr"}
+        f"{LLM}/generate/apology",
+        json={"variables": {"guest_name": "A", "issue": "x"}, "language": "fr"},
     )
     assert lang.status_code == 422
-    time = hub.http.post(
+    stray = hub.http.post(
         f"{LLM}/generate/checkin-instructions",
-        json={"booking_ref": "BK-1", "check_in_time": "25:00"},
+        json={"booking_id": "BK-1", "variables": {"check_in_hour": "25:00"}},
     )
-    assert time.status_code == 422
+    assert stray.status_code == 422
+    assert stray.json()["errors"][0]["field"] == "variables.check_in_hour"
     # text the database cannot store, and times it cannot compare, are 422s naming the field
     nul = hub.http.post(
-        f"{LLM}/generate/email", json={"booking_ref": "BK\u0000", "topic": "x", "message": "y"}
+        f"{LLM}/generate/email", json={"booking_id": "BK\u0000", "variables": {"topic": "x"}}
     )
     assert nul.status_code == 422
-    assert nul.json()["errors"][0]["field"] == "booking_ref"
+    assert nul.json()["errors"][0]["field"] == "booking_id"
     surrogate = hub.http.post(
         f"{LLM}/generate/notification",
-        content=b'{"kind": "room_ready", "fields": {"guest_name": "\\ud800"}}',
+        content=b'{"template_type": "room_ready", "variables": {"guest_name": "\\ud800"}}',
         headers={"content-type": "application/json"},
     )
     assert surrogate.status_code == 422
-    assert surrogate.json()["errors"][0]["field"] == "fields"
+    assert surrogate.json()["errors"][0]["field"] == "variables"
     ancient = hub.http.post(
         f"{LLM}/monitoring/analyze", json={"until": "0001-01-01T00:00:00+23:59"}
     )
@@ -222,16 +232,16 @@ def test_polish_uses_the_llm_when_it_answers(hub: RunningHub) -> None:
     reply = hub.http.post(
         f"{LLM}/generate/notification",
         json={
-            "kind": "lost_item_found",
-            "lang": "en",
+            "template_type": "lost_item_found",
+            "language": "en",
             "polish": True,
-            "fields": {"guest_name": "Ann", "item": "umbrella", "found_at": "the bar"},
+            "variables": {"guest_name": "Ann", "item": "umbrella", "found_at": "the bar"},
         },
     ).json()
     assert reply["generated_by"] == "llm"
     assert reply["body"].startswith("Dearest Ann,")
     assert reply["body"].endswith("\n\nWarmly.")
-    assert reply["html_body"].endswith("<p>Warmly.</p>\n")
+    assert reply["html_body"].endswith("<p>Warmly.</p>\n</body>\n</html>\n")
     assert reply["subject"] == "We found your lost item: umbrella"
     assert "umbrella" in str(model.seen[0][-1].content)
 
@@ -273,7 +283,7 @@ def _confirming_model() -> FakeToolCallingChatModel:
 def test_a_mutating_tool_only_runs_after_the_same_user_confirms(hub: RunningHub) -> None:
     _use_fake_model(hub, _confirming_model())
     with _client(hub, "maria") as maria, _client(hub, "tuan") as tuan:
-        reply = maria.post(f"{LLM}/assistant/query", json={"question": "2 towels to room 201"})
+        reply = maria.post(f"{LLM}/assistant/query", json={"message": "2 towels to room 201"})
         assert reply.status_code == 200, reply.text
         answer = reply.json()
         assert answer["response"] == (
@@ -314,7 +324,7 @@ def test_a_mutating_tool_only_runs_after_the_same_user_confirms(hub: RunningHub)
 
         # a rejected proposal never runs
         _use_fake_model(hub, _confirming_model())
-        second = maria.post(f"{LLM}/assistant/query", json={"question": "towels again"}).json()
+        second = maria.post(f"{LLM}/assistant/query", json={"message": "towels again"}).json()
         rejected_id = second["pending_actions"][0]["action_id"]
         rejected = maria.post(
             f"{LLM}/assistant/confirm", json={"action_id": rejected_id, "approve": False}
@@ -386,7 +396,7 @@ def test_staff_cannot_trigger_workflows_but_managers_can_propose_them(hub: Runni
         )
         _use_fake_model(hub, model)
         with _client(hub, subject, *scopes) as client:
-            answer = client.post(f"{LLM}/assistant/query", json={"question": "run the report"})
+            answer = client.post(f"{LLM}/assistant/query", json={"message": "run the report"})
         assert answer.json()["response"].startswith(expected)
         assert ("trigger_workflow" in model.bound_tools) is (expected == "success")
         assert len(answer.json()["pending_actions"]) == (expected == "success")
@@ -420,18 +430,20 @@ def test_memory_is_per_user_and_per_conversation(hub: RunningHub) -> None:
     _use_fake_model(hub, _remembering_model())
     ask = f"{LLM}/assistant/query"
     with _client(hub, "maria") as maria, _client(hub, "tuan") as tuan:
-        first = maria.post(ask, json={"question": "What is the status of room 201?"}).json()
+        first = maria.post(ask, json={"message": "What is the status of room 201?"}).json()
         assert first["response"] == "Room 201 is cleaning."
-        follow = maria.post(ask, json={"question": "And its floor?"}).json()
+        follow = maria.post(ask, json={"message": "And its floor?"}).json()
         assert follow["response"] == "Room 201 is on floor 2."
         assert follow["tools_used"] == []  # answered from the remembered tool result
-        other_user = tuan.post(ask, json={"question": "And its floor?"}).json()
+        assert follow["grounding"]["unbacked"] == []  # ...which backs its claims
+        assert follow["confidence"] == follow["grounding"]["backed"] / follow["grounding"]["claims"]
+        other_user = tuan.post(ask, json={"message": "And its floor?"}).json()
         assert other_user["response"] == "Which room do you mean?"
         other_thread = maria.post(
-            ask, json={"question": "And its floor?", "conversation_id": "night-shift"}
+            ask, json={"message": "And its floor?", "conversation_id": "night-shift"}
         ).json()
         assert other_thread["response"] == "Which room do you mean?"
-        bad = maria.post(ask, json={"question": "x", "conversation_id": "../etc"})
+        bad = maria.post(ask, json={"message": "x", "conversation_id": "../etc"})
         assert bad.status_code == 422
     assert (hub.settings.data_dir / "assistant-memory.db").is_file()
 
@@ -454,7 +466,7 @@ def test_query_stream_sends_tokens_tool_calls_and_the_final_answer(seeded: HubSe
         settings = seeded.model_copy(update={"llm_base_url": fake.base_url})
         with running_hub(settings, start_ingest=False) as hub:
             reply = hub.http.post(
-                f"{LLM}/assistant/query-stream", json={"question": "Status of room 201?"}
+                f"{LLM}/assistant/query-stream", json={"message": "Status of room 201?"}
             )
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("text/event-stream")
@@ -476,7 +488,7 @@ def test_query_stream_sends_tokens_tool_calls_and_the_final_answer(seeded: HubSe
 
 
 def test_query_stream_is_503_before_streaming_without_an_llm(hub: RunningHub) -> None:
-    reply = hub.http.post(f"{LLM}/assistant/query-stream", json={"question": "hi"})
+    reply = hub.http.post(f"{LLM}/assistant/query-stream", json={"message": "hi"})
     assert reply.status_code == 503
     assert "unreachable" in reply.json()["detail"]
     assert reply.headers["content-type"].startswith("application/json")
@@ -509,9 +521,13 @@ def test_monitoring_finds_an_error_spike_in_service_logs(hub: RunningHub) -> Non
     assert analysis["findings"][0]["observed"] == 30
     assert analysis["summarized_by"] == "template"
     assert analysis["summary"].startswith("1 anomaly(ies): ingest: error spike, 30 in the last")
-    assert "ERROR records of ingest" in analysis["recommended_action"]
+    assert "ERROR records of ingest" in analysis["issues"][0]["recommended_action"]
+    assert analysis["anomalies_detected"] is True
+    assert analysis["issues"][0]["type"] == "error_spike"
+    assert analysis["alert_sent"] is False  # no alert channel is configured
     status = hub.http.get(f"{LLM}/monitoring/status").json()
-    assert status["status"] == "anomalous"
+    assert status["status"] == "degraded"
+    assert status["issues"][0]["service"] == "ingest"
     assert status["llm_reachable"] is False
     with _client(hub, "maria") as staff:
         assert staff.get(f"{LLM}/monitoring/status").status_code == 403
@@ -522,7 +538,11 @@ def test_monitoring_on_given_logs_with_an_llm_summary(hub: RunningHub) -> None:
     _use_fake_model(hub, model)
     end = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
     logs = [
-        {"ts": (end - timedelta(seconds=60 * i + 1)).isoformat(), "service": "api", "level": "INFO"}
+        {
+            "timestamp": (end - timedelta(seconds=60 * i + 1)).isoformat(),
+            "service": "api",
+            "level": "INFO",
+        }
         for i in range(60)
         for _ in range(40 if i < 5 else 2)
     ]
@@ -535,10 +555,10 @@ def test_monitoring_on_given_logs_with_an_llm_summary(hub: RunningHub) -> None:
     assert "rate_increase" in str(model.seen[0][-1].content)
     naive = hub.http.post(
         f"{LLM}/monitoring/analyze",
-        json={"logs": [{"ts": "2026-11-23T20:00:00", "service": "a", "level": "INFO"}]},
+        json={"logs": [{"timestamp": "2026-11-23T20:00:00", "service": "a", "level": "INFO"}]},
     )
     assert naive.status_code == 422
-    assert naive.json()["errors"][0]["field"] == "logs[0].ts"
+    assert naive.json()["errors"][0]["field"] == "logs[0].timestamp"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,19 +567,20 @@ def test_monitoring_on_given_logs_with_an_llm_summary(hub: RunningHub) -> None:
 
 
 def test_execute_task_by_rules_plans_runs_and_waits_for_confirmation(hub: RunningHub) -> None:
-    reply = hub.http.post(f"{LLM}/execute/task", json={"task": "Room 201 needs 2 extra towels"})
+    reply = hub.http.post(
+        f"{LLM}/execute/task", json={"instruction": "Room 201 needs 2 extra towels"}
+    )
     assert reply.status_code == 200, reply.text
     run = reply.json()
     assert run["planned_by"] == "rules"
     assert "unreachable" in run["planner_note"]
-    assert run["status"] == "awaiting_confirmation"
-    first, second = run["steps"]
-    assert (first["service"], first["action"], first["status"]) == ("rooms", "room_status", "ok")
+    assert run["overall_status"] == "awaiting_confirmation"
+    plan = [(s["step"], s["service"], s["action"]) for s in run["execution_plan"]]
+    assert plan == [(1, "rooms", "room_status"), (2, "housekeeping", "create_housekeeping_task")]
+    first, second = run["results"]
+    assert (first["step"], first["status"]) == (1, "completed")
     assert first["result"]["status"] == "cleaning"
-    assert (second["action"], second["status"]) == (
-        "create_housekeeping_task",
-        "pending_confirmation",
-    )
+    assert (second["step"], second["status"]) == (2, "pending_confirmation")
     assert _tasks(hub.settings) == []
     confirm = hub.http.post(
         f"{LLM}/assistant/confirm",
@@ -570,11 +591,13 @@ def test_execute_task_by_rules_plans_runs_and_waits_for_confirmation(hub: Runnin
 
 
 def test_execute_task_stops_at_a_failing_step_and_says_why(hub: RunningHub) -> None:
-    run = hub.http.post(f"{LLM}/execute/task", json={"task": "Room 999 needs 2 towels"}).json()
-    assert run["status"] == "failed"
+    run = hub.http.post(
+        f"{LLM}/execute/task", json={"instruction": "Room 999 needs 2 towels"}
+    ).json()
+    assert run["overall_status"] == "failed"
     assert run["reason"].startswith("step 0 (room_status): not found")
-    assert [s["status"] for s in run["steps"]] == ["failed", "skipped"]
-    unknown = hub.http.post(f"{LLM}/execute/task", json={"task": "sing me a song"})
+    assert [s["status"] for s in run["results"]] == ["failed", "skipped"]
+    unknown = hub.http.post(f"{LLM}/execute/task", json={"instruction": "sing me a song"})
     assert unknown.status_code == 422
     assert "no known intent" in unknown.json()["errors"][0]["reason"]
 
@@ -590,11 +613,13 @@ def test_execute_task_with_an_llm_plan_respects_the_role(hub: RunningHub) -> Non
     model = FakeToolCallingChatModel(steps=[say("Here is the plan:\n" + json.dumps(plan))])
     _use_fake_model(hub, model)
     with _client(hub, "maria") as staff:
-        run = staff.post(f"{LLM}/execute/task", json={"task": "check rooms and attendance"}).json()
+        run = staff.post(
+            f"{LLM}/execute/task", json={"instruction": "check rooms and attendance"}
+        ).json()
     assert run["planned_by"] == "llm"
-    assert run["status"] == "failed"
-    assert [s["status"] for s in run["steps"]] == ["ok", "failed", "skipped"]
-    assert run["steps"][1]["reason"] == "employee_attendance is not allowed for the role staff"
+    assert run["overall_status"] == "failed"
+    assert [s["status"] for s in run["results"]] == ["completed", "failed", "skipped"]
+    assert run["results"][1]["reason"] == "employee_attendance is not allowed for the role staff"
     offered = str(model.seen[0][0].content)
     assert "room_status" in offered
     assert "employee_attendance" not in offered
@@ -618,14 +643,16 @@ def test_openai_provider_health_and_query_over_http(seeded: HubSettings) -> None
         with running_hub(settings, start_ingest=False) as hub:
             health = hub.http.get(f"{LLM}/health").json()
             answer = hub.http.post(
-                f"{LLM}/assistant/query", json={"question": "Status of room 201?"}
+                f"{LLM}/assistant/query", json={"message": "Status of room 201?"}
             ).json()
             streamed = hub.http.post(
-                f"{LLM}/assistant/query-stream", json={"question": "Status of room 201?"}
+                f"{LLM}/assistant/query-stream", json={"message": "Status of room 201?"}
             )
         wrong_key = HubSettings.model_validate({**settings.model_dump(), "llm_api_key": "nope"})
         with running_hub(wrong_key, start_ingest=False) as hub:
             refused = hub.http.get(f"{LLM}/health").json()
+    assert health.pop("status") == "healthy"
+    assert set(health.pop("checks")) == {"llm", "database", "memory"}
     assert health == {
         "reachable": True,
         "provider": "openai",
@@ -663,11 +690,14 @@ def test_routing_by_llm_over_ollama(seeded: HubSettings) -> None:
         settings = seeded.model_copy(update={"llm_base_url": fake.base_url})
         with running_hub(settings, start_ingest=False) as hub:
             routed = hub.http.post(
-                f"{LLM}/routing/classify", json={"message": "the shower in 305 floods the floor"}
+                f"{LLM}/routing/classify",
+                json={"request": {"message": "the shower in 305 floods the floor"}},
             ).json()
     assert routed["answered_by"] == "llm"
     assert routed["category"] == "maintenance"
-    assert routed["request"]["room_number"] == "305"
+    assert routed["structured_request"]["room_number"] == "305"
+    assert routed["structured_request"]["type"] == "maintenance_request"
+    assert routed["workflow_id"].startswith("WF_MAINTENANCE_")  # no Prefect: a task row
     schema = fake.chat_requests[-1]["format"]  # structured output: the reply's JSON schema
     assert set(schema["properties"]) >= {"category", "priority", "room_number", "items"}
     assert fake.chat_requests[-1]["options"]["num_predict"] == 256  # a routing is short

@@ -49,7 +49,7 @@ def test_a_real_model_server_answers_streams_and_polishes(tmp_path: Path) -> Non
         assert health["model_present"] is True, health
 
         streamed = hub.http.post(
-            f"{LLM}/assistant/query-stream", json={"question": "Say hello to the front desk."}
+            f"{LLM}/assistant/query-stream", json={"message": "Say hello to the front desk."}
         )
         assert streamed.status_code == 200, streamed.text
         events = [
@@ -64,10 +64,10 @@ def test_a_real_model_server_answers_streams_and_polishes(tmp_path: Path) -> Non
         polished = hub.http.post(
             f"{LLM}/generate/notification",
             json={
-                "kind": "room_ready",
-                "lang": "en",
+                "template_type": "room_ready",
+                "language": "en",
                 "polish": True,
-                "fields": {"guest_name": "Ann", "room_number": "201"},
+                "variables": {"guest_name": "Ann", "room_number": "201"},
             },
         )
         assert polished.status_code == 200, polished.text
@@ -77,7 +77,8 @@ def test_a_real_model_server_answers_streams_and_polishes(tmp_path: Path) -> Non
         assert body["subject"] == "Your room 201 is ready"
 
         routed = hub.http.post(
-            f"{LLM}/routing/classify", json={"message": "Room 305 needs 2 towels please"}
+            f"{LLM}/routing/classify",
+            json={"request": {"message": "Room 305 needs 2 towels please"}, "dispatch": False},
         )
         assert routed.status_code == 200, routed.text
         assert routed.json()["answered_by"] in ("llm", "rules")

@@ -1,5 +1,6 @@
 """Bad input on every image endpoint of this service (face recognise/enrol, room reference and
-analysis, hazard detection): not base64, not an image, a 40 MB image, a 1x1 image, a PDF, a
+analysis, hazard detection and camera references, OCR; image search has its own in
+test_image_search_api.py): not base64, not an image, a 40 MB image, a 1x1 image, a PDF, a
 truncated JPEG, an empty or mistyped field -> a 4xx whose body names the field and the reason,
 never a 500."""
 
@@ -80,6 +81,14 @@ ENDPOINTS: list[Endpoint] = [
         "image",
     ),
     ("POST", "/api/v1/cv/anomaly/detect", lambda image: {"image": image}, "image"),
+    ("PUT", "/api/v1/cv/anomaly/reference/cam_bad", lambda image: {"image": image}, "image"),
+    ("POST", "/api/v1/cv/ocr/invoice", lambda image: {"image": image, "language": "vi"}, "image"),
+    (
+        "POST",
+        "/api/v1/cv/ocr/id",
+        lambda image: {"image": image, "document_type": "id_card", "country": "VN"},
+        "image",
+    ),
 ]
 
 

@@ -40,10 +40,10 @@ def _encode(image_rgb: np.ndarray, ext: str = ".jpg") -> str:
     return base64.b64encode(encoded.tobytes()).decode()
 
 
-ASTRONAUT = skdata.astronaut()
+ASTRONAUT = skdata.astronaut()  # type: ignore[no-untyped-call]
 HEAD_CROP = _encode(ASTRONAUT[0:260, 120:380])
 FULL_ASTRONAUT = _encode(ASTRONAUT)
-NO_FACE = _encode(skdata.coffee())
+NO_FACE = _encode(skdata.coffee())  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_enrol_publish_announce_and_revoke(tmp_path: Path, mosquitto: MosquittoB
         assert body["success"] is True
         assert body["employee_id"] == "emp-001"
         assert body["employee_created"] is True
-        assert body["faces_enrolled"] == 1
+        assert body["embeddings_created"] == 1
         assert len(body["quality_scores"]) == 1
         assert 0.0 < body["quality_scores"][0] <= 1.0
         assert body["warnings"] == []
@@ -135,7 +135,7 @@ def test_enrol_publish_announce_and_revoke(tmp_path: Path, mosquitto: MosquittoB
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["employee_created"] is False
-        assert body["faces_enrolled"] == 1
+        assert body["embeddings_created"] == 1
         assert any("2 faces" in w for w in body["warnings"])
         assert body["gallery_version"] == 2
         snapshot = GallerySnapshot.model_validate_json(_gallery(hub, "latest")[0])
@@ -153,12 +153,12 @@ def test_enrol_publish_announce_and_revoke(tmp_path: Path, mosquitto: MosquittoB
         assert health["storage"]["ok"] is True
         assert health["ingest"] == {"enabled": True, "connected": True}
         assert health["gallery"]["version"] == 2
-        assert health["status"] == "ok"
+        assert health["status"] == "healthy"
 
         # Revocation: templates gone, new gallery without the person, announced.
         response = hub.http.delete("/api/v1/cv/face/emp-001")
         assert response.status_code == 200, response.text
-        assert response.json()["faces_deleted"] == 2
+        assert response.json()["embeddings_deleted"] == 2
         assert response.json()["gallery_version"] == 3
         snapshot = GallerySnapshot.model_validate_json(_gallery(hub, "latest")[0])
         assert snapshot.people == []
@@ -201,7 +201,7 @@ BAD_INPUTS = [
         {"employee_id": "ghost-1", "images": [HEAD_CROP]},
         404,
         "employee_id",
-        "give a name",
+        "give metadata.name",
         id="unknown-employee-without-name",
     ),
     pytest.param(

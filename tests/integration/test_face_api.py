@@ -1,6 +1,7 @@
 """Face recognition over the real API with real photos and the real dlib backend: enrol from one
 photo, recognise a transformed photo of the same person, refuse strangers; liveness says plainly
-that it cannot be checked without its model; stored templates are admin-only and audited;
+that it cannot be checked without its model, but a photo of a screen fails it; each recognition
+is recorded with its camera and capture time; raw templates are admin-only and audited;
 deletion removes templates and crops and the gallery forgets the person."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from innsight.demo import photos
 from models.face_dlib import DlibFaceAnalyzer
 from models.faces import DetectedFace, Image
 from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from tests.support.screen import on_screen
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -62,8 +64,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         yield running
 
 
-def _recognize(hub: RunningHub, image: Image, **extra: Any) -> dict[str, Any]:
-    response = hub.http.post("/api/v1/cv/face/recognize", json={"image": _b64(image), **extra})
+def _recognize(hub: RunningHub, image: Image, ext: str = ".jpg", **extra: Any) -> dict[str, Any]:
+    response = hub.http.post("/api/v1/cv/face/recognize", json={"image": _b64(image, ext), **extra})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -74,11 +76,14 @@ def test_transformed_photo_of_the_enrolled_person_is_recognised(hub: RunningHub)
     assert body["status"] == "success", body
     assert body["success"] is True
     assert body["employee_id"] == PERSON
-    assert body["name"] == "Eileen Collins"
+    assert body["employee_name"] == "Eileen Collins"
+    assert body["error"] is None
     assert body["confidence"] >= body["threshold"] == hub.settings.face_match_threshold
+    assert body["is_alive"] is None  # liveness was not asked for, so nothing is claimed
+    assert body["liveness_score"] is None
     location = body["face_location"]
-    assert location["w"] >= 40
-    assert location["h"] >= 40
+    assert location["width"] >= 40
+    assert location["height"] >= 40
     assert body["recognition_time_ms"] > 0
     assert body["model_id"] == "dlib-resnet-v1"
     assert body["gallery_version"] == 1
@@ -88,12 +93,12 @@ def test_transformed_photo_of_the_enrolled_person_is_recognised(hub: RunningHub)
 def test_a_large_photo_is_searched_at_a_bounded_size(hub: RunningHub) -> None:
     portrait = photos.astronaut_portrait()
     large = cv2.resize(portrait, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 2080 px
-    body = _recognize(hub, large)
+    body = _recognize(hub, np.asarray(large, dtype=np.uint8))
     assert body["status"] == "success", body
     assert body["employee_id"] == PERSON
     box = body["face_location"]  # in the uploaded photo's pixels
-    assert box["w"] > 600
-    assert box["x"] + box["w"] <= 2080
+    assert box["width"] > 600
+    assert box["x"] + box["width"] <= 2080
 
 
 @pytest.mark.parametrize(
@@ -107,16 +112,17 @@ def test_a_different_person_is_refused(hub: RunningHub, photo: Any) -> None:
     body = _recognize(hub, photo())
     assert body["status"] == "face_not_found", body
     assert body["success"] is False
+    assert body["error"] == "face_not_found"
     assert body["employee_id"] is None
-    assert body["name"] is None
-    assert body["confidence"] < hub.settings.face_match_threshold
+    assert body["employee_name"] is None
+    assert body["confidence"] == 0.0  # never the nearest stranger's similarity
     assert body["face_location"] is not None
 
 
 def test_a_photo_without_a_face(hub: RunningHub) -> None:
     from skimage import data
 
-    coffee = np.ascontiguousarray(np.asarray(data.coffee())[:, :, ::-1])
+    coffee = np.ascontiguousarray(np.asarray(data.coffee())[:, :, ::-1])  # type: ignore[no-untyped-call]
     body = _recognize(hub, coffee)
     assert body["status"] == "no_face_detected"
     assert body["faces_detected"] == 0
@@ -128,6 +134,8 @@ def test_liveness_is_never_pretended_without_its_model(hub: RunningHub) -> None:
     body = _recognize(hub, photos.astronaut_portrait(), check_liveness=True)
     assert body["status"] == "liveness_unavailable", body
     assert body["success"] is False
+    assert body["error"] == "liveness_unavailable"
+    assert body["is_alive"] is None
     assert body["employee_id"] is None
     assert body["liveness"]["checked"] is False
     assert body["liveness"]["is_live"] is None
@@ -143,15 +151,29 @@ def test_recognition_needs_cv_read(hub: RunningHub) -> None:
     assert response.status_code == 403
 
 
-def test_stored_templates_are_admin_only_and_audited(hub: RunningHub) -> None:
-    for scopes in (("cv:read",), ("cv:read", "cv:write")):
-        headers = scoped_headers(hub.settings, *scopes)
-        response = hub.anonymous.get(f"/api/v1/cv/face/embedding/{PERSON}", headers=headers)
-        assert response.status_code == 403, scopes
-    response = hub.http.get(f"/api/v1/cv/face/embedding/{PERSON}")
+def test_stored_templates_are_listed_and_raw_vectors_are_admin_only_and_audited(
+    hub: RunningHub,
+) -> None:
+    url = f"/api/v1/cv/face/embedding/{PERSON}"
+    reader = scoped_headers(hub.settings, "cv:read")
+    assert hub.anonymous.get(url, headers=reader).status_code == 403
+    writer = scoped_headers(hub.settings, "cv:read", "cv:write")
+    listed = hub.anonymous.get(url, headers=writer)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["total_count"] == 1
+    (template,) = body["embeddings"]
+    assert template["vector_id"] == f"vec_{template['face_id']:03d}"
+    assert 0.0 < template["quality_score"] <= 1.0
+    assert template["embedding"] is None  # raw vectors are opt-in
+    refused = hub.anonymous.get(url, params={"include_vectors": "true"}, headers=writer)
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["field"] == "include_vectors"
+
+    response = hub.http.get(url, params={"include_vectors": "true"})
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
-    faces = response.json()["faces"]
+    faces = response.json()["embeddings"]
     assert len(faces) == 1
     vector = np.asarray(faces[0]["embedding"], dtype=np.float32)
     assert vector.shape == (128,)
@@ -170,7 +192,7 @@ def test_stored_templates_are_admin_only_and_audited(hub: RunningHub) -> None:
 def test_enrol_several_images_reports_quality_and_rejections(hub: RunningHub) -> None:
     from skimage import data
 
-    coffee = np.ascontiguousarray(np.asarray(data.coffee())[:, :, ::-1])
+    coffee = np.ascontiguousarray(np.asarray(data.coffee())[:, :, ::-1])  # type: ignore[no-untyped-call]
     response = hub.http.post(
         "/api/v1/cv/face/enroll",
         json={
@@ -181,9 +203,11 @@ def test_enrol_several_images_reports_quality_and_rejections(hub: RunningHub) ->
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["faces_enrolled"] == 1
+    assert body["embeddings_created"] == 1
+    assert len(body["vector_ids"]) == 1
     assert len(body["quality_scores"]) == 1
     assert 0.0 < body["quality_scores"][0] <= 1.0
+    assert body["average_quality_score"] == pytest.approx(body["quality_scores"][0], abs=1e-4)
     assert any(w.startswith("images[1]: no face") for w in body["warnings"]), body
     first, second = body["images"]
     assert first["accepted"] is True
@@ -206,8 +230,9 @@ def test_enrol_several_images_reports_quality_and_rejections(hub: RunningHub) ->
         },
     )
     assert response.status_code == 200, response.text
-    faces = hub.http.get("/api/v1/cv/face/embedding/emp-multi").json()["faces"]
+    faces = hub.http.get("/api/v1/cv/face/embedding/emp-multi").json()["embeddings"]
     assert len(faces) == 1
+    assert faces[0]["vector_id"] == response.json()["vector_ids"][0]
     assert hub.http.delete("/api/v1/cv/face/emp-multi").status_code == 200
 
 
@@ -223,7 +248,8 @@ def test_delete_removes_templates_and_crops_and_the_gallery_forgets(tmp_path: Pa
             json={"employee_id": "emp-del", "name": "To Delete", "images": [_b64(portrait)]},
         )
         assert response.status_code == 200, response.text
-        face_id = hub.http.get("/api/v1/cv/face/embedding/emp-del").json()["faces"][0]["face_id"]
+        listed = hub.http.get("/api/v1/cv/face/embedding/emp-del").json()
+        face_id = listed["embeddings"][0]["face_id"]
         crop_key = f"faces/emp-del/{face_id}.jpg"
         assert store.exists(crop_key)
         crop = cv2.imdecode(np.frombuffer(store.get(crop_key), np.uint8), cv2.IMREAD_COLOR)
@@ -234,11 +260,11 @@ def test_delete_removes_templates_and_crops_and_the_gallery_forgets(tmp_path: Pa
         response = hub.http.delete("/api/v1/cv/face/emp-del")
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["faces_deleted"] == 1
+        assert body["embeddings_deleted"] == 1
         assert body["face_crops_deleted"] == 1
         assert body["gallery_version"] == 2
         assert not store.exists(crop_key)
-        assert hub.http.get("/api/v1/cv/face/embedding/emp-del").json()["faces"] == []
+        assert hub.http.get("/api/v1/cv/face/embedding/emp-del").json()["embeddings"] == []
         after = _recognize(hub, portrait)
         assert after["status"] == "face_not_found"
         assert after["gallery_version"] == 2
@@ -273,3 +299,93 @@ def test_the_liveness_verdict_gates_recognition(hub: RunningHub, score: float, s
     assert body["liveness"]["score"] == pytest.approx(score)
     assert body["liveness"]["is_live"] is (score >= 0.5)
     assert body["employee_id"] == (PERSON if status == "success" else None)
+
+
+def test_a_photo_of_a_screen_fails_liveness_without_the_passive_model(hub: RunningHub) -> None:
+    """The single-image screen cue (real code, the edge's thresholds) finds the pixel grid of a
+    screen showing the enrolled person: liveness_check_failed, nobody recognised."""
+    body = _recognize(hub, on_screen(photos.astronaut_portrait()), ".png", check_liveness=True)
+    assert body["status"] == "liveness_check_failed", body
+    assert body["success"] is False
+    assert body["error"] == "liveness_check_failed"
+    assert body["is_alive"] is False
+    assert body["liveness_score"] == pytest.approx(0.05)
+    assert body["employee_id"] is None
+    assert body["liveness"]["model_id"] == "screen-cues"
+    assert "screen pattern" in body["message"]
+    # the same photo without check_liveness is recognised: the cue runs only when asked
+    assert _recognize(hub, on_screen(photos.astronaut_portrait()), ".png")["status"] == "success"
+
+
+def test_camera_and_capture_time_are_recorded_with_each_recognition(hub: RunningHub) -> None:
+    taken = "2025-01-17T08:30:00Z"
+    body = _recognize(hub, photos.astronaut_portrait(), camera_id="cam_records_01", timestamp=taken)
+    assert body["status"] == "success"
+    assert body["timestamp"] == taken
+    assert body["camera_id"] == "cam_records_01"
+    stranger = _recognize(hub, photos.tom_hanks(), camera_id="cam_records_01")
+    assert stranger["status"] == "face_not_found"
+
+    reader = scoped_headers(hub.settings, "cv:read", "cv:write")
+    url = "/api/v1/cv/face/recognitions"
+    assert hub.anonymous.get(url, headers=reader).status_code == 403  # whereabouts: admin only
+    response = hub.http.get(url, params={"camera_id": "cam_records_01"})
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    newest, oldest = response.json()["items"]
+    assert oldest["recognition_id"] == body["recognition_id"]
+    assert oldest["timestamp"] == taken
+    assert oldest["status"] == "success"
+    assert oldest["employee_id"] == PERSON
+    assert oldest["confidence"] == pytest.approx(body["confidence"])
+    assert newest["recognition_id"] == stranger["recognition_id"]
+    assert newest["status"] == "face_not_found"
+    assert newest["employee_id"] is None
+    assert newest["confidence"] is None  # a stranger's nearest similarity is never stored
+    assert newest["timestamp"] == stranger["timestamp"]  # the hub's receive time
+    audit = hub.http.get("/api/v1/admin/audit-log", params={"action": "face.recognitions.read"})
+    assert audit.json()["items"][0]["detail"] == {"records": 2}
+
+
+def test_the_screen_cues_find_no_spoof_in_real_photos_and_find_the_screen() -> None:
+    """No false "spoof" on the real faces of the test photos (eight faces, three cameras), and
+    the screen pattern is found on each of them."""
+    from hub.vision.faces import screen_evidence
+
+    analyzer = DlibFaceAnalyzer(upsample=1)
+    checked = 0
+    for photo in (photos.astronaut_portrait(), photos.tom_hanks(), photos.group_photo()):
+        for face in analyzer.detect(photo):
+            assert screen_evidence(photo, face.box) is None, face.box
+            shown = on_screen(photo)
+            evidence = screen_evidence(shown, face.box)
+            assert evidence is not None, face.box
+            assert evidence.score < 0.5
+            assert "screen pattern" in evidence.reason
+            checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "field"),
+    [
+        ("/api/v1/cv/face/recognize", {"timestamp": "yesterday"}, "timestamp"),
+        ("/api/v1/cv/face/recognize", {"camera_id": "cam lobby/01"}, "camera_id"),
+        ("/api/v1/cv/face/recognize", {"camera": "cam_lobby_01"}, "camera"),
+        ("/api/v1/cv/face/enroll", {"metadata": {"name": "A", "shoe_size": 42}}, "shoe_size"),
+        ("/api/v1/cv/face/enroll", {"metadata": {"department": ""}}, "department"),
+        ("/api/v1/cv/face/enroll", {"name": "A", "metadata": {"name": "B"}}, "metadata.name"),
+    ],
+)
+def test_seed_fields_are_validated_with_the_field_named(
+    hub: RunningHub, path: str, extra: dict[str, Any], field: str
+) -> None:
+    image = _b64(photos.tom_hanks(), ".png")
+    body = (
+        {"image": image, **extra}
+        if path.endswith("recognize")
+        else {"employee_id": "emp-invalid", "images": [image], **extra}
+    )
+    response = hub.http.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert any(field in e["field"] or field in e["reason"] for e in response.json()["errors"])

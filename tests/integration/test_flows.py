@@ -10,7 +10,8 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,7 @@ from hub.db import create_engine, create_session_factory
 from hub.flows import context
 from hub.flows.attendance_service import AttendanceService
 from hub.flows.context import FlowDeps
+from hub.flows.hooks import HubFlowHooks
 from hub.flows.lost_found import NotAMatchError
 from hub.flows.notifications import DeliveryFailedError
 from hub.notify.factory import build_notifier
@@ -31,6 +33,7 @@ from hub.settings import HubSettings
 from hub.storage import LocalFolderStore
 from hub.tables import (
     AttendanceLog,
+    AttendanceMark,
     AuditLog,
     Event,
     HazardAlert,
@@ -79,6 +82,7 @@ def settings(tmp_path: Path, smtp: SmtpSink) -> HubSettings:
             smtp_port=smtp.port,
             attendance_notify_email=MANAGER_EMAIL,
             attendance_debounce_s=300,
+            attendance_cameras=["entrance"],
         )
     )
     asyncio.run(seed_hotel(values))
@@ -191,6 +195,92 @@ def test_attendance_catches_up_on_events_stored_before_a_stop(settings: HubSetti
             assert again.late == []
             logs = await all_rows(deps, AttendanceLog)
             assert [(log.employee_id, log.check_in_at) for log in logs] == [(LATE_EMPLOYEE, start)]
+
+    asyncio.run(main())
+
+
+def test_spoof_verdict_retracts_the_check_in_audited_and_told(
+    settings: HubSettings, smtp: SmtpSink
+) -> None:
+    """A track first reported live, then found a spoof: its check-in goes (the day's record
+    with it when nothing else kept it; rebuilt from the other sightings otherwise), an audit
+    row says so, and the manager hears of it. Unchecked faces never count."""
+
+    async def main() -> None:
+        async with bound_deps(settings) as deps:
+            hooks = HubFlowHooks(deps)
+            today = utcnow().date()
+            start = datetime(today.year, today.month, today.day, 7, 50, tzinfo=UTC)
+            unchecked = face_row(LATE_EMPLOYEE, start, liveness="unchecked")
+            photo = face_row(LATE_EMPLOYEE, start + timedelta(minutes=5))
+            await store_events(deps, [unchecked, photo])
+            first = await hooks.apply_attendance([unchecked, photo])
+            assert first.applied == 1  # the unchecked one does not count
+            (log,) = await all_rows(deps, AttendanceLog)
+            assert log.check_in_at == start + timedelta(minutes=5)
+            spoofed = photo | {"liveness": "spoof", "phase": "update"}
+            outcome = await hooks.apply_attendance([spoofed])
+            assert [(r.employee_id, r.log_removed) for r in outcome.retracted] == [
+                (LATE_EMPLOYEE, True)
+            ]
+            assert await all_rows(deps, AttendanceLog) == []
+            assert await all_rows(deps, AttendanceMark) == []
+            again = await hooks.apply_attendance([spoofed])  # redelivery: nothing more
+            assert again.retracted == []
+            # a live sighting earlier plus a spoofed later one: the record is rebuilt
+            live = face_row(LATE_EMPLOYEE, start + timedelta(minutes=1))
+            fake = face_row(LATE_EMPLOYEE, start - timedelta(minutes=30))
+            await store_events(deps, [live, fake])
+            await hooks.apply_attendance([live, fake])
+            (log,) = await all_rows(deps, AttendanceLog)
+            assert log.check_in_at == start - timedelta(minutes=30)
+            assert str(log.event_id) == str(fake["event_id"])
+            rebuilt = await hooks.apply_attendance([fake | {"liveness": "spoof"}])
+            assert [r.log_removed for r in rebuilt.retracted] == [False]
+            (log,) = await all_rows(deps, AttendanceLog)
+            assert log.check_in_at == start + timedelta(minutes=1)
+            assert str(log.event_id) == str(live["event_id"])
+            await hooks.drain()
+            audits = [a for a in await all_rows(deps, AuditLog) if a.action == "attendance.retract"]
+            assert [(a.actor, a.detail["event_id"]) for a in audits] == [
+                ("system:liveness", str(photo["event_id"])),
+                ("system:liveness", str(fake["event_id"])),
+            ]
+
+    asyncio.run(main())
+    mails = smtp.wait_for(2)
+    assert all(m.message["X-Innsight-Kind"] == "attendance_retracted" for m in mails)
+    assert all("spoof" in m.text() for m in mails)
+
+
+def test_manual_entry_records_who_entered_it(settings: HubSettings) -> None:
+    async def main() -> None:
+        async with bound_deps(settings) as deps:
+            service = AttendanceService(settings, deps.session_factory)
+            _, log = await service.apply_manual(
+                HOUSEKEEPER, utcnow(), "pin", None, action="check_in", entered_by="user:desk"
+            )
+            assert log is not None
+            (mark,) = await all_rows(deps, AttendanceMark)
+            assert mark.entered_by == "user:desk"
+            (row,) = [a for a in await all_rows(deps, AuditLog) if a.action == "attendance.entry"]
+            assert (row.actor, row.target) == ("user:desk", f"attendance_log:{log.id}")
+            assert row.detail["method"] == "pin"
+
+    asyncio.run(main())
+
+
+def test_no_attendance_cameras_no_face_attendance(settings: HubSettings) -> None:
+    async def main() -> None:
+        async with bound_deps(settings) as deps:
+            service = AttendanceService(
+                settings.model_copy(update={"attendance_cameras": []}), deps.session_factory
+            )
+            row = face_row(LATE_EMPLOYEE, utcnow())
+            await store_events(deps, [row])
+            outcome = await service.apply([row])
+            assert outcome.applied == 0
+            assert await all_rows(deps, AttendanceLog) == []
 
     asyncio.run(main())
 
@@ -444,3 +534,118 @@ def test_daily_pricing_publishes_validates_logs_and_summarises(
     mail = smtp.wait_for(1)[0]
     assert mail.rcpt_tos == [MANAGER_EMAIL]
     assert "pricing" in mail.subject.lower()
+
+
+def test_booking_events_create_move_and_refuse(settings: HubSettings) -> None:
+    from hub.flows.bookings import (
+        BookingEvent,
+        BookingEventError,
+        GuestData,
+        RoomData,
+        apply_booking_event,
+        has_guest_ref,
+    )
+    from hub.tables import Booking, Guest, Room
+
+    stay = RoomData(
+        room_number="102",
+        check_in_date=date(2025, 1, 17),
+        check_out_date=date(2025, 1, 19),
+        rate_per_night=Decimal(90),
+    )
+    guest = GuestData(guest_id="GUEST777", name="Tran Thi B", email="b@hotel.test")
+
+    async def main() -> tuple[list[Any], list[Any], list[Any], list[str]]:
+        refused: list[str] = []
+        async with bound_deps(settings) as deps:
+            sessions = deps.session_factory
+            made = await apply_booking_event(
+                sessions, BookingEvent("PMS-1", "new_booking", guest, stay)
+            )
+            assert (made.created, made.guest_created, made.status) == (True, True, "reserved")
+            # a second booking of the same guest (by the hotel's guest id) reuses the guest
+            second = BookingEvent(
+                "PMS-2", "new_booking", GuestData(guest_id="GUEST777", name="Tran Thi B"), stay
+            )
+            again = await apply_booking_event(sessions, second)
+            assert again.guest_created is (not has_guest_ref())
+            moved = await apply_booking_event(sessions, BookingEvent("PMS-1", "checked_in"))
+            assert (moved.status, moved.room_status) == ("checked_in", "occupied")
+            for event in (
+                BookingEvent("PMS-9", "checked_in"),
+                BookingEvent("PMS-1", "cancelled"),
+                BookingEvent(
+                    "PMS-3",
+                    "new_booking",
+                    guest,
+                    RoomData(
+                        room_number="999",
+                        check_in_date=date(2025, 1, 1),
+                        check_out_date=date(2025, 1, 2),
+                    ),
+                ),
+                BookingEvent(
+                    "PMS-4",
+                    "new_booking",
+                    guest,
+                    RoomData(
+                        room_number="102",
+                        room_type="suite",
+                        check_in_date=date(2025, 1, 1),
+                        check_out_date=date(2025, 1, 2),
+                    ),
+                ),
+                BookingEvent("PMS-5", "new_booking", GuestData(), stay),
+                BookingEvent(
+                    "PMS-6",
+                    "new_booking",
+                    guest,
+                    RoomData(check_in_date=date(2025, 1, 3), check_out_date=date(2025, 1, 2)),
+                ),
+            ):
+                with pytest.raises(BookingEventError) as err:
+                    await apply_booking_event(sessions, event)
+                refused.append(f"{err.value.status} {err.value.field}")
+            return (
+                await all_rows(deps, Booking),
+                await all_rows(deps, Guest),
+                await all_rows(deps, Room),
+                refused,
+            )
+
+    bookings, guests, rooms, refused = asyncio.run(main())
+    assert refused == [
+        "404 booking_id",
+        "409 event_type",
+        "404 room_data.room_number",
+        "409 room_data.room_type",
+        "422 guest_data.name",
+        "422 room_data.check_out_date",
+    ]
+    created = {b.booking_ref: b for b in bookings if b.booking_ref.startswith("PMS-")}
+    assert set(created) == {"PMS-1", "PMS-2"}  # nothing half-made by the refused events
+    assert created["PMS-1"].total_amount == Decimal("180.00")
+    assert created["PMS-1"].status == "checked_in"
+    assert next(r for r in rooms if r.room_number == "102").status == "occupied"
+    named = [g for g in guests if g.full_name == "Tran Thi B"]
+    assert len(named) == (1 if any(hasattr(g, "guest_ref") for g in guests) else 2)
+
+
+def test_warehouse_export_is_limited_to_the_range_and_has_no_personal_data(
+    settings: HubSettings, definitions: ModuleType
+) -> None:
+    async def main() -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+        async with bound_deps(settings) as deps:
+            today = utcnow().date()
+            bookings = await definitions.export_to_warehouse.fn("bookings", today, today)
+            guests = await definitions.export_to_warehouse.fn("guests", None, None)
+            data = deps.store.get(guests["object_key"])
+            return bookings, data, guests
+
+    bookings, guest_data, guests = asyncio.run(main())
+    assert bookings["records"] == 1  # BK-WAIT arrives today (seed_hotel)
+    assert bookings["range_field"] == "check_in_date"
+    assert guests["records"] == 1
+    assert guests["date_range"] is None
+    assert b"Mai Pham" not in guest_data
+    assert GUEST_EMAIL.encode() not in guest_data

@@ -46,7 +46,7 @@ BASE_DAY = datetime(2026, 1, 1, tzinfo=UTC)
 @dataclass
 class IndexedHub:
     hub: RunningHub
-    ids: dict[str, int]  # item name -> image id
+    ids: dict[str, str]  # item name -> image id
     days: dict[str, datetime]  # item name -> captured_at
 
 
@@ -81,7 +81,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexedHub]:
         tmp_path_factory.mktemp("image-hub"), None, image_search_model_path=model
     )
     with running_hub(settings, start_ingest=False) as hub:
-        ids: dict[str, int] = {}
+        ids: dict[str, str] = {}
         days: dict[str, datetime] = {}
         for number, item in enumerate(indexed_items()):
             day = BASE_DAY + timedelta(days=number)
@@ -106,7 +106,14 @@ def test_every_transformed_query_finds_its_own_item_first(indexed: IndexedHub) -
         if results[0]["image_id"] != indexed.ids[query.name]:
             misses.append((query.name, results[0]["metadata"]["name"]))
         else:
-            assert results[0]["metadata"] == {"name": query.name, "found_in": "lobby"}
+            metadata = results[0]["metadata"]
+            assert {k: metadata[k] for k in ("name", "found_in", "category")} == {
+                "name": query.name,
+                "found_in": "lobby",
+                "category": "lost_found",
+            }
+            assert metadata["tags"] == [query.name.split("/")[0]]
+            assert metadata["upload_time"].endswith("Z")
     assert misses == []
 
 
@@ -209,17 +216,30 @@ def test_bad_input_gets_a_4xx_with_a_reason(indexed: IndexedHub) -> None:
     assert ok
     assert big.nbytes > 40_000_000
     huge = base64.b64encode(big.tobytes()).decode("ascii")
-    for path in (INDEX, SEARCH):
+    for path, field in ((INDEX, "image"), (SEARCH, "query_image")):
         base: dict[str, Any] = {"category": "lost_found"}
-        payload = _assert_refused(hub, path, {**base, "image": "not base64!!"}, 422, "image")
+        payload = _assert_refused(hub, path, {**base, field: "not base64!!"}, 422, field)
         assert "base64" in payload["detail"]
-        payload = _assert_refused(hub, path, {**base, "image": pdf}, 415, "image")
+        payload = _assert_refused(hub, path, {**base, field: pdf}, 415, field)
         assert "PDF" in payload["detail"]
-        _assert_refused(hub, path, {**base, "image": text}, 415, "image")
-        payload = _assert_refused(hub, path, {**base, "image": tiny}, 422, "image")
+        _assert_refused(hub, path, {**base, field: text}, 415, field)
+        payload = _assert_refused(hub, path, {**base, field: tiny}, 422, field)
         assert "1x1" in payload["detail"]
-        _assert_refused(hub, path, {**base, "image": huge}, 413, "image")
-        _assert_refused(hub, path, {"image": good, "category": "kitchen_sink"}, 422, "category")
+        _assert_refused(hub, path, {**base, field: huge}, 413, field)
+        _assert_refused(hub, path, {field: good, "category": "kitchen_sink"}, 422, "category")
+    _assert_refused(
+        hub,
+        SEARCH,
+        {
+            "query_image": good,
+            "filters": {"date_range": {"start": "2025-02-01", "end": "2025-01-01"}},
+        },
+        422,
+        "filters.date_range",
+    )
+    _assert_refused(
+        hub, SEARCH, {"query_image": good, "filters": {"room": "201"}}, 422, "filters.room"
+    )
     _assert_refused(hub, SEARCH, {"image": good, "top_k": 0}, 422, "top_k")
     _assert_refused(hub, SEARCH, {"image": good, "threshold": 1.5}, 422, "threshold")
     _assert_refused(
@@ -229,7 +249,21 @@ def test_bad_input_gets_a_4xx_with_a_reason(indexed: IndexedHub) -> None:
         422,
         "date_to",
     )
-    _assert_refused(hub, INDEX, {"image": good}, 422, "category")
+    _assert_refused(hub, INDEX, {"image": good}, 422, "metadata.category")
+    _assert_refused(
+        hub,
+        INDEX,
+        {"image": good, "category": "room", "metadata": {"category": "amenity"}},
+        422,
+        "metadata.category",
+    )
+    _assert_refused(
+        hub,
+        INDEX,
+        {"image": good, "metadata": {"category": "room", "tags": "clean"}},
+        422,
+        "metadata",
+    )
     _assert_refused(
         hub,
         INDEX,
@@ -261,8 +295,9 @@ def test_bad_input_gets_a_4xx_with_a_reason(indexed: IndexedHub) -> None:
     _assert_refused(hub, INDEX, {"image": good, "category": "general", "extra": 1}, 422, "extra")
     for path in ("/api/v1/cv/image/999999", "/api/v1/cv/image/999999/file"):
         assert hub.http.get(path).status_code == 404
-    assert hub.http.get("/api/v1/cv/image/0").status_code == 422
-    assert hub.http.get(f"/api/v1/cv/image/{2**31}").status_code == 422
+    for missing in ("0", str(2**31), "IMG_LF_999999", "IMG_ROOM_1"):  # IMG_LF_1 exists
+        assert hub.http.get(f"/api/v1/cv/image/{missing}").status_code == 404, missing
+    assert hub.http.get("/api/v1/cv/image/IMG%20LF").status_code == 422
 
 
 def _metric(text: str, operation: str, outcome: str) -> float:
@@ -283,6 +318,16 @@ def test_metrics_count_index_and_search_outcomes(indexed: IndexedHub) -> None:
     assert _metric(after, "search", "success") == _metric(before, "search", "success") + 1
     for operation in ("index", "search"):
         assert _metric(after, operation, "refused") == _metric(before, operation, "refused") + 1
+    # the seed's names: cv_image_search_total{category}, cv_image_search_duration_seconds
+    assert _seed_metric(after, 'cv_image_search_total{category="all"}') == (
+        _seed_metric(before, 'cv_image_search_total{category="all"}') + 1
+    )
+    assert _seed_metric(after, "cv_image_search_duration_seconds_count") >= 1
+
+
+def _seed_metric(text: str, name: str) -> float:
+    lines = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
 
 
 def test_scopes(indexed: IndexedHub) -> None:
@@ -321,7 +366,12 @@ def test_delete_removes_record_files_and_index_entry(indexed: IndexedHub) -> Non
     assert hub.http.delete(f"/api/v1/cv/image/{done['image_id']}").status_code == 404
 
 
-def _answers(hub: RunningHub, probes: list[Item]) -> list[list[tuple[int, float]]]:
+def _row(public_id: str) -> int:
+    """The row id inside a public image id (IMG_ROOM_42 -> 42)."""
+    return int(public_id.rsplit("_", 1)[1])
+
+
+def _answers(hub: RunningHub, probes: list[Item]) -> list[list[tuple[str, float]]]:
     out = []
     for probe in probes:
         body = _search(hub, png_b64(probe.image), category="room", top_k=4, threshold=0.0)
@@ -366,7 +416,7 @@ def test_index_is_rebuilt_from_the_database(tmp_path: Path, database_url: str | 
         expected_first = _answers(hub, probes)
     # what was saved at shutdown holds the first five
     saved = json.loads((index_dir / "room.hnsw.json").read_text())
-    assert saved["ids"] == first
+    assert saved["ids"] == [_row(i) for i in first]
     stale = tmp_path / "stale"
     shutil.copytree(index_dir, stale)
     with running_hub(settings, start_ingest=False) as hub:
@@ -379,7 +429,9 @@ def test_index_is_rebuilt_from_the_database(tmp_path: Path, database_url: str | 
     (index_dir / "room.hnsw").unlink()
     with running_hub(settings, start_ingest=False) as hub:
         assert _answers(hub, probes) == expected
-    assert json.loads((index_dir / "room.hnsw.json").read_text())["ids"] == first + rest
+    assert json.loads((index_dir / "room.hnsw.json").read_text())["ids"] == [
+        _row(i) for i in first + rest
+    ]
 
     # 2. a stale file (saved before the last five were indexed, as after a crash): rebuilt
     shutil.rmtree(index_dir)

@@ -117,13 +117,16 @@ def trained(hub: RunningHub) -> dict[str, Any]:
     # before training: degraded health and a 503 that says how to train
     health = _ok(hub, "GET", "/health")
     assert health["status"] == "degraded"
+    assert health["checks"]["models"]["occupancy"] == "not_trained"
     assert health["bookings"] > 1000
     body = _error(hub, 503, "POST", "/forecast/occupancy", json={})
     assert "innsight ml train" in body["detail"]
     body = _error(hub, 404, "POST", "/retrain/crystal_ball")
     assert body["errors"][0]["field"] == "model_name"
 
-    result: dict[str, Any] = _ok(hub, "POST", "/retrain/all")
+    result: dict[str, Any] = _ok(hub, "POST", "/retrain/all", timeout=600)
+    assert result["model_name"] == "all"
+    result["by_name"] = {o["name"]: o for o in result["outcomes"]}
     return result
 
 
@@ -143,49 +146,63 @@ def test_training_promotes_every_model(hub: RunningHub, trained: dict[str, Any])
         assert outcome["window"]["train_end"] < outcome["window"]["eval_start"]
     assert 0.5 < outcomes["cancellation"]["metrics"]["auc"] <= 1.0
     health = _ok(hub, "GET", "/health")
-    assert health["status"] == "ok"
+    assert health["status"] == "healthy"
     assert all(m["trained"] for m in health["models"])
 
     # the same data again: the candidate does not beat the current model, which stays
-    again = _ok(hub, "POST", "/retrain/cancellation")["outcomes"][0]
-    assert again["status"] == "kept_current"
-    assert again["previous_version"] == outcomes["cancellation"]["version"]
+    again = _ok(hub, "POST", "/retrain/churn_model")  # the seed's name for it
+    assert again["models"] == ["cancellation"]
+    assert again["outcomes"][0]["status"] == "kept_current"
+    assert again["outcomes"][0]["previous_version"] == outcomes["cancellation"]["version"]
 
 
 @pytest.mark.parametrize(
-    ("target", "unit"),
-    [("occupancy", "rate"), ("revenue", "USD"), ("housekeeping_demand", "hours")],
+    ("target", "unit", "named"),
+    [
+        ("occupancy", "rate", "predicted_occupancy"),
+        ("revenue", "USD", "predicted_revenue"),
+        ("housekeeping_demand", "hours", "predicted_housekeeping_hours"),
+    ],
 )
-def test_forecasts(hub: RunningHub, trained: dict[str, Any], target: str, unit: str) -> None:
+def test_forecasts(
+    hub: RunningHub, trained: dict[str, Any], target: str, unit: str, named: str
+) -> None:
     today = utc_today()
-    end = today + timedelta(days=59)
-    body = _ok(
-        hub,
-        "POST",
-        f"/forecast/{target}",
-        json={"start_date": today.isoformat(), "end_date": end.isoformat()},
-    )
+    body = _ok(hub, "POST", f"/forecast/{target}", json={"forecast_days": 60, "room_type": "all"})
     assert body["unit"] == unit
-    assert len(body["items"]) == 60
-    assert body["items"][0]["date"] == today.isoformat()
-    for item in body["items"]:
-        assert 0 <= item["lower"] <= item["value"] <= item["upper"]
+    assert len(body["forecasts"]) == 60
+    assert body["forecasts"][0]["date"] == today.isoformat()
+    for item in body["forecasts"]:
+        assert 0 <= item["lower_bound"] <= item[named] <= item["upper_bound"]
+        assert item[named] == item["predicted_value"]
+        assert 0 < item["confidence"] <= 1
         if target == "occupancy":
-            assert item["upper"] <= 1.0
-    assert len(_ok(hub, "POST", f"/forecast/{target}", json={})["items"]) == 30
+            assert item["upper_bound"] <= 1.0
+    # the confidence is the coverage measured when the model was evaluated
+    coverage = trained["by_name"][target]["metrics"]["coverage"]
+    assert body["forecasts"][0]["confidence"] == pytest.approx(coverage, abs=1e-4)
+    assert len(_ok(hub, "POST", f"/forecast/{target}", json={})["forecasts"]) == 30
+    later = (today + timedelta(days=10)).isoformat()
+    shifted = _ok(
+        hub, "POST", f"/forecast/{target}", json={"forecast_days": 2, "start_date": later}
+    )
+    assert shifted["forecasts"][0]["date"] == later
+    suite = _ok(hub, "POST", f"/forecast/{target}", json={"forecast_days": 5, "room_type": "suite"})
+    assert suite["capacity"] == 3  # SMALL_ROOM_TYPES: three suites
+    assert suite["forecasts"][0][named] <= body["forecasts"][0][named] or target == "occupancy"
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"start_date": "2030-02-10", "end_date": "2030-02-01"}, "end_date"),  # reversed
-        ({"start_date": "TODAY", "end_date": "TODAY+365"}, "end_date"),  # 366 days
-        ({"start_date": "TODAY-3", "end_date": "TODAY+3"}, "start_date"),  # in the past
-        ({"start_date": "TODAY", "end_date": "not a date"}, "end_date"),
-        ({"start_date": "TODAY", "horizon": 3}, "horizon"),  # unknown field
+        ({"forecast_days": 0}, "forecast_days"),
+        ({"forecast_days": 367}, "forecast_days"),
+        ({"forecast_days": 3, "start_date": "TODAY-3"}, "start_date"),  # in the past
+        ({"forecast_days": 3, "start_date": "not a date"}, "start_date"),
+        ({"forecast_days": 3, "horizon": 3}, "horizon"),  # unknown field
     ],
 )
-def test_bad_ranges_are_4xx(
+def test_bad_forecast_requests_are_4xx(
     hub: RunningHub, trained: dict[str, Any], body: dict[str, Any], field: str
 ) -> None:
     today = utc_today()
@@ -204,50 +221,58 @@ def test_bad_ranges_are_4xx(
 def test_pricing(hub: RunningHub, trained: dict[str, Any]) -> None:
     today = utc_today()
     rules = {"floor": 80.0, "ceiling": 160.0, "max_daily_change": 0.15}
+    end = today + timedelta(days=44)
     body = _ok(
         hub,
         "POST",
         "/pricing/optimize",
         json={
-            "room_type": "double",
-            "start_date": today.isoformat(),
-            "end_date": (today + timedelta(days=44)).isoformat(),
+            "date_range": {"start": today.isoformat(), "end": end.isoformat()},
+            "room_types": ["double"],
             "rules": rules,
         },
     )
-    assert body["rules"] == rules
+    assert body["rules"] == {"double": rules}
     assert set(body["model_versions"]) == {"occupancy", "pricing"}
-    assert len(body["items"]) == 45
-    for item in body["items"]:
-        assert rules["floor"] - 0.01 <= item["price"] <= rules["ceiling"] + 0.01
-        previous = item["previous_price"]
+    assert len(body["pricing_schedule"]) == 45
+    for item in body["pricing_schedule"]:
+        assert item["room_type"] == "double"
+        assert item["competitor_avg"] is None
+        assert rules["floor"] - 0.01 <= item["suggested_price"] <= rules["ceiling"] + 0.01
+        previous = item["current_price"]
         if rules["floor"] <= previous <= rules["ceiling"]:
-            assert abs(item["price"] - previous) <= 0.15 * previous + 0.01
+            assert abs(item["suggested_price"] - previous) <= 0.15 * previous + 0.01
         assert 0.0 <= item["expected_occupancy"] <= 1.0
         assert 0.0 <= item["confidence"] <= 1.0
         assert item["elasticity"] < 0
+    every = _ok(hub, "POST", "/pricing/optimize", json={})
+    assert len(every["pricing_schedule"]) == 30 * 3  # every room type, 30 nights
+    assert [r["room_type"] for r in every["pricing_schedule"][:3]] == ["double", "single", "suite"]
 
     current = _ok(hub, "GET", "/pricing/current/double")
     assert current["source"] == "published"  # the optimisation above published today's price
-    assert current["price"] == body["items"][0]["price"]
-    fresh = _ok(hub, "GET", "/pricing/current/suite")
-    assert fresh["source"] == "recommended_now"
-    assert fresh["price"] > 0
+    assert current["price"] == every["pricing_schedule"][0]["suggested_price"]
 
     _error(hub, 404, "GET", "/pricing/current/penthouse")
-    answer = _error(hub, 404, "POST", "/pricing/optimize", json={"room_type": "penthouse"})
-    assert answer["errors"][0]["field"] == "room_type"
+    answer = _error(hub, 404, "POST", "/pricing/optimize", json={"room_types": ["penthouse"]})
+    assert answer["errors"][0]["field"] == "room_types[0]"
     answer = _error(
         hub,
         422,
         "POST",
         "/pricing/optimize",
-        json={"room_type": "double", "rules": {"floor": 200, "ceiling": 100}},
+        json={"room_types": ["double"], "rules": {"floor": 200, "ceiling": 100}},
     )
     assert "floor" in answer["detail"]
-    _error(
-        hub, 422, "POST", "/pricing/optimize", json={"room_type": "double", "rules": {"floor": -5}}
-    )
+    _error(hub, 422, "POST", "/pricing/optimize", json={"rules": {"floor": -5}})
+    reversed_range = {"date_range": {"start": end.isoformat(), "end": today.isoformat()}}
+    answer = _error(hub, 422, "POST", "/pricing/optimize", json=reversed_range)
+    assert answer["errors"][0]["field"] == "date_range.end"
+
+
+def _guest_ref(synthetic: SyntheticHistory, guest_id: int) -> str:
+    guests = synthetic.guests
+    return str(guests.loc[guests["guest_id"] == guest_id, "guest_ref"].iloc[0])
 
 
 def test_cancellation_risk(
@@ -257,71 +282,85 @@ def test_cancellation_risk(
     status = history.status()
     reserved = history.bookings[status == "reserved"]
     ref = str(reserved["booking_ref"].iloc[0])
-    body = _ok(hub, "POST", "/churn/predict", json={"booking_ref": ref})
-    assert body["booking_ref"] == ref
-    assert 0.0 <= body["probability"] <= 1.0
+    owner = _guest_ref(synthetic, int(reserved["guest_id"].iloc[0]))
+    body = _ok(hub, "POST", "/churn/predict", json={"booking_id": ref})
+    assert body["booking_id"] == ref
+    assert body["guest_id"] == owner
+    assert 0.0 <= body["churn_probability"] <= 1.0
     assert body["risk_level"] in {"low", "medium", "high"}
-    assert len(body["top_factors"]) == 3
+    assert len(body["risk_factors"]) == 3
+    for factor in body["risk_factors"]:
+        assert (factor["impact"] > 0) == (factor["contribution"] > 0)
     assert body["recommended_actions"]
-    by_id = _ok(
-        hub, "POST", "/churn/predict", json={"booking_id": int(reserved["booking_id"].iloc[0])}
-    )
-    assert by_id["probability"] == body["probability"]
+    assert len(body["action_details"]) == len(body["recommended_actions"])
 
-    inline = _ok(
+    # features override the stored booking: a long lead time through an agent raises the risk
+    risky = _ok(
         hub,
         "POST",
         "/churn/predict",
         json={
-            "booking": {
-                "arrival_date": (utc_today() + timedelta(days=200)).isoformat(),
-                "lead_time": 200,
-                "market_segment": "Groups",
-                "deposit_type": "No Deposit",
-                "stays_in_week_nights": 3,
-            }
+            "booking_id": ref,
+            "guest_id": owner,
+            "features": {"booking_lead_time_days": 300, "booking_source": "tour_operator"},
         },
     )
-    assert inline["booking_ref"] is None
-    assert 0.0 <= inline["probability"] <= 1.0
+    assert risky["features_used"]["lead_time"] == 300
+    assert risky["features_used"]["market_segment"] == "Offline TA/TO"
+    assert risky["churn_probability"] != body["churn_probability"]
 
     cancelled = history.bookings[status == "cancelled"]["booking_ref"].iloc[0]
-    _error(hub, 409, "POST", "/churn/predict", json={"booking_ref": str(cancelled)})
-    _error(hub, 404, "POST", "/churn/predict", json={"booking_ref": "NOPE-1"})
-    _error(hub, 422, "POST", "/churn/predict", json={"booking_ref": ref, "booking_id": 1})
+    _error(hub, 409, "POST", "/churn/predict", json={"booking_id": str(cancelled)})
+    _error(hub, 404, "POST", "/churn/predict", json={"booking_id": "NOPE-1"})
+    _error(hub, 422, "POST", "/churn/predict", json={"booking_id": 17})  # integer ids: no more
     _error(hub, 422, "POST", "/churn/predict", json={})
+    answer = _error(
+        hub,
+        422,
+        "POST",
+        "/churn/predict",
+        json={"booking_id": ref, "features": {"booking_source": "carrier_pigeon"}},
+    )
+    assert answer["errors"][0]["field"] == "features.booking_source"
 
 
 def test_clv(hub: RunningHub, synthetic: SyntheticHistory, trained: dict[str, Any]) -> None:
-    regular = int(synthetic.history.bookings["guest_id"].value_counts().index[0])
+    regular = _guest_ref(
+        synthetic, int(synthetic.history.bookings["guest_id"].value_counts().index[0])
+    )
     body = _ok(hub, "POST", "/clv/predict", json={"guest_id": regular})
     assert body["guest_id"] == regular
     assert body["horizon_days"] == 365
-    assert body["clv"] >= 0
+    assert body["time_horizon_months"] == 12
+    assert body["predicted_clv"] >= 0
     assert 0.0 <= body["retention_probability"] <= 1.0
     assert body["history"]["stays"] >= 1
     assert body["segment"] in {"champion", "loyal", "at_risk", "new", "occasional", "dormant"}
-    answer = _error(hub, 404, "POST", "/clv/predict", json={"guest_id": 10**8})
+    answer = _error(hub, 404, "POST", "/clv/predict", json={"guest_id": "GUEST99999999"})
     assert answer["errors"][0]["field"] == "guest_id"
-    _error(hub, 422, "POST", "/clv/predict", json={"guest_id": 0})
+    _error(hub, 422, "POST", "/clv/predict", json={"guest_id": ""})
 
 
 def test_recommendations(
     hub: RunningHub, synthetic: SyntheticHistory, trained: dict[str, Any]
 ) -> None:
-    regular = int(synthetic.history.bookings["guest_id"].value_counts().index[0])
-    body = _ok(hub, "POST", "/recommend/services", json={"guest_id": regular, "k": 4})
-    assert len(body["items"]) == 4
-    assert all(item["reason"] and 0 <= item["score"] <= 1 for item in body["items"])
-    assert all(item["price"] > 0 for item in body["items"])
-    _error(hub, 404, "POST", "/recommend/services", json={"guest_id": 10**8})
-    other = synthetic.history.bookings[synthetic.history.bookings["guest_id"] != regular]
+    regular_id = int(synthetic.history.bookings["guest_id"].value_counts().index[0])
+    regular = _guest_ref(synthetic, regular_id)
+    body = _ok(hub, "POST", "/recommend/services", json={"guest_id": regular, "top_k": 4})
+    assert len(body["recommendations"]) == 4
+    for item in body["recommendations"]:
+        assert item["reason"]
+        assert 0 <= item["score"] <= 1
+        assert item["price"] > 0
+        assert item["service_id"] == f"SVC_{item['service'].upper()}_001"
+    _error(hub, 404, "POST", "/recommend/services", json={"guest_id": "GUEST99999999"})
+    other = synthetic.history.bookings[synthetic.history.bookings["guest_id"] != regular_id]
     _error(
         hub,
         422,
         "POST",
         "/recommend/services",
-        json={"guest_id": regular, "booking_ref": str(other["booking_ref"].iloc[0])},
+        json={"guest_id": regular, "booking_id": str(other["booking_ref"].iloc[0])},
     )
 
     check_in = utc_today() + timedelta(days=20)
@@ -337,11 +376,27 @@ def test_recommendations(
             "children": 1,
         },
     )
-    for item in rooms["items"]:
+    for item in rooms["recommendations"]:
         assert item["max_occupancy"] >= 3  # a single room cannot take three people
         assert item["available_rooms"] >= 1
         assert item["reason"]
         assert item["total_price"] == pytest.approx(3 * item["price_per_night"], abs=0.05)
+    cheap = _ok(
+        hub,
+        "POST",
+        "/recommend/rooms",
+        json={
+            "check_in": check_in.isoformat(),
+            "check_out": (check_in + timedelta(days=1)).isoformat(),
+            "adults": 1,
+            "preferences": {"budget": "low"},
+        },
+    )
+    # budget low: the cheapest tier first, the dearest last (fit 1, then 0.5, then 0)
+    distance = {"low": 0, "medium": 1, "high": 2}
+    tiers = [distance[r["price_tier"]] for r in cheap["recommendations"]]
+    assert tiers == sorted(tiers)
+    assert [r["matches_preferences"] for r in cheap["recommendations"]] == [t == 0 for t in tiers]
     answer = _error(
         hub,
         422,
@@ -354,7 +409,18 @@ def test_recommendations(
 
 def test_predictions_are_logged_and_counted(hub: RunningHub, trained: dict[str, Any]) -> None:
     _ok(hub, "POST", "/forecast/occupancy", json={})
-    metrics = _ok(hub, "GET", "/metrics")
-    assert metrics["predictions_logged"] >= 30
-    assert metrics["endpoints"]["forecast/occupancy"]["requests"] >= 1
-    assert metrics["endpoints"]["forecast/occupancy"]["errors"] >= 1  # the 503 before training
+    response = hub.http.get(f"{ML}/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    success = (
+        'ml_predictions_total{endpoint="forecast/occupancy",model="occupancy",status="success"}'
+    )
+    error = 'ml_predictions_total{endpoint="forecast/occupancy",model="occupancy",status="error"}'
+    assert success in text
+    assert error in text  # the 503 before training
+    logged = next(line for line in text.splitlines() if line.startswith("ml_predictions_logged "))
+    assert float(logged.split()[1]) >= 30
+    assert 'ml_training_runs_total{model_name="cancellation",status="promoted"} 1.0' in text
+    # the same families are in the hub's /metrics
+    assert "ml_prediction_duration_seconds_bucket" in hub.http.get("/metrics").text

@@ -62,12 +62,12 @@ def _number(value: Any) -> float:
 def _expected_invoice(invoice: Invoice) -> dict[str, Any]:
     return {
         "invoice_number": invoice.invoice_number,
-        "invoice_date": invoice.invoice_date.isoformat(),
+        "date": invoice.invoice_date.isoformat(),
         "vendor": invoice.vendor,
         "currency": invoice.currency,
         "subtotal": _number(invoice.subtotal),
-        "tax": _number(invoice.tax),
-        "total": _number(invoice.total),
+        "tax_amount": _number(invoice.tax),
+        "total_amount": _number(invoice.total),
         "items": [
             {
                 "description": item.description,
@@ -81,7 +81,15 @@ def _expected_invoice(invoice: Invoice) -> dict[str, Any]:
 
 
 def _invoice_fields(body: dict[str, Any]) -> dict[str, Any]:
-    keys = ("invoice_number", "invoice_date", "vendor", "currency", "subtotal", "tax", "total")
+    keys = (
+        "invoice_number",
+        "date",
+        "vendor",
+        "currency",
+        "subtotal",
+        "tax_amount",
+        "total_amount",
+    )
     fields = {key: body[key] for key in keys}
     fields["items"] = [
         {key: item[key] for key in ("description", "quantity", "unit_price", "amount")}
@@ -108,9 +116,21 @@ def test_invoice_fields_are_exact(
     assert body["language"] == invoice.lang
     assert body["engine"] == engine
     assert body["warnings"] == []  # items add up to the subtotal, subtotal + tax = total
-    for name in ("invoice_number", "invoice_date", "vendor", "items", "subtotal", "tax", "total"):
-        assert 0.5 < body["confidence"][name] <= 1.0, name
-    assert body["processing_time_ms"] > 0
+    for name in (
+        "invoice_number",
+        "date",
+        "vendor",
+        "items",
+        "subtotal",
+        "tax_amount",
+        "total_amount",
+    ):
+        assert 0.5 < body["field_confidence"][name] <= 1.0, name
+    assert body["confidence"] == pytest.approx(
+        sum(body["field_confidence"].values()) / len(body["field_confidence"]), abs=1e-3
+    )
+    assert body["ocr_time_ms"] > 0
+    assert invoice.invoice_number in body["raw_text"]
     assert body["result_id"] >= 1
     assert any(invoice.vendor == line["text"] for line in body["text"])
 
@@ -137,18 +157,19 @@ def cccd_reading(hub: RunningHub) -> dict[str, Any]:
 
 def test_cccd_card_reads_name_number_and_dates(cccd_reading: dict[str, Any]) -> None:
     card, body = VIETNAMESE_ID, cccd_reading
-    assert body["document_type"] == "cccd"
+    assert body["document_type"] == "id_card"
+    assert body["detected_type"] == "cccd"
     assert body["id_number"] == card.id_number
     assert body["full_name"] == card.full_name
     assert body["date_of_birth"] == card.date_of_birth.isoformat()
     assert body["expiry_date"] == card.expiry_date.isoformat()
-    assert body["gender"] == "M"
+    assert body["gender"] == "Male"
     assert body["nationality"] == card.nationality
     assert body["address"] == card.address
     assert body["place_of_origin"] == card.place_of_origin
     assert body["mrz"] is None
     for name in ("id_number", "full_name", "date_of_birth", "expiry_date"):
-        assert 0.5 < body["confidence"][name] <= 1.0, name
+        assert 0.5 < body["field_confidence"][name] <= 1.0, name
 
 
 def test_passport_mrz_verifies(hub: RunningHub) -> None:
@@ -165,7 +186,7 @@ def test_passport_mrz_verifies(hub: RunningHub) -> None:
     assert body["expiry_date"] == document.expiry_date.isoformat()
     assert body["issue_date"] == document.issue_date.isoformat()
     assert body["nationality"] == "VNM"
-    assert body["gender"] == "M"
+    assert body["gender"] == "Male"
     assert body["warnings"] == []
     assert body["text"] is None  # OCR lines only when asked for
 
@@ -230,6 +251,46 @@ def test_results_are_stored_encrypted_readable_and_deletable(
 # ---------------------------------------------------------------------------------------------
 # Access and refusals
 # ---------------------------------------------------------------------------------------------
+
+
+def _seed_count(hub: RunningHub, sample: str) -> float:
+    text = hub.anonymous.get("/metrics").text
+    lines = [line for line in text.splitlines() if line.startswith(sample + " ")]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+
+def test_document_type_and_country_are_honoured(hub: RunningHub) -> None:
+    """The caller's document_type and country are checked against what is read (a mismatch
+    is a warning, never a silent override) and counted under the seed's metric names."""
+    page = png_bytes(render_passport(passport()))
+    ids_before = _seed_count(hub, 'cv_ocr_total{type="id"}')
+    passports_before = _seed_count(hub, 'cv_ocr_requests_total{document_type="passport"}')
+    body = _post(hub, ID, page, document_type="passport", country="VN")
+    assert body["document_type"] == "passport"
+    assert body["country"] == "VN"
+    assert body["warnings"] == []
+    wrong = _post(hub, ID, page, document_type="id_card", country="FRA")
+    assert wrong["document_type"] == "passport"  # what was read
+    assert any("asked id_card" in w for w in wrong["warnings"]), wrong["warnings"]
+    assert any("country: asked FRA" in w for w in wrong["warnings"]), wrong["warnings"]
+    assert _seed_count(hub, 'cv_ocr_total{type="id"}') == ids_before + 2
+    assert _seed_count(hub, 'cv_ocr_requests_total{document_type="passport"}') == (
+        passports_before + 2
+    )
+    # a card whose title was cut off: the text does not say what it is, the caller does
+    card = render_id_card(VIETNAMESE_ID)
+    untitled = card.crop((0, 145, card.width, card.height))
+    plain = _post(hub, ID, png_bytes(untitled))
+    assert plain["document_type"] is None
+    told = _post(hub, ID, png_bytes(untitled), document_type="id_card", country="VN")
+    assert told["document_type"] == "id_card"
+    assert told["id_number"] == VIETNAMESE_ID.id_number
+
+
+def test_unknown_document_type_is_422(hub: RunningHub) -> None:
+    response = hub.http.post(ID, json={"image": "x", "document_type": "library_card"})
+    assert response.status_code == 422
+    assert "document_type" in response.text
 
 
 def test_ocr_needs_cv_write(hub: RunningHub) -> None:
@@ -329,7 +390,7 @@ def test_rapidocr_alone_needs_no_tesseract(tmp_path: Path) -> None:
     with running_hub(settings, start_ingest=False) as hub:
         body = _post(hub, INVOICE, png_bytes(render_invoice(ENGLISH_INVOICE)))
         assert body["engine"] == "rapidocr"
-        assert body["total"] == _number(ENGLISH_INVOICE.total)
+        assert body["total_amount"] == _number(ENGLISH_INVOICE.total)
 
 
 def test_tesseract_alone_reads_a_vietnamese_card() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import cv2
+import numpy as np
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -92,39 +93,110 @@ def test_reference_is_registered(hub: RunningHub) -> None:
 def test_a_ready_room_is_ready_and_becomes_available(hub: RunningHub) -> None:
     body = _analyze(hub, "101", another_shot(reference_room()))
     assert body["ready_for_guest"] is True, body
+    assert body["overall_status"] == body["status"] == "clean"
     assert body["tags"] == []
-    assert all(item["done"] for item in body["checklist"])
-    assert body["estimated_cleaning_minutes"] == 0
+    assert all(item["done"] for item in body["tasks"])
+    assert body["checklist"] == {
+        "bed_made": True,
+        "bathroom_clean": True,
+        "towels_present": None,  # no towels region in this room type
+        "amenities_complete": True,
+        "floor_clean": True,
+    }
+    assert body["estimated_cleaning_time_minutes"] == 0
     assert body["alignment"]["method"] == "homography"
+    inlier_ratio = body["alignment"]["inliers"] / body["alignment"]["matches"]
+    assert 0.0 < body["confidence"] <= inlier_ratio + 1e-3
     assert body["room_status"] == "available"
     status = hub.http.get("/api/v1/cv/room/status/101").json()
-    assert status["status"] == "available"
+    assert status["room_status"] == "available"
+    assert status["status"] == "clean"
+    assert status["ready_for_guest"] is True
+    assert status["analyzed_by"] == body["analyzed_by"]
+    assert status["last_analyzed_at"] == status["last_analysis"]["analysed_at"]
     assert status["reference_registered"] is True
     assert status["last_analysis"]["analysis_id"] == body["analysis_id"]
     assert status["last_analysis"]["ready_for_guest"] is True
+
+
+def test_confidence_follows_the_alignment_and_the_margin(hub: RunningHub) -> None:
+    """An unaligned photo has confidence 0 and is unverified; a photo whose bed region sits
+    just over its limit is less sure than a clean one."""
+    clean = _analyze(hub, "101", another_shot(reference_room()))
+    flat = np.full_like(reference_room(), 128)
+    unaligned = _analyze(hub, "101", flat)
+    assert unaligned["overall_status"] == "unverified"
+    assert unaligned["confidence"] == 0.0
+    assert unaligned["checklist"]["bed_made"] is None
+    dirty = _analyze(hub, "101", another_shot(with_patch(reference_room(), "bed")))
+    bed = next(r for r in dirty["regions"] if r["name"] == "bed")
+    margin = min(
+        1.0, (bed["changed_fraction"] - bed["max_changed_fraction"]) / bed["max_changed_fraction"]
+    )
+    tag = dirty["tags"][0]
+    assert tag["label"] == "bed_unmade"
+    inliers = dirty["alignment"]["inliers"] / dirty["alignment"]["matches"]
+    assert tag["confidence"] == pytest.approx(inliers * margin, abs=2e-3)
+    assert 0.0 < clean["confidence"] <= 1.0
 
 
 def test_a_changed_region_is_not_ready_and_named(hub: RunningHub) -> None:
     photo = another_shot(with_patch(reference_room(), "bed"), dx=-6, dy=5, gain=0.85)
     body = _analyze(hub, "102", photo)
     assert body["ready_for_guest"] is False
-    assert body["tags"] == ["bed_unmade"]
-    undone = [item for item in body["checklist"] if not item["done"]]
+    assert body["overall_status"] == "dirty"
+    assert [t["label"] for t in body["tags"]] == ["bed_unmade"]
+    assert body["tags"][0]["severity"] == "high"
+    assert body["checklist"]["bed_made"] is False
+    undone = [item for item in body["tasks"] if not item["done"]]
     assert [item["region"] for item in undone] == ["bed"]
-    assert body["estimated_cleaning_minutes"] > 0
+    assert body["estimated_cleaning_time_minutes"] > 0
     bed = next(r for r in body["regions"] if r["name"] == "bed")
     assert bed["changed"] is True
     assert bed["tag"] == "bed_unmade"
     assert body["room_status"] == "cleaning"  # was available: back to cleaning
     status = hub.http.get("/api/v1/cv/room/status/102").json()
-    assert status["status"] == "cleaning"
+    assert status["room_status"] == "cleaning"
+    assert status["status"] == "dirty"
     assert status["last_analysis"]["tags"] == ["bed_unmade"]
+
+
+def test_analysis_depth_decides_what_is_reported_and_kept(hub: RunningHub) -> None:
+    photo = another_shot(with_patch(reference_room(), "floor"))
+    answers = {
+        depth: hub.http.post(
+            "/api/v1/cv/room/analyze",
+            json={"room_number": "103", "image": _b64(photo), "analysis_depth": depth},
+        ).json()
+        for depth in ("quick", "standard", "detailed")
+    }
+    verdicts = {
+        (a["overall_status"], tuple(t["label"] for t in a["tags"])) for a in answers.values()
+    }
+    assert verdicts == {("dirty", ("floor_needs_cleaning",))}
+    assert answers["quick"]["regions"] is None
+    assert answers["quick"]["alignment"] is None
+    standard = {r["name"]: r for r in answers["standard"]["regions"]}
+    detailed = {r["name"]: r for r in answers["detailed"]["regions"]}
+    assert standard["floor"]["changed_box"] is None
+    x, y, w, h = detailed["floor"]["changed_box"]
+    assert x >= 0.03
+    assert y >= 0.57
+    assert x + w <= 0.59
+    assert y + h <= 0.97
+    assert detailed["bed"]["changed_box"] is None  # nothing changed there
+    store = LocalFolderStore(hub.settings.objects_dir)
+    keys = {d: f"rooms/inspections/103/{a['analysis_id']}.jpg" for d, a in answers.items()}
+    assert not store.exists(keys["quick"])
+    assert store.exists(keys["standard"])
+    assert store.exists(keys["detailed"])
 
 
 def test_an_occupied_room_keeps_its_status(hub: RunningHub) -> None:
     body = _analyze(hub, "103", another_shot(reference_room()))
     assert body["ready_for_guest"] is True
     assert body["room_status"] == "occupied"
+    assert hub.http.get("/api/v1/cv/room/status/103").json()["room_status"] == "occupied"
 
 
 @pytest.mark.parametrize(
@@ -242,17 +314,19 @@ def test_inspection_and_hazards_on_postgresql(
             ready = _analyze(hub, "101", another_shot(reference_room()))
             assert ready["ready_for_guest"] is True
             dirty = _analyze(hub, "102", another_shot(with_patch(reference_room(), "floor")))
-            assert dirty["tags"] == ["floor_needs_cleaning"]
+            assert [t["label"] for t in dirty["tags"]] == ["floor_needs_cleaning"]
             status = hub.http.get("/api/v1/cv/room/status/102").json()
             assert status["last_analysis"]["tags"] == ["floor_needs_cleaning"]
-            assert status["status"] == "cleaning"
+            assert status["room_status"] == "cleaning"
+            assert status["status"] == "dirty"
+            assert status["analyzed_by"] == dirty["analyzed_by"]
             hazards = hub.http.post(
                 "/api/v1/cv/anomaly/detect",
                 json={"image": _b64(photos.group_photo()), "min_score": 0.45},
             )
             assert hazards.status_code in (200, 503), hazards.text
             if hazards.status_code == 200:
-                assert all(d["id"] > 0 for d in hazards.json()["detections"])
+                assert all(d["id"] > 0 for d in hazards.json()["anomalies"])
     finally:
         asyncio.run(
             _pg_admin(postgres_server.async_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -237,6 +237,7 @@ class IdCard:
     place_of_origin: str
     address: str
     expiry_date: date
+    issue_date: date | None = None  # printed when given (newer cards carry it on the front)
 
 
 VIETNAMESE_ID = IdCard(
@@ -286,6 +287,13 @@ def render_id_card(card: IdCard, *, width: int = 1100, height: int = 700) -> Ima
     line(f"Quê quán / Place of origin: {card.place_of_origin}")
     line("Nơi thường trú / Place of residence:", small, gap=6)
     line(card.address)
+    if card.issue_date is not None:
+        draw.text(
+            (40, height - 100),
+            f"Ngày cấp / Date of issue: {card.issue_date:%d/%m/%Y}",
+            font=small,
+            fill=BLACK,
+        )
     draw.text(
         (40, height - 60),
         f"Có giá trị đến / Date of expiry: {card.expiry_date:%d/%m/%Y}",

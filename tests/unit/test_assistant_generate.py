@@ -35,6 +35,8 @@ FULL: dict[str, str] = {
     "message": "Phòng của quý khách đã được nâng hạng.",
     "issue": "nước nóng bị gián đoạn",
     "check_in_date": "2026-12-01",
+    "check_in": "2026-12-01",
+    "check_out": "2026-12-03",
 }
 
 
@@ -140,3 +142,17 @@ def test_unknown_kind_and_missing_fields_raise_the_contract_errors() -> None:
     assert missing.value.fields == ["guest_name", "room_number"]
     with pytest.raises(ValueError, match="language"):
         render("room_ready", "fr", {"guest_name": "A", "room_number": "1"})  # type: ignore[arg-type]
+
+
+def test_booking_confirmation_formats_the_amount_per_language() -> None:
+    from hub.assistant.generate import format_amount
+
+    assert format_amount(5_000_000, "vi", "VND") == "5.000.000 VND"
+    assert format_amount(5_000_000, "en") == "5,000,000"
+    assert format_amount(1234.5, "vi") == "1.234,50"
+    fields = {"guest_name": "John Doe", "check_in": "2025-02-01", "check_out": "2025-02-03",
+              "total_amount": format_amount(5_000_000, "vi")}  # fmt: skip
+    message = render("booking_confirmation", "vi", fields)
+    assert message.subject == "Xác nhận đặt phòng - khách sạn"
+    assert "- Tổng tiền: 5.000.000" in message.body
+    assert "- Loại phòng: theo đặt phòng" in message.body  # optional, defaulted

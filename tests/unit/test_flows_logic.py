@@ -17,7 +17,9 @@ from hub.flows.attendance import (
     fold,
     minutes_late,
     parse_hhmm,
+    refold,
     resolve_day,
+    retracts_attendance,
     shift_start_at,
     work_date_of,
 )
@@ -62,8 +64,12 @@ def test_parse_hhmm() -> None:
     ("kind", "person", "liveness", "camera", "cameras", "expected"),
     [
         ("face", "emp-1", "live", "entrance", ["entrance"], True),
-        ("face", "emp-1", "unchecked", "entrance", [], True),
-        ("face", "emp-1", None, "lobby", [], True),
+        # issue 17: only a live face counts, and only at a camera listed for attendance
+        ("face", "emp-1", "unchecked", "entrance", ["entrance"], False),
+        ("face", "emp-1", None, "entrance", ["entrance"], False),
+        ("face", "emp-1", "live", "entrance", [], False),
+        ("face", "emp-1", "unchecked", "entrance", [], False),
+        ("face", "emp-1", None, "lobby", [], False),
         ("face", "emp-1", "spoof", "entrance", ["entrance"], False),
         ("face", None, "live", "entrance", ["entrance"], False),
         ("face", "emp-1", "live", "lobby", ["entrance"], False),
@@ -79,6 +85,32 @@ def test_which_sightings_count(
     expected: bool,
 ) -> None:
     assert counts_for_attendance(kind, person, liveness, camera, cameras) is expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "liveness", "expected"),
+    [
+        ("face", "spoof", True),
+        ("face", "live", False),
+        ("face", "unchecked", False),
+        ("face", None, False),
+        ("anomaly", "spoof", False),
+    ],
+)
+def test_which_events_retract(kind: str, liveness: str | None, expected: bool) -> None:
+    assert retracts_attendance(kind, liveness) is expected
+
+
+def test_refold_rebuilds_the_day_without_the_retracted_sighting() -> None:
+    kept = [sighting(at(8, 20), event="e2"), sighting(at(17, 0), event="e3")]
+    decision = refold(kept, shift_start=at(8), grace_minutes=5, debounce_s=300)
+    assert decision is not None
+    assert decision.record == DayRecord(at(8, 20), at(17, 0), "late")
+    assert decision.minutes_late == 20
+    on_time = refold(kept[1:], shift_start=at(17), grace_minutes=5, debounce_s=300)
+    assert on_time is not None
+    assert on_time.record == DayRecord(at(17, 0), None, "present")
+    assert refold([], shift_start=at(8), grace_minutes=5, debounce_s=300) is None
 
 
 def test_minutes_late_respects_the_grace_period() -> None:
@@ -334,3 +366,17 @@ def test_report_html_escapes_and_charts_are_png() -> None:
     charts = render_charts(figures)
     assert set(charts) == {"occupancy.png", "operations.png"}
     assert all(data.startswith(b"\x89PNG\r\n\x1a\n") for data in charts.values())
+
+
+def test_a_one_off_shift_applies_on_its_date_only_and_wins_there() -> None:
+    from hub.flows.attendance import Shift, pick_shift
+
+    weekly = Shift(time(8, 0), time(16, 0), 5)
+    one_off = Shift(time(14, 0), time(22, 0), 5)
+    every_day = Shift(time(9, 0), time(17, 0), 5)
+    monday = date(2026, 12, 7)
+    shifts = [(monday.weekday(), weekly), (monday + timedelta(days=7), one_off), (None, every_day)]
+    assert pick_shift(shifts, monday) is weekly  # the one-off is next Monday, not this one
+    assert pick_shift(shifts, monday + timedelta(days=7)) is one_off
+    assert pick_shift(shifts, monday + timedelta(days=1)) is every_day
+    assert pick_shift([(monday, one_off)], monday + timedelta(days=7)) is None

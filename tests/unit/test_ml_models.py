@@ -109,6 +109,7 @@ def test_cancellation_risk_is_explained(history: History) -> None:
         assert risk.risk_level == model.risk_level(p)
         assert len(risk.factors) == config.top_factors
         assert risk.actions
+        assert all(a in cancellation.ACTION_CODES for a in risk.actions)  # each has its code
     high = next(r for r in risks if r.risk_level != "low")
     assert "standard confirmation" not in " ".join(high.actions)
 

@@ -1,4 +1,6 @@
-"""/api/v1/cv/image: index images and search them by similarity (issue 5).
+"""/api/v1/cv/image: index images and search them by similarity (issue 5; the seeds' request
+and response shapes, issue 13: ``query_image``, ``filters.date_range``, ``metadata.category``,
+string image ids ``IMG_<category>[_<room>]_<n>``, ``total_found``).
 
 Access: indexing and deletion need ``cv:write``; search, reading an indexed image and the
 status need ``cv:read``. Index and search run a model and are rate limited per caller.
@@ -10,11 +12,21 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, Security
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from hub.api.auth import Authorize, CvReader, CvWriter, Principal
 from hub.api.deps import HubRuntime, Runtime
@@ -26,6 +38,7 @@ from hub.auth.scopes import Scope
 from hub.storage import StorageError
 from hub.vision.image_search import (
     CATEGORY_DESCRIPTIONS,
+    TOTAL_FOUND_CAP,
     ImageCategory,
     ImageNotFoundError,
     ImageSearchService,
@@ -33,6 +46,9 @@ from hub.vision.image_search import (
     IndexedImage,
     SearchHit,
     check_metadata,
+    public_image_id,
+    row_id_of,
+    vector_id_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,27 +62,67 @@ ImageSearcher = Annotated[
     Principal, Security(Authorize(rate_limit="image search"), scopes=[Scope.CV_READ])
 ]
 Metrics = Annotated[CvMetrics, Depends(cv_metrics_of)]
-ImageId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an INTEGER primary key
+ImageId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 _CATEGORY_HELP = "; ".join(f"{c.value}: {d}" for c, d in CATEGORY_DESCRIPTIONS.items())
 MetaKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
 MAX_META_TEXT = 1000
+_CATEGORIES = tuple(c.value for c in ImageCategory)
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64), StorableText]
 
 
+SEED_INDEX_EXAMPLES: list[JsonValue] = [
+    {  # 004_51257e8afc5aac28.txt, POST /api/v1/cv/image/index
+        "image": "base64_encoded_image",
+        "metadata": {
+            "category": "room",
+            "room_number": "201",
+            "tags": ["clean", "ready", "deluxe"],
+            "description": "Deluxe room ready for guest",
+            "photographer": "EMP005",
+        },
+    },
+    {  # 000_3e23a4a0d17304c3.txt
+        "image": "base64_encoded_image",
+        "metadata": {"category": "room", "room_number": "201", "tags": ["clean", "ready"]},
+    },
+]
+SEED_SEARCH_EXAMPLES: list[JsonValue] = [
+    {  # 004_51257e8afc5aac28.txt, POST /api/v1/cv/image/search
+        "query_image": "base64_encoded_image",
+        "category": "lost_found",
+        "top_k": 10,
+        "threshold": 0.7,
+        "filters": {"date_range": {"start": "2025-01-01", "end": "2025-01-17"}},
+    },
+    {  # 000_3e23a4a0d17304c3.txt ("room|lost_found|amenity": one of them)
+        "query_image": "base64_encoded_image",
+        "category": "room|lost_found|amenity",
+        "top_k": 10,
+        "threshold": 0.7,
+    },
+]
+
+
 class ImageIndexRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": SEED_INDEX_EXAMPLES})
 
     image: str = Field(description="Base64 JPEG or PNG (a data: URL prefix is accepted).")
-    category: ImageCategory = Field(description=_CATEGORY_HELP)
     metadata: dict[MetaKey, Any] = Field(
         default_factory=dict,
-        description="Free metadata returned with search results (item, location, finder...); "
-        "at most 32 keys, 8 KB as JSON; stored encrypted.",
+        description="Returned with search results: category (required here or at the top "
+        "level), room_number, tags (a list of text), description, photographer, location, "
+        "item_type...; other values are text, numbers, true/false or null; at most 32 keys, "
+        "8 KB as JSON; stored encrypted.",
     )
-    tags: Annotated[list[Tag], Field(max_length=32)] = Field(default_factory=list)
+    category: ImageCategory | None = Field(
+        default=None, description=f"Same as metadata.category. {_CATEGORY_HELP}"
+    )
+    tags: Annotated[list[Tag], Field(max_length=32)] = Field(
+        default_factory=list, description="Added to metadata.tags."
+    )
     captured_at: UtcDateTime | None = Field(
         default=None, description="When the photo was taken (the date-range filter); default now."
     )
@@ -75,7 +131,21 @@ class ImageIndexRequest(BaseModel):
     @classmethod
     def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, item in value.items():
-            if isinstance(item, str):
+            if key == "tags":
+                if not isinstance(item, list) or not all(isinstance(t, str) for t in item):
+                    raise ValueError("'tags': a list of text")
+                if len(item) > 32:
+                    raise ValueError("'tags': at most 32")
+                for tag in item:
+                    storable_text(tag)
+                    if not 1 <= len(tag) <= 64:
+                        raise ValueError("'tags': each 1 to 64 characters")
+            elif key == "category":
+                if item not in {c.value for c in ImageCategory}:
+                    raise ValueError(
+                        f"'category': one of {', '.join(c.value for c in ImageCategory)}"
+                    )
+            elif isinstance(item, str):
                 storable_text(item)
                 if len(item) > MAX_META_TEXT:
                     raise ValueError(f"{key!r}: at most {MAX_META_TEXT} characters")
@@ -84,10 +154,26 @@ class ImageIndexRequest(BaseModel):
         check_metadata(value)
         return value
 
+    def resolved(self) -> tuple[ImageCategory, dict[str, Any], list[str]]:
+        """(category, metadata to store without category and tags, all tags); raises
+        ``ValueError`` when the category is missing or given twice differently."""
+        inner = self.metadata.get("category")
+        if self.category is None and inner is None:
+            raise ValueError(f"required: one of {', '.join(_CATEGORIES)}")
+        if self.category is not None and inner is not None and inner != self.category.value:
+            raise ValueError(f"{inner!r} differs from category {self.category.value!r}")
+        category = self.category or ImageCategory(str(inner))
+        stored = {k: v for k, v in self.metadata.items() if k not in ("category", "tags")}
+        tags = list(dict.fromkeys([*self.metadata.get("tags", []), *self.tags]))
+        return category, stored, tags
+
 
 class ImageIndexResponse(BaseModel):
     success: bool
-    image_id: int
+    image_id: str = Field(description="IMG_<category>[_<room>]_<n>: use it in /image/{image_id}.")
+    vector_id: str = Field(description="The image's entry in its category's vector index.")
+    storage_url: str = Field(description="The original (same as url).")
+    indexed_at: datetime
     category: ImageCategory
     url: str
     thumbnail_url: str
@@ -97,17 +183,40 @@ class ImageIndexResponse(BaseModel):
     sha256: str
     model_id: str
     captured_at: datetime
-    indexed_at: datetime
     metadata: dict[str, Any]
     tags: list[str]
     category_size: int = Field(description="Images now in this category's index.")
     processing_time_ms: float
 
 
-class ImageSearchRequest(BaseModel):
+class DateRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: str = Field(description="Base64 JPEG or PNG (a data: URL prefix is accepted).")
+    start: date | None = Field(default=None, description="First day (UTC), inclusive.")
+    end: date | None = Field(default=None, description="Last day (UTC), inclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError("date_range: end is before start")
+        return self
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date_range: DateRange | None = Field(
+        default=None, description="Keeps images whose captured_at falls on these days."
+    )
+
+
+class ImageSearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": SEED_SEARCH_EXAMPLES})
+
+    query_image: str = Field(
+        validation_alias=AliasChoices("query_image", "image"),
+        description="Base64 JPEG or PNG (a data: URL prefix is accepted); `image` also works.",
+    )
     category: ImageCategory | None = Field(
         default=None, description=f"Search one category (default: all). {_CATEGORY_HELP}"
     )
@@ -116,6 +225,7 @@ class ImageSearchRequest(BaseModel):
         default=None,
         description="Minimum cosine similarity (default: the hub's image_search_threshold).",
     )
+    filters: SearchFilters | None = None
     date_from: UtcDateTime | None = Field(default=None, description="captured_at >= date_from")
     date_to: UtcDateTime | None = Field(default=None, description="captured_at <= date_to")
 
@@ -127,34 +237,52 @@ class ImageSearchRequest(BaseModel):
             raise ValueError("must not be before date_from")
         return value
 
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The captured_at window: date_from/date_to and filters.date_range, intersected."""
+        lows = [self.date_from] if self.date_from else []
+        highs = [self.date_to] if self.date_to else []
+        span = self.filters.date_range if self.filters else None
+        if span is not None and span.start is not None:
+            lows.append(datetime.combine(span.start, dtime.min, tzinfo=UTC))
+        if span is not None and span.end is not None:
+            highs.append(datetime.combine(span.end, dtime.max, tzinfo=UTC))
+        return (max(lows) if lows else None, min(highs) if highs else None)
+
 
 class ImageSearchResult(BaseModel):
-    image_id: int
+    image_id: str
     similarity: float = Field(description="Cosine similarity of the embeddings, -1..1.")
-    category: str
+    metadata: dict[str, Any] = Field(
+        description="What was indexed, with category, tags and upload_time added."
+    )
     url: str
     thumbnail_url: str | None
+    vector_id: str
+    category: str
     width: int | None
     height: int | None
     captured_at: datetime | None
     indexed_at: datetime
-    metadata: dict[str, Any]
     tags: list[str]
 
 
 class ImageSearchResponse(BaseModel):
-    success: bool
     results: list[ImageSearchResult]
+    total_found: int = Field(
+        description="Images passing the filters and the threshold (results: the best top_k); "
+        f"counted among the {TOTAL_FOUND_CAP} nearest per category."
+    )
+    search_time_ms: float
+    success: bool
     total_results: int
     searched: int = Field(description="Images in the searched categories' indexes.")
     model_id: str
     threshold: float
-    search_time_ms: float
 
 
 class ImageDeleteResponse(BaseModel):
     success: bool
-    image_id: int
+    image_id: str
     category: str
 
 
@@ -173,7 +301,7 @@ def _service(runtime: HubRuntime) -> ImageSearchService:
     return service
 
 
-def _urls(runtime: HubRuntime, image_id: int, key: str, thumb: str | None) -> tuple[str, str]:
+def _urls(runtime: HubRuntime, public_id: str, key: str, thumb: str | None) -> tuple[str, str]:
     """The store's own URLs (presigned on S3) when configured, else the hub's routes."""
     if runtime.settings.image_search_urls == "store":
         store = runtime.store
@@ -181,7 +309,7 @@ def _urls(runtime: HubRuntime, image_id: int, key: str, thumb: str | None) -> tu
             return store.url_for(key), store.url_for(thumb) if thumb else ""
         except StorageError as err:
             logger.warning("store URLs unavailable, giving hub URLs: %s", err)
-    base = f"{runtime.settings.public_base_url}/api/v1/cv/image/{image_id}"
+    base = f"{runtime.settings.public_base_url}/api/v1/cv/image/{public_id}"
     return f"{base}/file", f"{base}/thumbnail"
 
 
@@ -213,6 +341,12 @@ async def index_image(
 async def _index_image(runtime: HubRuntime, request: ImageIndexRequest) -> ImageIndexResponse:
     started = time.perf_counter()
     service = _service(runtime)
+    try:
+        category, metadata, tags = request.resolved()
+    except ValueError as err:
+        raise HTTPException(
+            status_code=422, detail=field_error("metadata.category", str(err))
+        ) from None
     image, raw, content_type = await decode_upload_keeping_bytes(
         request.image, max_bytes=runtime.settings.max_upload_bytes
     )
@@ -221,18 +355,22 @@ async def _index_image(runtime: HubRuntime, request: ImageIndexRequest) -> Image
             image,
             raw,
             content_type,
-            category=request.category,
-            metadata=request.metadata,
-            tags=request.tags,
+            category=category,
+            metadata=metadata,
+            tags=tags,
             captured_at=request.captured_at,
         )
     except ImageSearchUnavailableError as err:
         raise _unavailable(err) from err
-    url, thumbnail_url = _urls(runtime, done.image_id, done.object_key, done.thumbnail_key)
+    public_id = public_image_id(done.image_id, done.category, done.metadata.get("room_number"))
+    url, thumbnail_url = _urls(runtime, public_id, done.object_key, done.thumbnail_key)
     return ImageIndexResponse(
         success=True,
-        image_id=done.image_id,
-        category=request.category,
+        image_id=public_id,
+        vector_id=vector_id_of(done.image_id),
+        storage_url=url,
+        indexed_at=done.created_at,
+        category=category,
         url=url,
         thumbnail_url=thumbnail_url,
         width=done.width,
@@ -241,27 +379,43 @@ async def _index_image(runtime: HubRuntime, request: ImageIndexRequest) -> Image
         sha256=done.sha256,
         model_id=done.model_id,
         captured_at=done.captured_at,
-        indexed_at=done.created_at,
-        metadata=done.metadata,
+        metadata=_result_metadata(done.metadata, done.category, done.tags, done.created_at),
         tags=done.tags,
         category_size=done.category_size,
         processing_time_ms=round((time.perf_counter() - started) * 1000, 2),
     )
 
 
+def _result_metadata(
+    stored: dict[str, Any], category: str, tags: list[str], uploaded: datetime
+) -> dict[str, Any]:
+    return {
+        **stored,
+        "category": category,
+        "tags": list(tags),
+        "upload_time": uploaded.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _public_id(hit: SearchHit) -> str:
+    return public_image_id(hit.image_id, hit.category, hit.metadata.get("room_number"))
+
+
 def _result(runtime: HubRuntime, hit: SearchHit) -> ImageSearchResult:
-    url, thumbnail_url = _urls(runtime, hit.image_id, hit.object_key, hit.thumbnail_key)
+    public_id = _public_id(hit)
+    url, thumbnail_url = _urls(runtime, public_id, hit.object_key, hit.thumbnail_key)
     return ImageSearchResult(
-        image_id=hit.image_id,
+        image_id=public_id,
         similarity=hit.similarity,
-        category=hit.category,
+        metadata=_result_metadata(hit.metadata, hit.category, hit.tags, hit.created_at),
         url=url,
         thumbnail_url=thumbnail_url or None,
+        vector_id=vector_id_of(hit.image_id),
+        category=hit.category,
         width=hit.width,
         height=hit.height,
         captured_at=hit.captured_at,
         indexed_at=hit.created_at,
-        metadata=hit.metadata,
         tags=hit.tags,
     )
 
@@ -271,44 +425,56 @@ async def search_images(
     runtime: Runtime, _caller: ImageSearcher, metrics: Metrics, request: ImageSearchRequest
 ) -> ImageSearchResponse:
     """The indexed images most similar to the query image, best first."""
+    started = time.perf_counter()
     try:
         response = await _search_images(runtime, request)
     except HTTPException as err:
         _count(metrics, "search", err.status_code)
         raise
     _count(metrics, "search", 200)
+    metrics.image_search_total.labels(request.category.value if request.category else "all").inc()
+    metrics.image_search_duration.observe(time.perf_counter() - started)
     return response
 
 
 async def _search_images(runtime: HubRuntime, request: ImageSearchRequest) -> ImageSearchResponse:
     started = time.perf_counter()
     service = _service(runtime)
-    image = await decode_upload(request.image, max_bytes=runtime.settings.max_upload_bytes)
+    image = await decode_upload(
+        request.query_image, max_bytes=runtime.settings.max_upload_bytes, field="query_image"
+    )
     threshold = (
         request.threshold
         if request.threshold is not None
         else runtime.settings.image_search_threshold
     )
+    date_from, date_to = request.window()
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise HTTPException(
+            status_code=422,
+            detail=field_error("filters.date_range", "does not overlap date_from..date_to"),
+        )
     try:
         outcome = await service.search(
             image,
             category=request.category,
             top_k=request.top_k,
             threshold=threshold,
-            date_from=request.date_from,
-            date_to=request.date_to,
+            date_from=date_from,
+            date_to=date_to,
         )
     except ImageSearchUnavailableError as err:
         raise _unavailable(err) from err
     results = [_result(runtime, hit) for hit in outcome.hits]
     return ImageSearchResponse(
-        success=True,
         results=results,
+        total_found=outcome.total_found,
+        search_time_ms=round((time.perf_counter() - started) * 1000, 2),
+        success=True,
         total_results=len(results),
         searched=outcome.searched,
         model_id=outcome.model_id,
         threshold=threshold,
-        search_time_ms=round((time.perf_counter() - started) * 1000, 2),
     )
 
 
@@ -327,19 +493,33 @@ async def image_search_status(runtime: Runtime, _caller: CvReader) -> ImageSearc
     )
 
 
+async def _hit(runtime: HubRuntime, image_id: str) -> SearchHit:
+    """The image named by its public id (``IMG_ROOM_201_42``) or its bare number; 404 else."""
+    row_id = row_id_of(image_id)
+    not_found = HTTPException(
+        status_code=404, detail=field_error("image_id", f"no indexed image {image_id}")
+    )
+    if row_id is None:
+        raise not_found
+    try:
+        hit = await _service(runtime).get(row_id)
+    except ImageNotFoundError as err:
+        raise not_found from err
+    if not image_id.isdigit() and _public_id(hit) != image_id:
+        raise not_found
+    return hit
+
+
 @router.get("/image/{image_id}", response_model=ImageSearchResult)
 async def get_image(runtime: Runtime, _caller: CvReader, image_id: ImageId) -> ImageSearchResult:
     """One indexed image's record."""
-    try:
-        hit = await _service(runtime).get(image_id)
-    except ImageNotFoundError as err:
-        raise HTTPException(status_code=404, detail=field_error("image_id", str(err))) from err
-    return _result(runtime, hit)
+    return _result(runtime, await _hit(runtime, image_id))
 
 
-async def _file(runtime: HubRuntime, image_id: int, *, thumbnail: bool) -> Response:
+async def _file(runtime: HubRuntime, image_id: str, *, thumbnail: bool) -> Response:
+    hit = await _hit(runtime, image_id)
     try:
-        stored = await _service(runtime).read(image_id, thumbnail=thumbnail)
+        stored = await _service(runtime).read(hit.image_id, thumbnail=thumbnail)
     except ImageNotFoundError as err:
         raise HTTPException(status_code=404, detail=field_error("image_id", str(err))) from err
     except ImageSearchUnavailableError as err:
@@ -368,8 +548,9 @@ async def delete_image(
     runtime: Runtime, _caller: CvWriter, image_id: ImageId
 ) -> ImageDeleteResponse:
     """Remove an indexed image: its record, its files and its index entry."""
+    hit = await _hit(runtime, image_id)
     try:
-        hit = await _service(runtime).delete(image_id)
+        await _service(runtime).delete(hit.image_id)
     except ImageNotFoundError as err:
         raise HTTPException(status_code=404, detail=field_error("image_id", str(err))) from err
-    return ImageDeleteResponse(success=True, image_id=hit.image_id, category=hit.category)
+    return ImageDeleteResponse(success=True, image_id=_public_id(hit), category=hit.category)

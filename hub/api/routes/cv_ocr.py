@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.api.auth import Authorize, CvWriter, Principal
@@ -28,7 +28,7 @@ from hub.api.uploads import decode_upload
 from hub.auth.scopes import Scope
 from hub.settings import HubSettings
 from hub.tables import OcrResult
-from hub.vision.ocr_id import IdFields
+from hub.vision.ocr_id import IdFields, seed_type
 from hub.vision.ocr_invoice import InvoiceFields
 from hub.vision.ocr_service import (
     OcrConfig,
@@ -72,8 +72,26 @@ Ocr = Annotated[OcrService, Depends(get_ocr)]
 # ---------------------------------------------------------------------------------------------
 
 
+SEED_INVOICE_EXAMPLES: list[JsonValue] = [
+    {"image": "base64_encoded_invoice_image", "language": "vi"},  # 004_51257e8afc5aac28.txt
+    {"image": "base64_encoded_image"},  # 000_3e23a4a0d17304c3.txt
+]
+SEED_ID_EXAMPLES: list[JsonValue] = [
+    {  # 004_51257e8afc5aac28.txt, POST /api/v1/cv/ocr/id
+        "image": "base64_encoded_id_image",
+        "document_type": "id_card",
+        "country": "VN",
+    },
+    {  # 000_3e23a4a0d17304c3.txt ("id_card|passport|driver_license": one of them)
+        "image": "base64_encoded_image",
+        "document_type": "id_card|passport|driver_license",
+    },
+]
+DocumentType = Literal["id_card", "passport", "driver_license"]
+
+
 class OcrRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": SEED_INVOICE_EXAMPLES})
 
     image: str = Field(
         min_length=1, description="Base64 JPEG or PNG of the page (a data: URL prefix is accepted)."
@@ -82,6 +100,22 @@ class OcrRequest(BaseModel):
         default="auto", description="vi: read with the Vietnamese engine too; auto: detect."
     )
     include_text: bool = Field(default=False, description="Return the OCR lines as well.")
+
+
+class IdRequest(OcrRequest):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": SEED_ID_EXAMPLES})
+
+    document_type: DocumentType | None = Field(
+        default=None,
+        description="What the document is: stands in when the text does not say, allows a "
+        "Vietnamese card's bare number, and a disagreement is a warning.",
+    )
+    country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{2,3}$",
+        description="Issuing country, ISO 3166 alpha-2 or alpha-3 (VN, VNM); checked against "
+        "the MRZ.",
+    )
 
 
 class OcrTextLine(BaseModel):
@@ -104,26 +138,27 @@ class InvoiceItemOut(BaseModel):
 
 class OcrCommon(BaseModel):
     success: bool = True
+    confidence: float = Field(description="The mean of the per-field confidences, 0..1.")
+    ocr_time_ms: float
     result_id: int
     language: str
     engine: str
-    confidence: dict[str, float] = Field(description="Per field, 0..1.")
-    overall_confidence: float
+    field_confidence: dict[str, float] = Field(description="Per field, 0..1.")
     warnings: list[str]
-    processing_time_ms: float
     text: list[OcrTextLine] | None = None
 
 
 class InvoiceResponse(OcrCommon):
-    document_type: Literal["invoice"] = "invoice"
     invoice_number: str | None
-    invoice_date: date | None
+    invoice_date: date | None = Field(serialization_alias="date")
     vendor: str | None
-    items: list[InvoiceItemOut]
-    subtotal: float | None
-    tax: float | None
-    total: float | None
+    total_amount: float | None
     currency: str | None
+    items: list[InvoiceItemOut]
+    tax_amount: float | None
+    raw_text: str = Field(description="The page's text, row by row.")
+    document_type: Literal["invoice"] = "invoice"
+    subtotal: float | None
 
 
 class MrzOut(BaseModel):
@@ -134,16 +169,22 @@ class MrzOut(BaseModel):
 
 
 class IdResponse(OcrCommon):
-    document_type: str | None = Field(description="cccd | cmnd | passport | id_card | None")
+    document_type: str | None = Field(
+        description="id_card | passport | driver_license: what was read, else what was asked"
+    )
     id_number: str | None
     full_name: str | None
     date_of_birth: date | None
-    gender: str | None = Field(description="M | F")
+    gender: str | None = Field(description="Male | Female")
     nationality: str | None
-    place_of_origin: str | None
     address: str | None
     issue_date: date | None
     expiry_date: date | None
+    detected_type: str | None = Field(
+        description="cccd | cmnd | passport | id_card | driver_license | None (from the text)"
+    )
+    country: str | None
+    place_of_origin: str | None
     mrz: MrzOut | None
 
 
@@ -168,9 +209,18 @@ class DeletedOcrResult(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def _count(request: Request, document_type: str, outcome: str) -> None:
-    """``innsight_cv_ocr_requests{document_type, outcome}``."""
-    cv_metrics_of(request).ocr_requests.labels(document_type=document_type, outcome=outcome).inc()
+def _count(request: Request, document_type: str, outcome: str, kind: str | None = None) -> None:
+    """``innsight_cv_ocr_requests{document_type, outcome}``, and the seed's
+    ``cv_ocr_total{type}`` and ``cv_ocr_requests_total{document_type}``."""
+    metrics = cv_metrics_of(request)
+    metrics.ocr_requests.labels(document_type=document_type, outcome=outcome).inc()
+    metrics.ocr_total.labels(type=kind or document_type).inc()
+    metrics.ocr_requests_total.labels(document_type=document_type).inc()
+
+
+GENDERS = {"M": "Male", "F": "Female"}
+INVOICE_NAMES = {"invoice_date": "date", "tax": "tax_amount", "total": "total_amount"}
+"""The parser's field names -> the API's (the seed's), for ``field_confidence``."""
 
 
 def _unavailable(err: OcrUnavailableError) -> HTTPException:
@@ -265,7 +315,7 @@ def _id_personal(fields: IdFields) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-@router.post("/ocr/invoice", response_model=InvoiceResponse, response_model_exclude_none=False)
+@router.post("/ocr/invoice", response_model=InvoiceResponse)
 async def ocr_invoice(
     request: Request,
     runtime: Runtime,
@@ -309,22 +359,23 @@ async def ocr_invoice(
         reading.elapsed_ms,
     )
     return InvoiceResponse(
+        confidence=overall,
+        ocr_time_ms=round(reading.elapsed_ms, 1),
         result_id=result_id,
         language=reading.page.language,
         engine=reading.page.engine,
-        confidence=fields.confidence,
-        overall_confidence=overall,
+        field_confidence={INVOICE_NAMES.get(k, k): v for k, v in fields.confidence.items()},
         warnings=fields.warnings,
-        processing_time_ms=round(reading.elapsed_ms, 1),
         text=_text_lines(reading.page) if body.include_text else None,
         invoice_number=fields.invoice_number,
         invoice_date=fields.invoice_date,
         vendor=fields.vendor,
-        items=[InvoiceItemOut(**item) for item in stored["items"]],
-        subtotal=stored["subtotal"],
-        tax=stored["tax"],
-        total=stored["total"],
+        total_amount=stored["total"],
         currency=fields.currency,
+        items=[InvoiceItemOut(**item) for item in stored["items"]],
+        tax_amount=stored["tax"],
+        raw_text=_page_text(reading.page),
+        subtotal=stored["subtotal"],
     )
 
 
@@ -335,16 +386,19 @@ async def ocr_id(
     session: Session,
     principal: OcrUser,
     ocr: Ocr,
-    body: OcrRequest,
+    body: IdRequest,
 ) -> IdResponse:
     image = await decode_upload(body.image, max_bytes=runtime.settings.max_upload_bytes)
+    asked = body.document_type or "unknown"
     try:
-        reading = await ocr.read_id(image, language=body.language)
+        reading = await ocr.read_id(
+            image, language=body.language, expected=body.document_type, country=body.country
+        )
     except OcrUnavailableError as err:
-        _count(request, "id", "unavailable")
+        _count(request, asked, "unavailable", "id")
         raise _unavailable(err) from err
     except OcrFailedError as err:
-        _count(request, "id", "failed")
+        _count(request, asked, "failed", "id")
         raise _failed(err) from err
     _no_text(reading.page)
     fields = reading.fields
@@ -381,7 +435,8 @@ async def ocr_id(
             created_by=principal.actor,
         ),
     )
-    _count(request, "id", "success")
+    answered_type = seed_type(fields.document_type) or body.document_type
+    _count(request, answered_type or "unknown", "success", "id")
     logger.info(
         "OCR id %s: %s, mrz %s, %s, %.0f ms",
         result_id,
@@ -391,24 +446,26 @@ async def ocr_id(
         reading.elapsed_ms,
     )
     return IdResponse(
+        confidence=overall,
+        ocr_time_ms=round(reading.elapsed_ms, 1),
         result_id=result_id,
         language=reading.page.language,
         engine=reading.page.engine,
-        confidence=fields.confidence,
-        overall_confidence=overall,
+        field_confidence=fields.confidence,
         warnings=fields.warnings,
-        processing_time_ms=round(reading.elapsed_ms, 1),
         text=_text_lines(reading.page) if body.include_text else None,
-        document_type=fields.document_type,
+        document_type=answered_type,
         id_number=fields.id_number,
         full_name=fields.full_name,
         date_of_birth=fields.date_of_birth,
-        gender=fields.gender,
+        gender=GENDERS.get(fields.gender or "", fields.gender),
         nationality=fields.nationality,
-        place_of_origin=fields.place_of_origin,
         address=fields.address,
         issue_date=fields.issue_date,
         expiry_date=fields.expiry_date,
+        detected_type=fields.document_type,
+        country=body.country.upper() if body.country else None,
+        place_of_origin=fields.place_of_origin,
         mrz=mrz,
     )
 

@@ -3,28 +3,38 @@
 - ``PUT /room/reference/{room_type}`` (``cv:write``): the photo of a room of that type in its
   ready state and its named regions (bed, towels, bathroom, floor, amenity shelf ...).
 - ``GET /room/reference/{room_type}`` (``cv:read``): what is registered.
-- ``POST /room/analyze`` (``rooms:inspect``: housekeeping staff and managers): compare a photo
-  of a room with its type's reference; tags, checklist, ``ready_for_guest``, a cleaning
-  estimate; logged, and the room's status follows (cleaning -> available when ready,
+- ``POST /room/analyze`` (``rooms:inspect``: housekeeping staff and managers): the seed's
+  ``{image, room_number, analysis_depth}``; compare a photo of a room with its type's
+  reference; ``overall_status``, tags with confidence and severity, the seed's checklist,
+  ``ready_for_guest``, a confidence and a cleaning estimate (hub/vision/room_report.py); logged
+  with who sent it, and the room's status follows (cleaning -> available when ready,
   available -> cleaning when not).
-- ``GET /room/status/{room_number}`` (``cv:read``): the room's status and its last inspection.
+- ``GET /room/status/{room_number}`` (``cv:read``): the last analysis (status, when, by whom)
+  and the room's status in the hub.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from hub.api.auth import CvReader, CvWriter, RoomInspector
 from hub.api.deps import Cv, Runtime
 from hub.api.errors import field_error
 from hub.api.routes.metrics import CvMetrics, cv_metrics_of
 from hub.api.uploads import decode_upload
-from hub.vision.room_inspection import DEFAULT_MAX_CHANGED_FRACTION, Region, RegionKind
+from hub.tables import RoomAnalysisLog
+from hub.vision.room_inspection import (
+    DEFAULT_MAX_CHANGED_FRACTION,
+    Region,
+    RegionKind,
+    RegionResult,
+)
+from hub.vision.room_report import report
 from hub.vision.room_service import (
     AnalysisOutcome,
     ReferenceInfo,
@@ -79,12 +89,29 @@ class ReferenceResponse(BaseModel):
     updated_at: datetime
 
 
+SEED_ANALYZE_EXAMPLES: list[JsonValue] = [
+    {  # 004_51257e8afc5aac28.txt, POST /api/v1/cv/room/analyze
+        "image": "base64_encoded_image",
+        "room_number": "201",
+        "analysis_depth": "detailed",
+    },
+    {"image": "base64_encoded_image", "room_number": "201"},  # 000_3e23a4a0d17304c3.txt
+]
+AnalysisDepth = Literal["quick", "standard", "detailed"]
+
+
 class AnalyzeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": SEED_ANALYZE_EXAMPLES})
 
     room_number: str = Field(pattern=ROOM_NUMBER_PATTERN)
     image: str = Field(
         min_length=1, description="Base64 JPEG or PNG taken from the reference spot."
+    )
+    analysis_depth: AnalysisDepth = Field(
+        default="standard",
+        description="quick: the verdict, tags and checklist only (no per-region cues, the "
+        "photo is not archived); standard: + per-region cues and alignment, photo archived; "
+        "detailed: + the box of each region's changed pixels.",
     )
 
 
@@ -93,17 +120,38 @@ class RegionOut(BaseModel):
     kind: str
     changed: bool
     changed_fraction: float
+    max_changed_fraction: float
     structure: float
     colour: float
     edges: float
     coverage: float
     tag: str | None
+    changed_box: list[float] | None = Field(
+        default=None,
+        description="detailed only: [x, y, w, h] of the changed pixels, fractions of the "
+        "reference photo",
+    )
 
 
-class ChecklistOut(BaseModel):
+class TaskOut(BaseModel):
     region: str
     task: str
     done: bool
+
+
+class TagOut(BaseModel):
+    label: str
+    confidence: float = Field(description="Inlier ratio x the region's decision margin.")
+    severity: str = Field(description="low | medium | high (by the region's kind)")
+    region: str
+
+
+class ChecklistOut(BaseModel):
+    bed_made: bool | None
+    bathroom_clean: bool | None
+    towels_present: bool | None
+    amenities_complete: bool | None
+    floor_clean: bool | None
 
 
 class AlignmentOut(BaseModel):
@@ -114,21 +162,29 @@ class AlignmentOut(BaseModel):
 
 
 class AnalyzeResponse(BaseModel):
-    analysis_id: int
     room_number: str
-    room_type: str
+    status: str = Field(description="clean | dirty | unverified (= overall_status)")
+    overall_status: str = Field(description="clean | dirty | unverified")
     ready_for_guest: bool
+    confidence: float = Field(
+        description="RANSAC inlier ratio x the smallest region decision margin (docs)."
+    )
+    tags: list[TagOut]
+    estimated_cleaning_time_minutes: int
+    checklist: ChecklistOut
+    analysis_time_ms: float
+    analysis_depth: AnalysisDepth
+    analysis_id: int
+    room_type: str
     cleanliness_score: float
-    tags: list[str]
-    checklist: list[ChecklistOut]
-    regions: list[RegionOut]
-    estimated_cleaning_minutes: float
-    alignment: AlignmentOut
+    tasks: list[TaskOut]
+    regions: list[RegionOut] | None = Field(description="None for quick.")
+    alignment: AlignmentOut | None = Field(description="None for quick.")
     notes: list[str]
-    room_status: str
+    room_status: str = Field(description="The room's status in the hub after the analysis.")
     reference_version: int
     analysed_at: datetime
-    analysis_time_ms: float
+    analyzed_by: str | None
 
 
 class LastAnalysis(BaseModel):
@@ -141,8 +197,14 @@ class LastAnalysis(BaseModel):
 
 class RoomStatusResponse(BaseModel):
     room_number: str
+    status: str = Field(
+        description="The last analysis: clean | dirty | unverified; not_analyzed when none."
+    )
+    last_analyzed_at: datetime | None
+    analyzed_by: str | None
+    ready_for_guest: bool | None
+    room_status: str = Field(description="The room's status in the hub (available, cleaning...).")
     room_type: str
-    status: str
     reference_registered: bool
     last_analysis: LastAnalysis | None
 
@@ -223,12 +285,17 @@ async def get_reference(cv: Cv, _caller: CvReader, room_type: RoomType) -> Refer
 
 @router.post("/room/analyze", response_model=AnalyzeResponse)
 async def analyze_room(
-    runtime: Runtime, cv: Cv, metrics: Metrics, _caller: RoomInspector, request: AnalyzeRequest
+    runtime: Runtime, cv: Cv, metrics: Metrics, caller: RoomInspector, request: AnalyzeRequest
 ) -> AnalyzeResponse:
     """Inspect a photo of a room against its type's reference photo."""
     image = await decode_upload(request.image, max_bytes=runtime.settings.max_upload_bytes)
     try:
-        outcome = await cv.rooms.analyze(request.room_number, image)
+        outcome = await cv.rooms.analyze(
+            request.room_number,
+            image,
+            keep_photo=request.analysis_depth != "quick",
+            analyzed_by=caller.name,
+        )
     except RoomError as err:
         raise _room_error(err) from err
     except RoomStorageError as err:
@@ -245,7 +312,7 @@ async def analyze_room(
             )
         except Exception:  # the analysis is stored: a failing flow must not lose the answer
             logger.exception("room_analyzed hook failed for analysis %d", outcome.analysis_id)
-    return _analysis_out(outcome)
+    return _analysis_out(outcome, request.analysis_depth, caller.name)
 
 
 @router.get("/room/status/{room_number}", response_model=RoomStatusResponse)
@@ -259,8 +326,12 @@ async def room_status(
     last = info.last_analysis
     return RoomStatusResponse(
         room_number=info.room_number,
+        status=_last_status(last) if last is not None else "not_analyzed",
+        last_analyzed_at=last.analysed_at if last is not None else None,
+        analyzed_by=last.analyzed_by if last is not None else None,
+        ready_for_guest=last.ready_for_guest if last is not None else None,
+        room_status=info.status,
         room_type=info.room_type,
-        status=info.status,
         reference_registered=info.reference_registered,
         last_analysis=LastAnalysis(
             analysis_id=int(last.id or 0),
@@ -274,35 +345,60 @@ async def room_status(
     )
 
 
-def _analysis_out(outcome: AnalysisOutcome) -> AnalyzeResponse:
+def _last_status(last: RoomAnalysisLog) -> str:
+    stored = last.findings.get("overall_status")
+    if isinstance(stored, str):
+        return stored
+    return "clean" if last.ready_for_guest else "dirty"  # logged before overall_status was kept
+
+
+def _region_out(region: RegionResult, depth: AnalysisDepth) -> RegionOut:
+    return RegionOut(
+        name=region.name,
+        kind=region.kind.value,
+        changed=region.changed,
+        changed_fraction=region.changed_fraction,
+        max_changed_fraction=region.max_changed_fraction,
+        structure=region.structure,
+        colour=region.colour,
+        edges=region.edges,
+        coverage=region.coverage,
+        tag=region.tag,
+        changed_box=list(region.changed_box)
+        if depth == "detailed" and region.changed_box is not None
+        else None,
+    )
+
+
+def _analysis_out(
+    outcome: AnalysisOutcome, depth: AnalysisDepth, analyzed_by: str
+) -> AnalyzeResponse:
     inspection = outcome.inspection
     alignment = inspection.alignment
+    summary = report(inspection)
+    quick = depth == "quick"
     return AnalyzeResponse(
-        analysis_id=outcome.analysis_id,
         room_number=outcome.room_number,
-        room_type=outcome.room_type,
+        status=summary.overall_status,
+        overall_status=summary.overall_status,
         ready_for_guest=inspection.ready_for_guest,
+        confidence=summary.confidence,
+        tags=[
+            TagOut(label=t.label, confidence=t.confidence, severity=t.severity, region=t.region)
+            for t in summary.tags
+        ],
+        estimated_cleaning_time_minutes=summary.estimated_cleaning_time_minutes,
+        checklist=ChecklistOut(**summary.checklist),
+        analysis_time_ms=outcome.analysis_time_ms,
+        analysis_depth=depth,
+        analysis_id=outcome.analysis_id,
+        room_type=outcome.room_type,
         cleanliness_score=inspection.score,
-        tags=inspection.tags,
-        checklist=[
-            ChecklistOut(region=c.region, task=c.task, done=c.done) for c in inspection.checklist
-        ],
-        regions=[
-            RegionOut(
-                name=r.name,
-                kind=r.kind.value,
-                changed=r.changed,
-                changed_fraction=r.changed_fraction,
-                structure=r.structure,
-                colour=r.colour,
-                edges=r.edges,
-                coverage=r.coverage,
-                tag=r.tag,
-            )
-            for r in inspection.regions
-        ],
-        estimated_cleaning_minutes=inspection.estimated_cleaning_minutes,
-        alignment=AlignmentOut(
+        tasks=[TaskOut(region=c.region, task=c.task, done=c.done) for c in inspection.checklist],
+        regions=None if quick else [_region_out(r, depth) for r in inspection.regions],
+        alignment=None
+        if quick
+        else AlignmentOut(
             method=alignment.method,
             matches=alignment.matches,
             inliers=alignment.inliers,
@@ -312,5 +408,5 @@ def _analysis_out(outcome: AnalysisOutcome) -> AnalyzeResponse:
         room_status=outcome.room_status,
         reference_version=outcome.reference_version,
         analysed_at=outcome.analysed_at,
-        analysis_time_ms=outcome.analysis_time_ms,
+        analyzed_by=analyzed_by,
     )

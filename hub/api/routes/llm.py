@@ -1,25 +1,40 @@
-"""The assistant under ``/api/v1/llm`` (llm:use): questions over hotel data (with memory, streamed
-or not, and confirmation of the actions they propose), guest-request routing, message generation,
-log monitoring, task execution and the LLM's health. While the LLM is unreachable the free-form
-endpoints answer 503 with the reason; routing, generation, monitoring and known task intents
-answer by rules/templates and say so."""
+"""The assistant under ``/api/v1/llm``: questions over hotel data (with memory, streamed or
+not, and confirmation of the actions they propose), the LLM's health and the ``llm_*`` metrics;
+routing, generation, monitoring, task execution and the workflow webhook are in
+:mod:`hub.api.routes.llm_ops`. While the LLM is unreachable the free-form questions answer 503
+with the reason; the other endpoints answer by rules/templates and say so.
+
+Who asks: the bearer token decides (scope ``llm:use``). ``user_id`` (the hotel's employee id,
+``EMP001``) must be the token's subject, or the caller needs the ``admin`` scope to ask on
+behalf of another employee; it is never used to grant anything. ``context.role`` (a hotel job
+role) can only narrow the tools the token's scopes give (hub/assistant/context.py)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
 
-from hub.api.auth import Principal, authorize, scoped
-from hub.api.deps import HubRuntime, get_runtime
+from hub.api.auth import metrics_access
 from hub.api.errors import field_error
-from hub.api.params import storable_text, to_utc
+from hub.api.routes import llm_ops
+from hub.api.routes.llm_common import (
+    Assistant,
+    Caller,
+    In,
+    Metrics,
+    Runtime,
+    observed,
+    proposer_of,
+    unavailable,
+)
+from hub.api.routes.metrics import prometheus_response
 from hub.assistant.actions import (
     ActionConflictError,
     ActionNotFoundError,
@@ -27,94 +42,80 @@ from hub.assistant.actions import (
     HubHotelActions,
     action_specs,
 )
-from hub.assistant.context import AskerContext, context_of
+from hub.assistant.context import AskerContext, UnknownJobRoleError, context_of, narrowed
 from hub.assistant.data import SqlHotelData
-from hub.assistant.generate import (
-    NOTIFICATION_KINDS,
-    GeneratedMessage,
-    Lang,
-    MissingFieldError,
-    UnknownTemplateError,
-    render,
-)
-from hub.assistant.graph import StreamEvent
-from hub.assistant.logs import load_log_records
-from hub.assistant.monitoring import DetectionConfig, DetectionReport, LogRecord, analyze
-from hub.assistant.planner import run_plan
-from hub.assistant.service import AssistantService, LLMUnavailableError
-from hub.assistant.tools import ActionProposer, tools_for
-from hub.auth.scopes import Role, Scope
+from hub.assistant.graph import AssistantAnswer, StreamEvent
+from hub.assistant.metrics import LlmMetrics
+from hub.assistant.service import LLMUnavailableError
+from hub.auth.principal import Principal
+from hub.auth.scopes import Scope
+from hub.tables import Employee
 
-router = APIRouter(prefix="/api/v1/llm", tags=["llm"], dependencies=[scoped(Scope.LLM_USE)])
+router = APIRouter(prefix="/api/v1/llm", tags=["llm"])
+router.include_router(llm_ops.router)
 
-Caller = Annotated[Principal, Security(authorize, scopes=[Scope.LLM_USE])]
-SUPERVISORS = frozenset({Role.ADMIN, Role.MANAGER})
-MIN_YEAR, MAX_YEAR = 1970, 9000
-GUEST_KINDS = frozenset(
-    {"room_ready", "request_confirmation", "lost_item_found", "email", "apology",
-     "checkin_instructions"}
-)  # fmt: skip
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+LABEL_PATTERN = r"^[A-Za-z][A-Za-z0-9 _-]*$"
 
-
-def _storable(value: Any) -> Any:
-    """:func:`storable_text` through nested dicts and lists (keys included)."""
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return storable_text(value)
-
-
-def _log_time(value: datetime) -> datetime:
-    utc = to_utc(value)
-    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
-        raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
-    return utc
-
-
-LogTime = Annotated[AwareDatetime, AfterValidator(_log_time)]
-
-
-class _In(BaseModel):
-    """Request bodies: unknown fields refused; text a database can store (no NUL, no lone
-    surrogates), a 422 naming the field otherwise."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        return _storable(value)
-
-
-def get_assistant(request: Request) -> AssistantService:
-    service: AssistantService | None = getattr(request.app.state, "assistant", None)
-    if service is None:
-        raise HTTPException(status_code=503, detail="the assistant is not running")
-    return service
-
-
-Assistant = Annotated[AssistantService, Depends(get_assistant)]
-Runtime = Annotated[HubRuntime, Depends(get_runtime)]
-
-
-def _proposer(runtime: HubRuntime) -> ActionProposer:
-    store = ActionStore(runtime.session_factory, ttl_s=runtime.settings.llm_action_ttl_s)
-    return ActionProposer(action_specs(runtime.session_factory), store)
-
-
-def _unavailable(err: LLMUnavailableError) -> HTTPException:
-    return HTTPException(status_code=503, detail=str(err))
+# The seed's example request (000, "Internal Assistant"), verbatim.
+SEED_QUERY: dict[str, Any] = {
+    "user_id": "EMP001",
+    "message": "What is the status of room 201?",
+    "context": {"role": "receptionist", "department": "front_desk"},
+    "stream": False,
+}
 
 
 # ---------------------------------------------------------------------------------------------
-# Questions and confirmations
+# Questions
 # ---------------------------------------------------------------------------------------------
 
 
-class QueryIn(_In):
-    question: str = Field(min_length=1, max_length=4000)
-    conversation_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+class AskerIn(In):
+    role: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=LABEL_PATTERN,
+        description="the asker's hotel job role (receptionist, housekeeper, manager, ...): "
+        "narrows the tools to that role's, never widens the token's",
+    )
+    department: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=LABEL_PATTERN,
+        description="the asker's department (front_desk, housekeeping, ...): given to the model",
+    )
+
+
+class QueryIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [SEED_QUERY]})
+
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="the employee asking (EMP001): the token's subject, or anyone with admin",
+    )
+    message: str = Field(min_length=1, max_length=4000)
+    context: AskerIn | None = None
+    stream: bool = Field(default=False, description="answer as Server-Sent Events")
+    conversation_id: str | None = Field(default=None, max_length=64, pattern=ID_PATTERN)
+
+
+class QueryStreamIn(QueryIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [SEED_QUERY | {"stream": True}]})
+
+    stream: bool = Field(default=True, description="false: one JSON answer instead of SSE")
+
+
+class SourceOut(BaseModel):
+    type: Literal["database"]
+    table: str
+    tool: str
+    result: Any
 
 
 class PendingActionOut(BaseModel):
@@ -125,35 +126,75 @@ class PendingActionOut(BaseModel):
     expires_at: str | None
 
 
+class GroundingOut(BaseModel):
+    claims: int
+    backed: int
+    unbacked: list[str]
+    token_probability: float | None
+
+
 class QueryOut(BaseModel):
     response: str
-    sources: list[dict[str, Any]]
+    sources: list[SourceOut]
+    confidence: float = Field(
+        description="share of the answer's checkable claims (numbers, dates, ids, statuses) "
+        "that the tool results back; 0 when it makes none"
+    )
     tools_used: list[str]
-    confidence: float
     pending_actions: list[PendingActionOut]
+    grounding: GroundingOut
+    user_id: str | None
+    role: str = Field(description="the role whose tools answered (token's, narrowed)")
 
 
-@router.post("/assistant/query", response_model=QueryOut)
-async def assistant_query(
-    body: QueryIn, caller: Caller, assistant: Assistant, runtime: Runtime
-) -> QueryOut:
-    data = SqlHotelData(runtime.session_factory)
+async def _asker(caller: Principal, body: QueryIn, runtime: Runtime) -> AskerContext:
+    """The caller's context: ``user_id`` checked against the token, ``context`` applied."""
+    if body.user_id is not None and body.user_id != caller.name:
+        if Scope.ADMIN not in caller.scopes:
+            reason = (
+                f"must be the token's subject ({caller.name!r}); asking for another employee "
+                "needs the admin scope"
+            )
+            raise HTTPException(403, detail=field_error("user_id", reason))
+        async with runtime.session_factory() as session:
+            query = select(Employee).where(Employee.employee_id == body.user_id)
+            if (await session.exec(query)).first() is None:
+                raise HTTPException(
+                    404, detail=field_error("user_id", f"no employee {body.user_id!r}")
+                )
+    stated = body.context or AskerIn()
     try:
-        answer = await assistant.query(
-            data,
+        return narrowed(
             context_of(caller),
-            body.question,
-            conversation_id=body.conversation_id,
-            proposer=_proposer(runtime),
+            job_role=stated.role,
+            department=stated.department,
+            user_id=body.user_id,
         )
-    except LLMUnavailableError as err:
-        raise _unavailable(err) from err
+    except UnknownJobRoleError as err:
+        raise HTTPException(422, detail=field_error("context.role", str(err))) from err
+
+
+def _record(metrics: LlmMetrics, final: dict[str, Any]) -> None:
+    usage = final.get("usage") or {}
+    metrics.tokens.labels("input").inc(usage.get("input_tokens", 0))
+    metrics.tokens.labels("output").inc(usage.get("output_tokens", 0))
+    for tool in final.get("tools_used", []):
+        metrics.tool_calls.labels(tool, "success").inc()
+    for tool in usage.get("tool_errors", []):
+        metrics.tool_calls.labels(tool, "error").inc()
+    metrics.confidence.observe(float(final.get("confidence", 0.0)))
+
+
+def _out(answer: AssistantAnswer, context: AskerContext) -> QueryOut:
     return QueryOut(
         response=answer.response,
-        sources=answer.sources,
-        tools_used=answer.tools_used,
+        sources=[SourceOut(**s) for s in answer.sources],
         confidence=answer.confidence,
+        tools_used=answer.tools_used,
         pending_actions=[PendingActionOut(**p) for p in answer.pending_actions],
+        grounding=GroundingOut(**answer.grounding),
+        user_id=context.user_id,
+        role=context.role.value,
     )
 
 
@@ -161,32 +202,58 @@ def _sse(event: StreamEvent) -> str:
     return f"event: {event.event}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
 
 
-@router.post(
-    "/assistant/query-stream",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
-)
-async def assistant_query_stream(
-    body: QueryIn, caller: Caller, assistant: Assistant, runtime: Runtime
-) -> StreamingResponse:
-    """Server-Sent Events: ``token`` (text as the model writes it), ``tool_call``,
-    ``tool_result``, then ``final`` (response, sources, tools_used, confidence,
-    pending_actions), or ``error``. 503 before any event when the LLM is unreachable."""
+async def _answer(
+    endpoint: str,
+    body: QueryIn,
+    caller: Principal,
+    assistant: Assistant,
+    runtime: Runtime,
+    metrics: LlmMetrics,
+) -> Response | QueryOut:
+    context = await _asker(caller, body, runtime)
     data = SqlHotelData(runtime.session_factory)
+    if not body.stream:
+        with observed(metrics, endpoint):
+            try:
+                answer = await assistant.query(
+                    data,
+                    context,
+                    body.message,
+                    conversation_id=body.conversation_id,
+                    proposer=proposer_of(runtime),
+                )
+            except LLMUnavailableError as err:
+                raise unavailable(err) from err
+            _record(metrics, _final_of(answer))
+        return _out(answer, context)
+    started = time.perf_counter()
     try:
         events = await assistant.query_stream(
             data,
-            context_of(caller),
-            body.question,
+            context,
+            body.message,
             conversation_id=body.conversation_id,
-            proposer=_proposer(runtime),
+            proposer=proposer_of(runtime),
         )
     except LLMUnavailableError as err:
-        raise _unavailable(err) from err
+        metrics.requests.labels(endpoint, "unavailable").inc()
+        raise unavailable(err) from err
 
     async def lines() -> AsyncIterator[str]:
-        async for event in events:
-            yield _sse(event)
+        outcome = "error"
+        try:
+            async for event in events:
+                if event.event == "final":
+                    _record(metrics, event.data)
+                    event = StreamEvent(
+                        "final",
+                        event.data | {"user_id": context.user_id, "role": context.role.value},
+                    )
+                    outcome = "ok"
+                yield _sse(event)
+        finally:
+            metrics.requests.labels(endpoint, outcome).inc()
+            metrics.duration.labels(endpoint).observe(time.perf_counter() - started)
 
     return StreamingResponse(
         lines(),
@@ -195,7 +262,53 @@ async def assistant_query_stream(
     )
 
 
-class ConfirmIn(_In):
+def _final_of(answer: AssistantAnswer) -> dict[str, Any]:
+    return {
+        "tools_used": answer.tools_used,
+        "confidence": answer.confidence,
+        "usage": answer.usage,
+    }
+
+
+_BOTH = {
+    200: {
+        "description": "JSON (``stream`` false) or Server-Sent Events (``stream`` true): "
+        "``token``, ``tool_call``, ``tool_result``, then ``final`` (the JSON answer's fields) "
+        "or ``error``",
+        "content": {"application/json": {}, "text/event-stream": {}},
+    }
+}
+
+
+@router.post("/assistant/query", response_model=QueryOut, responses=_BOTH)  # type: ignore[arg-type]
+async def assistant_query(
+    body: QueryIn, caller: Caller, assistant: Assistant, runtime: Runtime, metrics: Metrics
+) -> Response | QueryOut:
+    """Ask the assistant; ``stream: true`` answers as the SSE of ``/assistant/query-stream``.
+    503 (before any event) when the LLM is unreachable."""
+    return await _answer("assistant_query", body, caller, assistant, runtime, metrics)
+
+
+@router.post(
+    "/assistant/query-stream",
+    response_model=QueryOut,
+    responses=_BOTH,  # type: ignore[arg-type]
+)
+async def assistant_query_stream(
+    body: QueryStreamIn, caller: Caller, assistant: Assistant, runtime: Runtime, metrics: Metrics
+) -> Response | QueryOut:
+    """The same request as ``/assistant/query``, streamed by default (Server-Sent Events:
+    ``token`` as the model writes, ``tool_call``, ``tool_result``, then ``final`` or
+    ``error``); ``stream: false`` answers one JSON body."""
+    return await _answer("assistant_query_stream", body, caller, assistant, runtime, metrics)
+
+
+# ---------------------------------------------------------------------------------------------
+# Confirmations
+# ---------------------------------------------------------------------------------------------
+
+
+class ConfirmIn(In):
     action_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
     approve: bool
 
@@ -238,379 +351,18 @@ async def assistant_confirm(body: ConfirmIn, caller: Caller, runtime: Runtime) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Routing
+# Health and metrics
 # ---------------------------------------------------------------------------------------------
 
 
-class ClassifyIn(_In):
-    message: str = Field(min_length=1, max_length=4000)
-
-
-class RequestOut(BaseModel):
-    room_number: str | None
-    items: list[str]
-    quantity: int | None
-    urgency: str
-
-
-class ClassifyOut(BaseModel):
-    category: str
-    priority: str
-    assignee_role: str
-    request: RequestOut
-    answered_by: Literal["rules", "llm"]
-
-
-@router.post("/routing/classify", response_model=ClassifyOut)
-async def routing_classify(body: ClassifyIn, assistant: Assistant) -> ClassifyOut:
-    routing, answered_by = await assistant.route(body.message)
-    request = routing.request
-    return ClassifyOut(
-        category=routing.category,
-        priority=routing.priority,
-        assignee_role=routing.assignee_role,
-        request=RequestOut(
-            room_number=request.room_number,
-            items=list(request.items),
-            quantity=request.quantity,
-            urgency=request.urgency,
-        ),
-        answered_by="llm" if answered_by == "llm" else "rules",
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Message generation
-# ---------------------------------------------------------------------------------------------
-
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class GenerateIn(_In):
-    lang: Lang | None = Field(
-        default=None,
-        description="vi | en; default: en for a booked guest of another nationality, else vi",
-    )
-    booking_ref: str | None = Field(default=None, min_length=1, max_length=32)
-    room_number: str | None = Field(default=None, min_length=1, max_length=16)
-    guest_name: ShortText | None = None
-    hotel_name: ShortText | None = None
-    polish: bool = Field(default=False, description="let the LLM rewrite the template's text")
-
-
-class EmailIn(GenerateIn):
-    topic: ShortText
-    message: str = Field(min_length=1, max_length=4000)
-
-
-class ApologyIn(GenerateIn):
-    issue: str = Field(min_length=1, max_length=1000)
-    remedy: str | None = Field(default=None, min_length=1, max_length=1000)
-
-
-class CheckinIn(GenerateIn):
-    check_in_date: date | None = None
-    check_in_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-class NotificationIn(GenerateIn):
-    kind: str = Field(min_length=1, max_length=32, examples=list(NOTIFICATION_KINDS))
-    fields: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=2000)]] = (
-        Field(default_factory=dict, max_length=30)
-    )
-
-
-class GenerateOut(BaseModel):
-    kind: str
-    lang: Lang
-    subject: str
-    body: str
-    html_body: str
-    generated_by: Literal["template", "llm"]
-
-
-async def _generate(
-    kind: str,
-    body: GenerateIn,
-    given: dict[str, str | None],
-    runtime: HubRuntime,
-    assistant: AssistantService,
-) -> GenerateOut:
-    fields: dict[str, str] = {}
-    nationality = ""
-    if body.booking_ref is not None or (body.room_number is not None and kind in GUEST_KINDS):
-        facts = await SqlHotelData(runtime.session_factory).booking_facts(
-            booking_ref=body.booking_ref, room_number=body.room_number, on_date=date.today()
-        )
-        if facts is None and body.booking_ref is not None:
-            raise HTTPException(
-                404, detail=field_error("booking_ref", f"no booking {body.booking_ref!r}")
-            )
-        if facts is not None:
-            nationality = facts.pop("nationality", "")
-            fields.update(facts)
-    if body.room_number is not None:
-        fields["room_number"] = body.room_number
-    for name, value in (("guest_name", body.guest_name), ("hotel_name", body.hotel_name)):
-        if value is not None:
-            fields[name] = value
-    fields.update({k: v for k, v in given.items() if v is not None})
-    lang: Lang = body.lang or ("vi" if nationality.upper() in ("VN", "") else "en")
-    try:
-        message: GeneratedMessage = render(kind, lang, fields)
-    except UnknownTemplateError as err:
-        raise HTTPException(422, detail=field_error("kind", str(err))) from err
-    except MissingFieldError as err:
-        reasons = [
-            field_error(f"fields.{name}", "required (give it, or a booking_ref/room_number "
-                        "whose booking has it)")
-            for name in err.fields
-        ]  # fmt: skip
-        raise HTTPException(422, detail=reasons) from err
-    generated_by = "template"
-    if body.polish:
-        message, generated_by = await assistant.polish(message, lang)
-    return GenerateOut(
-        kind=kind,
-        lang=lang,
-        subject=message.subject,
-        body=message.body,
-        html_body=message.html,
-        generated_by="llm" if generated_by == "llm" else "template",
-    )
-
-
-@router.post("/generate/email", response_model=GenerateOut)
-async def generate_email(body: EmailIn, runtime: Runtime, assistant: Assistant) -> GenerateOut:
-    given = {"topic": body.topic, "message": body.message}
-    return await _generate("email", body, dict(given), runtime, assistant)
-
-
-@router.post("/generate/apology", response_model=GenerateOut)
-async def generate_apology(body: ApologyIn, runtime: Runtime, assistant: Assistant) -> GenerateOut:
-    given = {"issue": body.issue, "remedy": body.remedy}
-    return await _generate("apology", body, given, runtime, assistant)
-
-
-@router.post("/generate/checkin-instructions", response_model=GenerateOut)
-async def generate_checkin(body: CheckinIn, runtime: Runtime, assistant: Assistant) -> GenerateOut:
-    given = {
-        "check_in_date": body.check_in_date.isoformat() if body.check_in_date else None,
-        "check_in_time": body.check_in_time,
-    }
-    return await _generate("checkin_instructions", body, given, runtime, assistant)
-
-
-@router.post("/generate/notification", response_model=GenerateOut)
-async def generate_notification(
-    body: NotificationIn, runtime: Runtime, assistant: Assistant
-) -> GenerateOut:
-    """The flows' notifications (kinds: late_arrival, room_ready, request_confirmation,
-    lost_item_found, hazard_alert); ``fields`` fill the template."""
-    if body.kind not in NOTIFICATION_KINDS:
-        reason = f"unknown notification kind; one of {', '.join(NOTIFICATION_KINDS)}"
-        raise HTTPException(422, detail=field_error("kind", reason))
-    given: dict[str, str | None] = dict(body.fields)
-    return await _generate(body.kind, body, given, runtime, assistant)
-
-
-# ---------------------------------------------------------------------------------------------
-# Monitoring
-# ---------------------------------------------------------------------------------------------
-
-
-class LogIn(_In):
-    ts: LogTime
-    service: str = Field(min_length=1, max_length=64)
-    level: str = Field(min_length=1, max_length=16)
-    message: str | None = Field(default=None, max_length=4000)
-
-
-class AnalyzeIn(_In):
-    window_s: float = Field(default=300.0, ge=10, le=86_400)
-    baseline_windows: int = Field(default=12, ge=1, le=288)
-    alpha: float = Field(default=1e-3, gt=0, lt=0.5)
-    min_errors: int = Field(default=5, ge=1, le=100_000)
-    service: str | None = Field(default=None, min_length=1, max_length=64)
-    until: LogTime | None = Field(
-        default=None, description="end of the analysed window; default now (or after the last log)"
-    )
-    logs: list[LogIn] | None = Field(
-        default=None, max_length=50_000, description="analyse these instead of service_logs"
-    )
-
-
-class FindingOut(BaseModel):
-    service: str
-    kind: str
-    observed: int
-    expected: float
-    p_value: float
-    z_score: float
-    severity: str
-
-
-class ServiceWindowOut(BaseModel):
-    service: str
-    records: int
-    errors: int
-    baseline_records: float
-    baseline_errors: float
-    status: str
-
-
-class AnalyzeOut(BaseModel):
-    window_start: datetime
-    window_end: datetime
-    baseline_start: datetime
-    services: list[ServiceWindowOut]
-    findings: list[FindingOut]
-    summary: str
-    recommended_action: str
-    summarized_by: Literal["template", "llm"]
-
-
-def _supervisor(caller: Principal) -> AskerContext:
-    context = context_of(caller)
-    if context.role not in SUPERVISORS:
-        raise HTTPException(403, detail="monitoring needs the manager or admin role")
-    return context
-
-
-async def _detect(body: AnalyzeIn, runtime: HubRuntime) -> tuple[DetectionReport, float]:
-    config = DetectionConfig(
-        window_s=body.window_s,
-        baseline_windows=body.baseline_windows,
-        alpha=body.alpha,
-        min_errors=body.min_errors,
-    )
-    if body.logs is not None:
-        records = [
-            LogRecord(log.ts, log.service, log.level)
-            for log in body.logs
-            if body.service is None or log.service == body.service
-        ]
-        latest = max((r.ts for r in records), default=datetime.now(UTC))
-        until = body.until or latest + timedelta(microseconds=1)
-    else:
-        until = body.until or datetime.now(UTC)
-        since = until - timedelta(seconds=body.window_s * (body.baseline_windows + 1))
-        records = await load_log_records(
-            runtime.session_factory, since, until, service=body.service
-        )
-    return analyze(records, now=until, config=config), body.window_s
-
-
-@router.post("/monitoring/analyze", response_model=AnalyzeOut)
-async def monitoring_analyze(
-    body: AnalyzeIn, caller: Caller, runtime: Runtime, assistant: Assistant
-) -> AnalyzeOut:
-    """Error spikes and log-rate changes (Poisson test against the preceding windows) in
-    service_logs or the given logs; an LLM summary when it is reachable, else a template's."""
-    _supervisor(caller)
-    report, window_s = await _detect(body, runtime)
-    summary, action, by = await assistant.summarize(report, window_s)
-    return AnalyzeOut(
-        window_start=report.window_start,
-        window_end=report.window_end,
-        baseline_start=report.baseline_start,
-        services=[ServiceWindowOut(**asdict(s)) for s in report.services],
-        findings=[FindingOut(**asdict(f)) for f in report.findings],
-        summary=summary,
-        recommended_action=action,
-        summarized_by="llm" if by == "llm" else "template",
-    )
-
-
-class MonitoringStatusOut(BaseModel):
-    status: Literal["ok", "anomalous"]
-    window_start: datetime
-    window_end: datetime
-    services: list[ServiceWindowOut]
-    findings: list[FindingOut]
-    llm_reachable: bool
-    llm_reason: str | None
-
-
-@router.get("/monitoring/status", response_model=MonitoringStatusOut)
-async def monitoring_status(
-    caller: Caller, runtime: Runtime, assistant: Assistant
-) -> MonitoringStatusOut:
-    """The default analysis of the last window of service_logs (no LLM), and the LLM's state."""
-    _supervisor(caller)
-    report, _ = await _detect(AnalyzeIn(), runtime)
-    health = await assistant.health()
-    return MonitoringStatusOut(
-        status="anomalous" if report.findings else "ok",
-        window_start=report.window_start,
-        window_end=report.window_end,
-        services=[ServiceWindowOut(**asdict(s)) for s in report.services],
-        findings=[FindingOut(**asdict(f)) for f in report.findings],
-        llm_reachable=health.reachable,
-        llm_reason=health.reason,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Task execution
-# ---------------------------------------------------------------------------------------------
-
-
-class ExecuteIn(_In):
-    task: str = Field(min_length=1, max_length=2000)
-
-
-class StepOut(BaseModel):
-    index: int
-    service: str
-    action: str
-    args: dict[str, Any]
-    status: str
-    result: Any
-    reason: str | None
-
-
-class ExecuteOut(BaseModel):
-    status: Literal["completed", "failed", "awaiting_confirmation"]
-    planned_by: Literal["llm", "rules"]
-    planner_note: str | None
-    reason: str | None
-    steps: list[StepOut]
-    pending_action: dict[str, Any] | None
-
-
-@router.post("/execute/task", response_model=ExecuteOut)
-async def execute_task(
-    body: ExecuteIn, caller: Caller, runtime: Runtime, assistant: Assistant
-) -> ExecuteOut:
-    """Plan the task (LLM, or rules for known intents) and run its steps with the caller's
-    tools; a step that changes something is proposed and waits for /assistant/confirm."""
-    context = context_of(caller)
-    proposer = _proposer(runtime)
-    tools = tools_for(SqlHotelData(runtime.session_factory), context)
-    names = [t.name for t in tools] + [s.name for s in proposer.specs if context.role in s.roles]
-    plan, planned_by, note = await assistant.plan(body.task, names)
-    if plan is None:
-        reason = "no known intent matches this task"
-        reason += f" and the LLM cannot plan it ({note})" if note else ""
-        raise HTTPException(422, detail=field_error("task", reason))
-    execution = await run_plan(plan, {t.name: t for t in tools}, context, proposer)
-    return ExecuteOut(
-        status=execution.status,
-        planned_by="llm" if planned_by == "llm" else "rules",
-        planner_note=note,
-        reason=execution.reason,
-        steps=[StepOut(**asdict(s)) for s in execution.steps],
-        pending_action=execution.pending_action,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Health
-# ---------------------------------------------------------------------------------------------
+class CheckOut(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    detail: str | None = None
 
 
 class HealthOut(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    checks: dict[str, CheckOut]
     reachable: bool
     provider: str
     model: str
@@ -620,9 +372,37 @@ class HealthOut(BaseModel):
 
 
 @router.get("/health", response_model=HealthOut)
-async def llm_health(assistant: Assistant) -> HealthOut:
+async def llm_health(
+    _caller: Caller, assistant: Assistant, runtime: Runtime, metrics: Metrics
+) -> HealthOut:
+    """``healthy``: the LLM answers with its model and the database answers; ``degraded``: the
+    LLM is unreachable or lacks the model (questions answer 503; routing, generation,
+    monitoring and known task intents still answer by rules/templates); ``unhealthy``: the
+    database does not answer (nothing works)."""
     health = await assistant.health()
+    metrics.up.set(1 if health.reachable else 0)
+    database = await runtime.check_database()
+    memory_backend = assistant.memory.backend
+    checks = {
+        "llm": CheckOut(
+            status="healthy" if health.reason is None else "degraded", detail=health.reason
+        ),
+        "database": CheckOut(
+            status="healthy" if database is None else "unhealthy", detail=database
+        ),
+        "memory": CheckOut(status="healthy", detail=memory_backend),
+    }
+    statuses = {c.status for c in checks.values()}
+    overall: Literal["healthy", "degraded", "unhealthy"] = (
+        "unhealthy"
+        if "unhealthy" in statuses
+        else "degraded"
+        if "degraded" in statuses
+        else "healthy"
+    )
     return HealthOut(
+        status=overall,
+        checks=checks,
         reachable=health.reachable,
         provider=health.provider,
         model=health.model,
@@ -630,3 +410,16 @@ async def llm_health(assistant: Assistant) -> HealthOut:
         base_url=health.base_url,
         reason=health.reason,
     )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(metrics_access)],
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text, llm_*"}},
+)
+async def llm_metrics_text(request: Request, metrics: Metrics) -> Response:
+    """The assistant's Prometheus metrics (``llm_*``; also part of ``/metrics``). Open to
+    loopback callers, else ``metrics:read`` (as ``/metrics``)."""
+    del metrics  # registered on first use, so the families exist before any request
+    return prometheus_response(request.app.state.http_registry, prefixes=("llm_",))

@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -115,6 +116,64 @@ class CvMetrics:
             buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
             registry=registry,
         )
+        # The seed's own metric names and labels (004 "Prometheus Metrics" and the example
+        # exposition of GET /api/v1/cv/metrics), served at /api/v1/cv/metrics and /metrics.
+        self.recognition_total = Counter(
+            "cv_face_recognition",
+            "Total face recognition requests (status: success | failure | no_face | "
+            "liveness_failed).",
+            ["status"],
+            registry=registry,
+        )
+        self.recognition_duration = Histogram(
+            "cv_face_recognition_duration_seconds",
+            "Face recognition duration (decode excluded).",
+            buckets=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+            registry=registry,
+        )
+        self.recognition_confidence = Histogram(
+            "cv_face_recognition_confidence",
+            "Face recognition confidence score of matches.",
+            buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+            registry=registry,
+        )
+        self.image_search_total = Counter(
+            "cv_image_search",
+            "Total image search requests.",
+            ["category"],
+            registry=registry,
+        )
+        self.image_search_duration = Histogram(
+            "cv_image_search_duration_seconds",
+            "Image search duration.",
+            registry=registry,
+        )
+        self.ocr_total = Counter(
+            "cv_ocr", "Total OCR requests (type: invoice | id).", ["type"], registry=registry
+        )
+        self.ocr_requests_total = Counter(
+            "cv_ocr_requests",
+            "Total OCR requests by document type.",
+            ["document_type"],
+            registry=registry,
+        )
+        self.gpu_memory_usage = Gauge(
+            "cv_gpu_memory_usage_bytes", "GPU memory usage in bytes.", registry=registry
+        )
+        self.model_loaded = Gauge(
+            "cv_model_loaded",
+            "Model loaded status (1=loaded, 0=not loaded).",
+            ["model_name"],
+            registry=registry,
+        )
+        # The seed's label values are exposed from the start (at 0), so a scrape shows the
+        # series the seed names before the first request of each kind.
+        for status in ("success", "failure", "no_face", "liveness_failed"):
+            self.recognition_total.labels(status)
+        for kind in ("invoice", "id"):
+            self.ocr_total.labels(kind)
+        for category in ("room", "lost_found", "amenity"):
+            self.image_search_total.labels(category)
 
 
 def cv_metrics_of(request: Request) -> CvMetrics:
@@ -154,11 +213,35 @@ class PrometheusMiddleware:
             self._metrics.latency.labels(method, template).observe(time.perf_counter() - started)
 
 
+def prometheus_response(*registries: CollectorRegistry, prefixes: tuple[str, ...] = ()) -> Response:
+    """Prometheus text of the given registries; with ``prefixes``, only the metric families
+    whose name starts with one of them (a surface's own ``/api/v1/<surface>/metrics``)."""
+    chunks: list[bytes] = []
+    for registry in registries:
+        if not prefixes:
+            chunks.append(generate_latest(registry))
+            continue
+        names = {family.name for family in registry.collect() if family.name.startswith(prefixes)}
+        if names:
+            chunks.append(
+                generate_latest(registry.restricted_registry(_sample_names(registry, names)))
+            )
+    return Response(content=b"".join(chunks), media_type=CONTENT_TYPE_LATEST)
+
+
+def _sample_names(registry: CollectorRegistry, families: set[str]) -> list[str]:
+    return [
+        sample.name
+        for family in registry.collect()
+        if family.name in families
+        for sample in family.samples
+    ]
+
+
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def metrics(request: Request) -> Response:
     registries: list[CollectorRegistry] = [request.app.state.http_registry]
     runtime = getattr(request.app.state, "hub", None)
     if runtime is not None:
         registries.extend(runtime.registries)
-    body = b"".join(generate_latest(registry) for registry in registries)
-    return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+    return prometheus_response(*registries)

@@ -1,25 +1,41 @@
 """Revenue management and guest models under ``/api/v1/ml`` (thin: parse, call, shape).
 
-Errors: an unknown room type, guest, booking or model is a 404, a bad range or rule a 422, a
-booking that cannot be scored or a history too short to train on a 409, and a model not trained
-yet a 503 saying how to train it; all in the hub's error body.
+Request and response shapes are the seed's (``../shared/seeds/000``, "ML Service"); the OpenAPI
+example of each route is the seed's example, verbatim. Guests and bookings are named by the
+hotel's ids (``guest_id: "GUEST001"``, ``booking_id: "BOOK001"``, i.e. ``guests.guest_ref`` and
+``bookings.booking_ref``); the database's integer ids are not accepted.
+
+Errors: an unknown room type, room, guest, booking or model is a 404, a bad range or value a
+422, a booking that cannot be scored or a history too short to train on a 409, and a model not
+trained yet a 503 saying how to train it; all in the hub's error body.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable
 from datetime import date, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Security
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, Security
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.api.auth import Authorize, scoped
 from hub.api.errors import field_error
+from hub.api.routes.metrics import prometheus_response
 from hub.auth.scopes import Scope
-from hub.ml.api import MLApi, MLProvider, MLUnavailableError, RulesInput
+from hub.ml import terms
+from hub.ml.api import (
+    ChurnFeatures,
+    MLApi,
+    MLProvider,
+    MLUnavailableError,
+    RoomPreferences,
+    RulesInput,
+    ServiceContext,
+)
 from hub.ml.errors import (
     ConflictError,
     InsufficientHistoryError,
@@ -28,19 +44,18 @@ from hub.ml.errors import (
     ModelNotTrainedError,
     NotFoundError,
 )
+from hub.ml.metrics import MlMetrics
 from hub.ml.results import (
-    CancellationResult,
+    ChurnResult,
     ClvResult,
     CurrentPrice,
     ForecastResult,
     MLHealth,
-    MLMetrics,
-    PricingResult,
+    PricingSchedule,
     RetrainResult,
     RoomRecommendations,
     ServiceRecommendations,
 )
-from hub.ml.schema import MONTHS
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +64,14 @@ router = APIRouter(prefix="/api/v1/ml", tags=["ml"], dependencies=[scoped(Scope.
 
 T = TypeVar("T")
 DEFAULT_DAYS = 30
-MAX_ID = 2**31 - 1  # database ids are 32-bit integers
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Count = Annotated[int, Field(ge=0, le=1000)]
-Code = Annotated[str, Field(min_length=1, max_length=32)]
+Ref = Annotated[
+    str,
+    Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
+]
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+RoomType = Annotated[str, Field(min_length=1, max_length=32)]
+_ROOM_NUMBER = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 _STATUS: dict[type[MLError], int] = {
     NotFoundError: 404,
@@ -63,6 +80,39 @@ _STATUS: dict[type[MLError], int] = {
     InsufficientHistoryError: 409,
     ModelNotTrainedError: 503,
 }
+
+# The seed's example requests, verbatim (000 "ML Service"): the OpenAPI examples of the routes.
+SERVICES_EXAMPLE: Final[dict[str, Any]] = {
+    "guest_id": "GUEST001",
+    "top_k": 5,
+    "context": {
+        "current_room": "201",
+        "check_in_date": "2025-01-15",
+        "guest_segment": "business",
+    },
+}
+ROOMS_EXAMPLE: Final[dict[str, Any]] = {
+    "guest_id": "GUEST001",
+    "check_in": "2025-02-01",
+    "check_out": "2025-02-03",
+    "preferences": {"budget": "high", "view": "ocean"},
+}
+PRICING_EXAMPLE: Final[dict[str, Any]] = {
+    "date_range": {"start": "2025-02-01", "end": "2025-02-28"},
+    "room_types": ["deluxe", "suite", "standard"],
+}
+CHURN_EXAMPLE: Final[dict[str, Any]] = {
+    "booking_id": "BOOK001",
+    "guest_id": "GUEST001",
+    "features": {
+        "booking_lead_time_days": 30,
+        "payment_method": "credit_card",
+        "booking_source": "website",
+        "total_amount": 5000000,
+    },
+}
+FORECAST_EXAMPLE: Final[dict[str, Any]] = {"forecast_days": 30, "room_type": "all"}
+CLV_EXAMPLE: Final[dict[str, Any]] = {"guest_id": "GUEST001"}
 
 
 def get_ml(request: Request) -> MLApi:
@@ -75,197 +125,282 @@ def get_ml(request: Request) -> MLApi:
         raise HTTPException(status_code=503, detail=str(err)) from err
 
 
+_METRICS_LOCK = threading.Lock()
+
+
+def ml_metrics_of(request: Request) -> MlMetrics:
+    """The app's :class:`MlMetrics`, registered on its HTTP registry on first use."""
+    state = request.app.state
+    with _METRICS_LOCK:
+        found: MlMetrics | None = getattr(state, "ml_metrics", None)
+        if found is None:
+            found = MlMetrics(state.http_registry)
+            state.ml_metrics = found
+    return found
+
+
 ML = Annotated[MLApi, Depends(get_ml)]
+Metrics = Annotated[MlMetrics, Depends(ml_metrics_of)]
 
 
-async def _run(ml: MLApi, endpoint: str, work: Awaitable[T]) -> T:
+def _http_error(err: MLError) -> HTTPException:
+    status = next((s for cls, s in _STATUS.items() if isinstance(err, cls)), 400)
+    detail: Any = field_error(err.field, err.reason) if err.field else err.reason
+    return HTTPException(status_code=status, detail=detail)
+
+
+async def _run(metrics: MlMetrics, endpoint: str, work: Awaitable[T]) -> T:
     started = time.perf_counter()
     try:
         result = await work
     except MLError as err:
-        ml.observe(endpoint, False, time.perf_counter() - started)
-        status = next((s for cls, s in _STATUS.items() if isinstance(err, cls)), 400)
-        detail: Any = field_error(err.field, err.reason) if err.field else err.reason
-        raise HTTPException(status_code=status, detail=detail) from err
-    ml.observe(endpoint, True, time.perf_counter() - started)
+        metrics.observe(endpoint, False, time.perf_counter() - started)
+        raise _http_error(err) from err
+    metrics.observe(endpoint, True, time.perf_counter() - started)
     return result
+
+
+def _examples(example: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
 
 
 _FORBID = ConfigDict(extra="forbid")
 
 
-class RangeRequest(BaseModel):
+def _check_term(check: Any, value: str | None) -> str | None:
+    if value is not None:
+        check(value)  # ValueError names the accepted values
+    return value
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class ServiceContextIn(BaseModel):
     model_config = _FORBID
 
-    start_date: Day | None = Field(default=None, description="first night (default: today)")
-    end_date: Day | None = Field(
-        default=None, description=f"last night, inclusive (default: start + {DEFAULT_DAYS - 1})"
+    current_room: Annotated[str, Field(max_length=16, pattern=_ROOM_NUMBER)] | None = Field(
+        default=None, description="room number the guest stays in: its room type is scored"
+    )
+    check_in_date: Day | None = Field(default=None, description="arrival of the stay")
+    guest_segment: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None,
+        description="business | leisure | group | ... (or a market segment of the dataset)",
     )
 
-    def bounds(self, today: date) -> tuple[date, date]:
-        start = self.start_date or today
-        return start, self.end_date or start + timedelta(days=DEFAULT_DAYS - 1)
+    @field_validator("guest_segment")
+    @classmethod
+    def _segment(cls, value: str | None) -> str | None:
+        return _check_term(terms.market_segment, value)
+
+
+class ServicesRequest(BaseModel):
+    model_config = _examples(SERVICES_EXAMPLE)
+
+    guest_id: Ref
+    top_k: Annotated[int, Field(ge=1, le=20)] = 5
+    context: ServiceContextIn | None = None
+    booking_id: Ref | None = Field(
+        default=None, description="our addition: the stored booking to recommend for"
+    )
+
+
+class PreferencesIn(BaseModel):
+    model_config = _FORBID
+
+    budget: Literal["low", "medium", "high"] | Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="price tier (low | medium | high) or a nightly maximum"
+    )
+    view: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")] | None = Field(
+        default=None, description="ocean | city | garden | ..."
+    )
+
+
+class RoomsRequest(BaseModel):
+    model_config = _examples(ROOMS_EXAMPLE)
+
+    guest_id: Ref | None = None
+    check_in: Day
+    check_out: Day
+    preferences: PreferencesIn | None = None
+    adults: Annotated[int, Field(ge=1, le=8)] = 2
+    children: Annotated[int, Field(ge=0, le=8)] = 0
+    top_k: Annotated[int, Field(ge=1, le=10)] = 3
+
+
+class DateRange(BaseModel):
+    model_config = _FORBID
+
+    start: Day
+    end: Day
 
 
 class RulesRequest(BaseModel):
     model_config = _FORBID
 
-    floor: Annotated[float, Field(gt=0, le=1_000_000)] | None = None
-    ceiling: Annotated[float, Field(gt=0, le=1_000_000)] | None = None
+    floor: Annotated[float, Field(gt=0, le=1_000_000_000)] | None = None
+    ceiling: Annotated[float, Field(gt=0, le=1_000_000_000)] | None = None
     max_daily_change: Annotated[float, Field(gt=0, le=1)] | None = Field(
         default=None, description="fraction, against the price published for the same night"
     )
 
 
-class PricingRequest(RangeRequest):
-    room_type: Annotated[str, Field(min_length=1, max_length=32)]
-    rules: RulesRequest | None = None
+class PricingRequest(BaseModel):
+    model_config = _examples(PRICING_EXAMPLE)
+
+    date_range: DateRange | None = Field(
+        default=None, description=f"nights, inclusive (default: today + {DEFAULT_DAYS - 1})"
+    )
+    room_types: Annotated[list[RoomType], Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="default: every room type"
+    )
+    rules: RulesRequest | None = Field(
+        default=None, description="our addition: floor, ceiling, max daily change"
+    )
 
 
-class BookingFeatures(BaseModel):
-    """A booking not stored in the hub, in the "Hotel booking demand" fields."""
-
+class ChurnFeaturesIn(BaseModel):
     model_config = _FORBID
 
-    arrival_date: Day
-    lead_time: Annotated[int, Field(ge=0, le=1000)]
-    stays_in_weekend_nights: Annotated[int, Field(ge=0, le=60)] = 0
-    stays_in_week_nights: Annotated[int, Field(ge=0, le=120)] = 1
-    adults: Annotated[int, Field(ge=0, le=20)] = 2
-    children: Annotated[int, Field(ge=0, le=20)] = 0
-    babies: Annotated[int, Field(ge=0, le=10)] = 0
-    meal: Code = "BB"
-    country: Code = "UNK"
-    market_segment: Code = "Online TA"
-    distribution_channel: Code = "TA/TO"
-    is_repeated_guest: bool = False
-    previous_cancellations: Count = 0
-    previous_bookings_not_canceled: Count = 0
-    reserved_room_type: Code = "double"
-    deposit_type: Code = "No Deposit"
-    agent: Code | None = None
-    company: Code | None = None
-    days_in_waiting_list: Count = 0
-    customer_type: Code = "Transient"
-    adr: Annotated[float, Field(ge=0, le=1_000_000)] = 0.0
-    required_car_parking_spaces: Annotated[int, Field(ge=0, le=10)] = 0
-    total_of_special_requests: Annotated[int, Field(ge=0, le=10)] = 0
+    booking_lead_time_days: Annotated[int, Field(ge=0, le=1000)] | None = None
+    payment_method: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    booking_source: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    total_amount: Annotated[float, Field(ge=0, le=1e12)] | None = Field(
+        default=None, description="the stay's total, hotel currency"
+    )
 
-    def schema_values(self) -> dict[str, Any]:
-        values = self.model_dump(exclude={"arrival_date", "agent", "company", "is_repeated_guest"})
-        day = self.arrival_date
-        return values | {
-            "arrival_date_year": day.year,
-            "arrival_date_month": MONTHS[day.month - 1],
-            "arrival_date_week_number": day.isocalendar().week,
-            "arrival_date_day_of_month": day.day,
-            "children": float(self.children),
-            "is_repeated_guest": int(self.is_repeated_guest),
-            "agent": self.agent or "NULL",
-            "company": self.company or "NULL",
-        }
+    @field_validator("payment_method")
+    @classmethod
+    def _payment(cls, value: str | None) -> str | None:
+        return _check_term(terms.deposit_type, value)
+
+    @field_validator("booking_source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        return _check_term(terms.booking_source, value)
 
 
 class ChurnRequest(BaseModel):
-    """One of ``booking_ref``, ``booking_id`` (a stored, upcoming booking) or ``booking``."""
+    model_config = _examples(CHURN_EXAMPLE)
 
-    model_config = _FORBID
-
-    booking_ref: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    booking_id: Id | None = None
-    booking: BookingFeatures | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> ChurnRequest:
-        given = [v for v in (self.booking_ref, self.booking_id, self.booking) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of booking_ref, booking_id or booking")
-        return self
+    booking_id: Ref = Field(description="the booking's reference (bookings.booking_ref)")
+    guest_id: Ref | None = Field(default=None, description="checked against the booking")
+    features: ChurnFeaturesIn | None = Field(
+        default=None, description="override the stored booking's attributes"
+    )
 
 
-class GuestRequest(BaseModel):
-    model_config = _FORBID
+class ForecastRequest(BaseModel):
+    model_config = _examples(FORECAST_EXAMPLE)
 
-    guest_id: Id
-
-
-class ServicesRequest(GuestRequest):
-    booking_ref: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    k: Annotated[int, Field(ge=1, le=10)] = 3
-
-
-class RoomsRequest(BaseModel):
-    model_config = _FORBID
-
-    guest_id: Id | None = None
-    check_in: Day
-    check_out: Day
-    adults: Annotated[int, Field(ge=1, le=8)] = 2
-    children: Annotated[int, Field(ge=0, le=8)] = 0
-    k: Annotated[int, Field(ge=1, le=10)] = 3
+    forecast_days: Annotated[int, Field(ge=1, le=366)] = DEFAULT_DAYS
+    room_type: RoomType = Field(default="all", description='"all" or one room type')
+    start_date: Day | None = Field(
+        default=None, description="our addition: first night (default: today)"
+    )
 
 
-async def _forecast(ml: MLApi, target: str, body: RangeRequest) -> ForecastResult:
-    start, end = body.bounds(ml.today())
-    return await _run(ml, f"forecast/{target}", ml.forecast(target, start, end))
+class ClvRequest(BaseModel):
+    model_config = _examples(CLV_EXAMPLE)
+
+    guest_id: Ref
 
 
-@router.post("/forecast/occupancy", response_model=ForecastResult)
-async def forecast_occupancy(ml: ML, body: RangeRequest) -> ForecastResult:
-    return await _forecast(ml, "occupancy", body)
+# -- routes -----------------------------------------------------------------------------------
 
 
-@router.post("/forecast/revenue", response_model=ForecastResult)
-async def forecast_revenue(ml: ML, body: RangeRequest) -> ForecastResult:
-    return await _forecast(ml, "revenue", body)
+async def _forecast(
+    ml: MLApi, metrics: MlMetrics, target: str, body: ForecastRequest
+) -> ForecastResult:
+    start = body.start_date or ml.today()
+    end = start + timedelta(days=body.forecast_days - 1)
+    work = ml.forecast(target, start, end, body.room_type)
+    return await _run(metrics, f"forecast/{target}", work)
 
 
-@router.post("/forecast/housekeeping_demand", response_model=ForecastResult)
-async def forecast_housekeeping(ml: ML, body: RangeRequest) -> ForecastResult:
-    return await _forecast(ml, "housekeeping_demand", body)
+@router.post("/forecast/occupancy", response_model=ForecastResult, response_model_exclude_none=True)
+async def forecast_occupancy(ml: ML, metrics: Metrics, body: ForecastRequest) -> ForecastResult:
+    """Occupancy (0-1) for ``forecast_days`` nights from today, of the hotel or a room type."""
+    return await _forecast(ml, metrics, "occupancy", body)
 
 
-@router.post("/pricing/optimize", response_model=PricingResult)
-async def optimize_prices(ml: ML, body: PricingRequest) -> PricingResult:
-    start, end = body.bounds(ml.today())
+@router.post("/forecast/revenue", response_model=ForecastResult, response_model_exclude_none=True)
+async def forecast_revenue(ml: ML, metrics: Metrics, body: ForecastRequest) -> ForecastResult:
+    """Room revenue per night (``predicted_revenue``, hotel currency)."""
+    return await _forecast(ml, metrics, "revenue", body)
+
+
+@router.post(
+    "/forecast/housekeeping_demand",
+    response_model=ForecastResult,
+    response_model_exclude_none=True,
+)
+async def forecast_housekeeping(ml: ML, metrics: Metrics, body: ForecastRequest) -> ForecastResult:
+    """Housekeeping hours per day (``predicted_housekeeping_hours``)."""
+    return await _forecast(ml, metrics, "housekeeping_demand", body)
+
+
+@router.post("/pricing/optimize", response_model=PricingSchedule)
+async def optimize_prices(ml: ML, metrics: Metrics, body: PricingRequest) -> PricingSchedule:
+    """Revenue-maximising prices for every night of ``date_range`` and each of ``room_types``
+    (published: they become each night's current price)."""
+    if body.date_range is not None:
+        start, end = body.date_range.start, body.date_range.end
+    else:
+        start = ml.today()
+        end = start + timedelta(days=DEFAULT_DAYS - 1)
     rules = RulesInput(**body.rules.model_dump()) if body.rules else None
-    return await _run(ml, "pricing/optimize", ml.optimize_prices(body.room_type, start, end, rules))
+    work = ml.optimize_schedule(body.room_types, start, end, rules)
+    return await _run(metrics, "pricing/optimize", work)
 
 
 @router.get("/pricing/current/{room_type}", response_model=CurrentPrice)
 async def current_price(
-    ml: ML, room_type: Annotated[str, Path(min_length=1, max_length=32)]
+    ml: ML, metrics: Metrics, room_type: Annotated[str, Path(min_length=1, max_length=32)]
 ) -> CurrentPrice:
-    return await _run(ml, "pricing/current", ml.current_price(room_type))
+    """Tonight's price of ``room_type``: the published one, else recommended now."""
+    return await _run(metrics, "pricing/current", ml.current_price(room_type))
 
 
-@router.post("/churn/predict", response_model=CancellationResult)
-async def predict_cancellation(ml: ML, body: ChurnRequest) -> CancellationResult:
-    work = ml.predict_cancellation(
-        booking_ref=body.booking_ref,
-        booking_id=body.booking_id,
-        features=body.booking.schema_values() if body.booking else None,
-    )
-    return await _run(ml, "churn/predict", work)
+@router.post("/churn/predict", response_model=ChurnResult)
+async def predict_churn(ml: ML, metrics: Metrics, body: ChurnRequest) -> ChurnResult:
+    """Cancellation risk of an upcoming booking, with its factors and actions."""
+    features = ChurnFeatures(**body.features.model_dump()) if body.features else None
+    work = ml.predict_churn(body.booking_id, body.guest_id, features)
+    return await _run(metrics, "churn/predict", work)
 
 
 @router.post("/clv/predict", response_model=ClvResult)
-async def predict_clv(ml: ML, body: GuestRequest) -> ClvResult:
-    return await _run(ml, "clv/predict", ml.predict_clv(body.guest_id))
+async def predict_clv(ml: ML, metrics: Metrics, body: ClvRequest) -> ClvResult:
+    """Expected revenue from the guest over the next 12 months, segment, retention."""
+    return await _run(metrics, "clv/predict", ml.predict_clv(body.guest_id))
 
 
 @router.post("/recommend/services", response_model=ServiceRecommendations)
-async def recommend_services(ml: ML, body: ServicesRequest) -> ServiceRecommendations:
-    work = ml.recommend_services(body.guest_id, body.booking_ref, body.k)
-    return await _run(ml, "recommend/services", work)
+async def recommend_services(
+    ml: ML, metrics: Metrics, body: ServicesRequest
+) -> ServiceRecommendations:
+    """The ``top_k`` services the guest is likeliest to order, for the stay in ``context``."""
+    context = ServiceContext(**body.context.model_dump()) if body.context else None
+    work = ml.recommend_services(body.guest_id, body.top_k, context, body.booking_id)
+    return await _run(metrics, "recommend/services", work)
 
 
 @router.post("/recommend/rooms", response_model=RoomRecommendations)
-async def recommend_rooms(ml: ML, body: RoomsRequest) -> RoomRecommendations:
+async def recommend_rooms(ml: ML, metrics: Metrics, body: RoomsRequest) -> RoomRecommendations:
+    """Room types free on every night for the party, ranked by the preferences and by the
+    guest's likely choice."""
+    prefs = RoomPreferences(**body.preferences.model_dump()) if body.preferences else None
     work = ml.recommend_rooms(
-        body.guest_id, body.check_in, body.check_out, body.adults, body.children, body.k
+        body.guest_id,
+        body.check_in,
+        body.check_out,
+        adults=body.adults,
+        children=body.children,
+        k=body.top_k,
+        preferences=prefs,
     )
-    return await _run(ml, "recommend/rooms", work)
+    return await _run(metrics, "recommend/rooms", work)
 
 
 @router.post(
@@ -274,18 +409,44 @@ async def recommend_rooms(ml: ML, body: RoomsRequest) -> RoomRecommendations:
     dependencies=[Security(Authorize(rate_limit="model training"), scopes=[Scope.ML_WRITE])],
 )
 async def retrain(
-    ml: ML, model_name: Annotated[str, Path(min_length=1, max_length=64)]
+    ml: ML, metrics: Metrics, model_name: Annotated[str, Path(min_length=1, max_length=64)]
 ) -> RetrainResult:
-    """Train ``model_name`` (or ``all``), evaluate it on the latest window, promote it only
-    when it beats the current version."""
-    return await _run(ml, "retrain", ml.retrain(model_name))
+    """Train ``model_name`` (the seed's names: ``pricing_model``, ``churn_model``,
+    ``forecast_model``, ``clv_model``, ``recommendation_model``, ...; our model names; or
+    ``all``), evaluate it on the latest window, promote it only when it beats the current
+    version."""
+    try:
+        result = await ml.retrain(model_name)
+    except MLError as err:
+        raise _http_error(err) from err
+    for outcome in result.outcomes:
+        metrics.training_runs.labels(outcome.name, outcome.status).inc()
+    return result
 
 
 @router.get("/health", response_model=MLHealth)
 async def health(ml: ML) -> MLHealth:
-    return await _run(ml, "health", ml.health())
+    """``healthy`` when bookings exist and every model is trained, else ``degraded``."""
+    try:
+        return await ml.health()
+    except MLError as err:
+        raise _http_error(err) from err
 
 
-@router.get("/metrics", response_model=MLMetrics)
-async def metrics(ml: ML) -> MLMetrics:
-    return await _run(ml, "metrics", ml.metrics())
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+)
+async def ml_metrics(request: Request, metrics: Metrics) -> Response:
+    """The ML metrics in Prometheus text (``ml_*``): prediction latency and counts by model,
+    training runs, models trained and their scores, predictions logged."""
+    provider: MLProvider | None = getattr(request.app.state, "ml", None)
+    if provider is not None:
+        try:
+            ml = provider.get()
+        except MLUnavailableError:
+            pass
+        else:
+            metrics.record_models(await ml.model_statuses(), await ml.predictions_logged())
+    return prometheus_response(request.app.state.http_registry, prefixes=("ml_",))
