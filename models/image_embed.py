@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.faces import Image, ModelUnavailableError
-from models.registry import model_path
+from models.registry import model_path, verify_model_file
 from models.session import create_session
 
 logger = logging.getLogger(__name__)
@@ -259,10 +259,12 @@ def load_image_embedder(
     crop: CropMode = "center",
     intra_op_threads: int | None = None,
 ) -> ImageEmbedder:
-    """The embedder of ``model_id`` (from ``model_path`` when given, else the registry)."""
-    path = model_path if model_path is not None else default_model_file(model_id, models_dir)
-    if not path.is_file():
-        raise ModelUnavailableError(f"image model file {path} is missing")
+    """The embedder of ``model_id`` (from ``model_path`` when given, else the registry); either
+    way the file is verified against the manifest before it is opened."""
+    if model_path is not None:
+        path = verify_model_file(model_id, model_path)
+    else:
+        path = default_model_file(model_id, models_dir)
     return ImageEmbedder.from_path(
         path, model_id=model_id, crop=crop, intra_op_threads=intra_op_threads
     )

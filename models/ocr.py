@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,27 @@ def _box_of(points: Any, width: int, height: int) -> TextBox:
     )
 
 
+RAPIDOCR_MODELS = {"Det": "rapidocr-det", "Rec": "rapidocr-rec", "Cls": "rapidocr-cls"}
+"""RapidOCR's config section -> the manifest id of the PP-OCR model it opens."""
+
+
+def rapidocr_model_files(models_dir: Path | None = None) -> dict[str, Path]:
+    """The PP-OCR models RapidOCR would open from its wheel, each verified against the
+    manifest's sha256 (:func:`models.registry.model_path`: a copy under ``models_dir`` first,
+    else the packaged file); handed to RapidOCR by path so it opens exactly these. Raises
+    :class:`OcrEngineUnavailableError` naming the model and ``innsight models fetch ID``."""
+    from models.faces import ModelUnavailableError
+    from models.registry import model_path
+
+    try:
+        return {
+            section: model_path(model_id, models_dir=models_dir)
+            for section, model_id in RAPIDOCR_MODELS.items()
+        }
+    except ModelUnavailableError as err:
+        raise OcrEngineUnavailableError(str(err)) from err
+
+
 class RapidOcrEngine:
     """PP-OCR (det + rec, no angle classifier: documents arrive upright) on ONNX Runtime.
 
@@ -95,16 +117,19 @@ class RapidOcrEngine:
 
     name = RAPIDOCR
 
-    def __init__(self, *, threads: int | None = None) -> None:
+    def __init__(self, *, threads: int | None = None, models_dir: Path | None = None) -> None:
         try:
             from rapidocr import RapidOCR
         except ImportError as err:
             raise OcrEngineUnavailableError(
                 f"rapidocr is not installed ({err}): pip install rapidocr onnxruntime"
             ) from None
+        self.model_files = rapidocr_model_files(models_dir)
+        """The verified files RapidOCR opens, by its config section (Det, Rec, Cls)."""
         params: dict[str, Any] = {
             "Global.log_level": "error",
             "Global.use_cls": False,
+            **{f"{section}.model_path": str(path) for section, path in self.model_files.items()},
         }
         if threads is not None:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads

