@@ -72,6 +72,11 @@ class HubConfig(_Frozen):
         return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
 
 
+LivenessMode = Literal["off", "flag", "require"]
+"""``off``: events say ``unchecked``; ``flag``: events carry the verdict; ``require``: a track
+is named only once it is ``live``."""
+
+
 class CameraConfig(_Frozen):
     id: Identifier
     url: str = Field(min_length=1, description="rtsp://... or a video file path.")
@@ -79,6 +84,11 @@ class CameraConfig(_Frozen):
     height: Annotated[int, Field(ge=64, le=4096)] = 480
     stride: Annotated[int, Field(ge=1, le=100)] = 1
     realtime: bool = False
+    liveness: LivenessMode | None = Field(
+        default=None,
+        description="This camera's liveness mode; unset: recognition.liveness.mode. "
+        "Provisioning sets require on the hub's attendance cameras.",
+    )
 
 
 class DlibFaceConfig(_Frozen):
@@ -142,7 +152,7 @@ class LivenessConfig(_Frozen):
     is never named; ``require``: a track is named only once it is ``live``.
     """
 
-    mode: Literal["off", "flag", "require"] = "flag"
+    mode: LivenessMode = "flag"
     window_frames: Annotated[int, Field(ge=2, le=1000)] = 45
     min_frames: Annotated[int, Field(ge=1, le=1000)] = 5
     passive_model: bool = Field(

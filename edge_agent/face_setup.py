@@ -5,14 +5,17 @@ Called by :mod:`edge_agent.app` (the composition root) only; it builds real mode
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import cast
 
 from edge_agent.config import (
     DlibFaceConfig,
     InsightFaceConfig,
+    LivenessMode,
     RecognitionConfig,
     YuNetFaceConfig,
 )
@@ -67,9 +70,15 @@ class FaceChecks:
     passive_liveness: PassiveLiveness | None
 
 
-def build_face_checks(recognition: RecognitionConfig, analyzer: FaceAnalyzer) -> FaceChecks:
+def build_face_checks(
+    recognition: RecognitionConfig,
+    analyzer: FaceAnalyzer,
+    camera_modes: Collection[LivenessMode] = (),
+) -> FaceChecks:
+    """``camera_modes``: the cameras' own liveness modes (CameraConfig.liveness); the
+    landmarker and the passive model are built when any camera checks liveness."""
     liveness = recognition.liveness
-    live_on = liveness.mode != "off"
+    live_on = liveness.mode != "off" or any(mode != "off" for mode in camera_modes)
     quality = recognition.quality
     gate: QualityGate | None = None
     if quality.enabled:
@@ -101,7 +110,7 @@ def build_face_checks(recognition: RecognitionConfig, analyzer: FaceAnalyzer) ->
         ),
         liveness=(
             LivenessPolicy(min_frames=liveness.min_frames, window_frames=liveness.window_frames)
-            if live_on
+            if liveness.mode != "off"
             else None
         ),
         require_live=liveness.mode == "require",
@@ -113,3 +122,19 @@ def build_face_checks(recognition: RecognitionConfig, analyzer: FaceAnalyzer) ->
         " + MiniFASNet" if passive else "",
     )
     return FaceChecks(tracker, gate, landmarker, passive)
+
+
+def tracker_for_camera(
+    checks: FaceChecks, recognition: RecognitionConfig, mode: LivenessMode | None
+) -> TrackerConfig:
+    """The tracker config of one camera: the shared one, with the camera's own liveness mode
+    when it has one (``require`` at attendance cameras)."""
+    if mode is None:
+        return checks.tracker
+    liveness = recognition.liveness
+    policy = (
+        None
+        if mode == "off"
+        else LivenessPolicy(min_frames=liveness.min_frames, window_frames=liveness.window_frames)
+    )
+    return dataclasses.replace(checks.tracker, liveness=policy, require_live=mode == "require")

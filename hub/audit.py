@@ -20,6 +20,8 @@ class AuditAction(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     USER_CREATE = "user.create"
+    ATTENDANCE_RETRACT = "attendance.retract"
+    ATTENDANCE_ENTRY = "attendance.entry"
 
 
 def audit(

@@ -192,8 +192,9 @@ class HubSettings(BaseModel):
     )
     attendance_cameras: list[str] = Field(
         default_factory=list,
-        description="Entrance cameras whose face events count for attendance "
-        "(comma-separated in the environment); empty: every camera.",
+        description="Entrance cameras whose live face events count for attendance "
+        "(comma-separated in the environment); empty: no face attendance (opt-in). "
+        "Provisioning sets liveness mode require on these cameras' edges.",
     )
     attendance_debounce_s: Annotated[int, Field(ge=0, le=24 * 3600)] = 300
     attendance_grace_minutes: Annotated[int, Field(ge=0, le=240)] = 5

@@ -8,7 +8,7 @@ settings file. It holds secrets: written 0600, shown nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,33 @@ def load_device_settings(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
+def with_attendance_liveness(
+    settings: Mapping[str, Any], attendance_cameras: Collection[str]
+) -> dict[str, Any]:
+    """``settings`` with liveness mode ``require`` on every camera the hub counts attendance
+    from (INNSIGHT_ATTENDANCE_CAMERAS): there a face counts only when it is live, so the edge
+    must not name a face before liveness has decided. Other cameras keep the edge's global
+    mode. A weaker mode set on an attendance camera is refused, not silently overridden."""
+    wanted = set(attendance_cameras)
+    data = dict(settings)
+    cameras = data.get("cameras")
+    if not wanted or not isinstance(cameras, list):
+        return data
+    out: list[Any] = []
+    for camera in cameras:
+        if isinstance(camera, Mapping) and camera.get("id") in wanted:
+            mode = camera.get("liveness")
+            if mode is not None and mode != "require":
+                raise BundleError(
+                    f"camera {camera.get('id')!r} counts attendance on the hub: its liveness "
+                    f"must be require, not {mode!r} (or leave it unset)"
+                )
+            camera = {**camera, "liveness": "require"}
+        out.append(camera)
+    data["cameras"] = out
+    return data
+
+
 def _validated(text: str, source: str) -> EdgeConfig:
     try:
         return parse_config(text, source)
@@ -91,8 +118,10 @@ def build_bundle(
     hub_url: str,
     secrets: BundleSecrets,
     settings: Mapping[str, Any],
+    attendance_cameras: Collection[str] = (),
 ) -> str:
-    """The bundle's YAML text, checked against :class:`EdgeConfig`."""
+    """The bundle's YAML text, checked against :class:`EdgeConfig`; liveness ``require`` on
+    the ``attendance_cameras`` (:func:`with_attendance_liveness`)."""
     data: dict[str, Any] = {
         "device_id": device_id,
         "site": site,
@@ -104,16 +133,22 @@ def build_bundle(
             "tls_ca_pem": ca_pem,
         },
         "hub": {"url": hub_url, "token": secrets.hub_token},
-        **settings,
+        **with_attendance_liveness(settings, attendance_cameras),
     }
     text = _header(device_id, site) + yaml.dump(data, Dumper=_BundleDumper, sort_keys=False)
     _validated(text, "<bundle>")
     return text
 
 
-def with_new_secrets(path: Path, device_id: str, secrets: BundleSecrets, ca_pem: str) -> str:
+def with_new_secrets(
+    path: Path,
+    device_id: str,
+    secrets: BundleSecrets,
+    ca_pem: str,
+    attendance_cameras: Collection[str] = (),
+) -> str:
     """``device_id``'s existing bundle with its password, token and CA replaced (cameras and
-    other settings kept)."""
+    other settings kept; liveness ``require`` on the ``attendance_cameras``)."""
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -126,6 +161,7 @@ def with_new_secrets(path: Path, device_id: str, secrets: BundleSecrets, ca_pem:
     data["mqtt"]["tls_ca_pem"] = ca_pem
     data["mqtt"].pop("tls_ca", None)
     data["hub"] = {**(data.get("hub") or {}), "token": secrets.hub_token}
+    data = with_attendance_liveness(data, attendance_cameras)
     text = _header(str(data.get("device_id")), str(data.get("site"))) + yaml.dump(
         data, Dumper=_BundleDumper, sort_keys=False
     )

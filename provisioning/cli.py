@@ -136,6 +136,7 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
         hub_url=args.hub_url or settings.public_base_url,
         csr_pem=args.csr.read_bytes() if args.csr else None,
         cert_path=args.cert_out,
+        attendance_cameras=frozenset(settings.attendance_cameras),
     )
     result = _with_hub_db(settings, lambda factory: enroll(factory, paths, info, request))
     _bundle_written(result.bundle_path, args.device_id)
@@ -162,6 +163,7 @@ def _cmd_rotate(args: argparse.Namespace) -> int:
             bundle_path=bundle,
             hub_url=args.hub_url or settings.public_base_url,
             settings=device_settings,
+            attendance_cameras=settings.attendance_cameras,
         ),
     )
     _bundle_written(written, args.device_id)

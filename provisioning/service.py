@@ -9,7 +9,7 @@ the session rolls back. Reloading the broker is the caller's step (:mod:`provisi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ class EnrollRequest:
     hub_url: str
     csr_pem: bytes | None = None
     cert_path: Path | None = None
+    attendance_cameras: frozenset[str] = frozenset()  # liveness require on these
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ async def enroll(
             hub_url=request.hub_url,
             secrets=BundleSecrets(password, token),
             settings=request.settings,
+            attendance_cameras=request.attendance_cameras,
         )
         with _restore_on_error(_broker_files(paths, request.bundle_path)):
             PasswordFile(paths.passwd).set(device, password)
@@ -142,6 +144,7 @@ def _rotated_bundle(
     hub_url: str,
     settings: Mapping[str, Any] | None,
     secrets: BundleSecrets,
+    attendance_cameras: Collection[str] = (),
 ) -> str:
     if settings is not None:
         return build_bundle(
@@ -153,12 +156,13 @@ def _rotated_bundle(
             hub_url=hub_url,
             secrets=secrets,
             settings=settings,
+            attendance_cameras=attendance_cameras,
         )
     if not bundle_path.is_file():
         raise BundleError(
             f"no bundle at {bundle_path} to update: pass --cameras FILE to write a new one"
         )
-    return with_new_secrets(bundle_path, device, secrets, _ca_pem(paths))
+    return with_new_secrets(bundle_path, device, secrets, _ca_pem(paths), attendance_cameras)
 
 
 async def rotate(
@@ -170,6 +174,7 @@ async def rotate(
     bundle_path: Path,
     hub_url: str,
     settings: Mapping[str, Any] | None = None,
+    attendance_cameras: Collection[str] = (),
 ) -> Path:
     """New broker password and hub token for an enrolled device; writes its bundle (a new one
     from ``settings``, else the existing ``bundle_path`` with the secrets replaced)."""
@@ -178,7 +183,14 @@ async def rotate(
     async with session_factory() as session:
         token = await rotate_device_token(session, device)
         text = _rotated_bundle(
-            paths, info, device, bundle_path, hub_url, settings, BundleSecrets(password, token)
+            paths,
+            info,
+            device,
+            bundle_path,
+            hub_url,
+            settings,
+            BundleSecrets(password, token),
+            attendance_cameras,
         )
         with _restore_on_error(_broker_files(paths, bundle_path)):
             PasswordFile(paths.passwd).set(device, password)

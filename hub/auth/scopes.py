@@ -15,6 +15,9 @@ class Scope(StrEnum):
     LLM_USE = "llm:use"
     FLOWS_RUN = "flows:run"
     METRICS_READ = "metrics:read"
+    HOTEL_READ = "hotel:read"
+    HOTEL_WRITE = "hotel:write"
+    HOTEL_PII = "hotel:pii"
     ADMIN = "admin"
 
 
@@ -27,6 +30,9 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.LLM_USE: "Use the assistant.",
     Scope.FLOWS_RUN: "Start workflows.",
     Scope.METRICS_READ: "Read /metrics from another host.",
+    Scope.HOTEL_READ: "Read room types, rooms, guests, bookings, employees and shifts.",
+    Scope.HOTEL_WRITE: "Create and change them, and import CSV files.",
+    Scope.HOTEL_PII: "Read guests' and employees' personal fields in clear.",
     Scope.ADMIN: "Everything, plus users and API keys.",
 }
 
@@ -50,10 +56,23 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.LLM_USE,
             Scope.FLOWS_RUN,
             Scope.METRICS_READ,
+            Scope.HOTEL_READ,
+            Scope.HOTEL_WRITE,
+            Scope.HOTEL_PII,
         }
     ),
-    # housekeeping staff photograph the rooms they clean (POST /api/v1/cv/room/analyze)
-    Role.STAFF: frozenset({Scope.CV_READ, Scope.ROOMS_INSPECT, Scope.ML_READ, Scope.LLM_USE}),
+    # housekeeping staff photograph the rooms they clean (POST /api/v1/cv/room/analyze); the
+    # front desk (staff too) writes rooms, bookings and check-ins, without guests' PII in clear
+    Role.STAFF: frozenset(
+        {
+            Scope.CV_READ,
+            Scope.ROOMS_INSPECT,
+            Scope.ML_READ,
+            Scope.LLM_USE,
+            Scope.HOTEL_READ,
+            Scope.HOTEL_WRITE,
+        }
+    ),
     Role.VIEWER: frozenset({Scope.CV_READ, Scope.ML_READ}),
 }
 

@@ -19,6 +19,12 @@ _FALLBACK: dict[str, tuple[str, str]] = {
         "{employee_name} checked in at {arrived_at}, {minutes_late} min after the shift start "
         "({shift_start}).",
     ),
+    "attendance_retracted": (
+        "Check-in retracted: {employee_name}",
+        "The face check-in of {employee_name} ({employee_id}) on {work_date} came from a face "
+        "that liveness later found to be a spoof (a photo or a screen); it was retracted. "
+        "Please check with the employee.",
+    ),
     "room_ready": (
         "Your room {room_number} is ready",
         "Dear {guest_name}, your room {room_number} is ready. Welcome!",

@@ -338,3 +338,15 @@ def _list(site: Site) -> dict[str, dict[str, object]]:
     assert site.run("list", "--json") == 0
     listed = json.loads(site.output[-3])
     return {item["device_id"]: item for item in listed["devices"]}
+
+
+def test_enroll_sets_liveness_require_on_the_hubs_attendance_cameras(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a camera the hub counts attendance from (INNSIGHT_ATTENDANCE_CAMERAS) gets
+    liveness ``require`` in its bundle; without it, the edge's global mode applies."""
+    assert site.config("edge-a").cameras[0].liveness is None
+    monkeypatch.setenv("INNSIGHT_ATTENDANCE_CAMERAS", "door")
+    config = site.enroll("edge-att", "--no-reload")
+    assert [(c.id, c.liveness) for c in config.cameras] == [("door", "require")]
+    assert config.recognition.liveness.mode == "flag"

@@ -13,6 +13,7 @@ from provisioning.bundle import (
     BundleSecrets,
     build_bundle,
     load_device_settings,
+    with_attendance_liveness,
     with_new_secrets,
 )
 from provisioning.ca import CertificateAuthority, cert_pem
@@ -95,3 +96,45 @@ def test_edge_config_takes_one_ca_and_only_a_pem(ca_pem: str) -> None:
         parse_config(base + "  tls_ca: /etc/ca.crt\n  tls_ca_pem: |\n" + indent(ca_pem, "    "))
     with pytest.raises(ConfigError, match="PEM"):
         parse_config(base + "  tls_ca_pem: hello\n")
+
+
+def test_attendance_cameras_get_liveness_require(ca_pem: str, tmp_path: Path) -> None:
+    """Issue 17: provisioning sets liveness ``require`` on the hub's attendance cameras (and
+    only there); a weaker mode set on one is refused, not silently overridden."""
+    settings: dict[str, object] = {
+        "cameras": [
+            {"id": "staff-door", "url": "rtsp://cam/1"},
+            {"id": "lobby", "url": "rtsp://cam/2"},
+        ]
+    }
+    text = build_bundle(
+        device_id="edge-01",
+        site="hotel-a",
+        mqtt_host="mqtt.hotel-a.lan",
+        mqtt_port=8883,
+        ca_pem=ca_pem,
+        hub_url="https://hub.hotel-a.lan",
+        secrets=SECRETS,
+        settings=settings,
+        attendance_cameras=["staff-door"],
+    )
+    config = parse_config(text)
+    assert [(c.id, c.liveness) for c in config.cameras] == [
+        ("staff-door", "require"),
+        ("lobby", None),
+    ]
+    assert config.recognition.liveness.mode == "flag"  # the edge's global default is kept
+    assert settings["cameras"] == [  # the operator's settings are not changed
+        {"id": "staff-door", "url": "rtsp://cam/1"},
+        {"id": "lobby", "url": "rtsp://cam/2"},
+    ]
+    plain = _bundle(ca_pem, settings)
+    assert all(c.liveness is None for c in parse_config(plain).cameras)
+    # rotation of an existing bundle applies it too
+    path = tmp_path / "edge-01.bundle.yaml"
+    path.write_text(plain)
+    rotated = with_new_secrets(path, "edge-01", SECRETS, ca_pem, ["staff-door"])
+    assert parse_config(rotated).cameras[0].liveness == "require"
+    weaker = {"cameras": [{"id": "staff-door", "url": "x.avi", "liveness": "flag"}]}
+    with pytest.raises(BundleError, match=r"staff-door.*require"):
+        with_attendance_liveness(weaker, ["staff-door"])

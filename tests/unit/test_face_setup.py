@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_agent.config import ConfigError, RecognitionConfig, parse_config
-from edge_agent.face_setup import build_face_checks, match_threshold
+from edge_agent.face_setup import build_face_checks, match_threshold, tracker_for_camera
 from models.faces import DetectedFace, Embedding, FaceBox, Image, Landmarks
 
 BASE = """\
@@ -68,6 +68,29 @@ def test_require_and_off_modes() -> None:
     checks = build_face_checks(off, FakeBackend())
     assert checks.tracker.liveness is None
     assert checks.quality_gate is None
+
+
+def test_a_camera_may_require_liveness_while_the_edge_default_stays() -> None:
+    """Issue 17: provisioning sets ``liveness: require`` on attendance cameras; the others
+    keep the edge's global mode."""
+    config = parse_config(
+        BASE
+        + "  - id: staff-door\n    url: rtsp://10.0.0.6/s\n    liveness: require\n"
+        + "recognition:\n  liveness:\n    mode: 'off'\n"
+    )
+    door, staff = config.cameras
+    assert (door.liveness, staff.liveness) == (None, "require")
+    modes = [c.liveness for c in config.cameras if c.liveness is not None]
+    checks = build_face_checks(config.recognition, FakeBackend(), modes)
+    assert checks.landmarker is not None  # some camera checks liveness: cues are built
+    shared = tracker_for_camera(checks, config.recognition, door.liveness)
+    assert (shared.liveness, shared.require_live) == (None, False)
+    strict = tracker_for_camera(checks, config.recognition, staff.liveness)
+    assert strict.liveness is not None
+    assert strict.require_live is True
+    assert strict.match == shared.match
+    with pytest.raises(ConfigError, match="liveness"):
+        parse_config(BASE + "    liveness: maybe\n")
 
 
 def test_each_embedding_model_gets_its_own_threshold_unless_one_is_set() -> None:
