@@ -79,7 +79,7 @@ def test_details_for_cv_read(hub: RunningHub) -> None:
     assert body["gpu"]["devices"] == devices
     assert body["gpu"]["available"] is bool(devices)
     assert "CPUExecutionProvider" not in body["gpu"]["providers"]
-    assert body["ingest"] == {"enabled": False, "connected": False}
+    assert body["ingest"] == {"enabled": False, "connected": False, "incompatible_edges": {}}
 
 
 def test_metrics_count_recognitions_and_keep_the_http_names(hub: RunningHub) -> None:

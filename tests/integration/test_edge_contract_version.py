@@ -39,6 +39,9 @@ def test_an_incompatible_edge_is_reported_until_it_speaks_our_version(
             what="the incompatible-contract gauge",
         )
         assert hub.app.state.hub.ingest.contracts.incompatible == {DEVICE: NEWER}
+        health = hub.http.get("/api/v1/cv/health").json()
+        assert health["status"] == "degraded"
+        assert health["ingest"]["incompatible_edges"] == {DEVICE: NEWER}
         warnings = [r.getMessage() for r in caplog.records if r.name == "hub.edge_versions"]
         assert warnings == [
             f"edge {DEVICE} speaks contract schema {NEWER}, this hub speaks {SCHEMA_VERSION}: "
@@ -56,6 +59,7 @@ def test_an_incompatible_edge_is_reported_until_it_speaks_our_version(
             what="the gauge to clear",
         )
         assert hub.app.state.hub.ingest.contracts.incompatible == {}
+        assert hub.http.get("/api/v1/cv/health").json()["ingest"]["incompatible_edges"] == {}
         # the edge's release travels in every heartbeat and shows in the device listing
         listed = wait_until(
             lambda: (

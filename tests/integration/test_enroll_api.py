@@ -151,7 +151,7 @@ def test_enrol_publish_announce_and_revoke(tmp_path: Path, mosquitto: MosquittoB
         }
         assert health["database"]["ok"] is True
         assert health["storage"]["ok"] is True
-        assert health["ingest"] == {"enabled": True, "connected": True}
+        assert health["ingest"] == {"enabled": True, "connected": True, "incompatible_edges": {}}
         assert health["gallery"]["version"] == 2
         assert health["status"] == "healthy"
 
@@ -255,7 +255,7 @@ def test_nothing_was_stored_by_refused_requests(offline_hub: RunningHub) -> None
     assert response.status_code == 404
     assert response.json()["errors"][0]["field"] == "version"
     health = offline_hub.http.get("/api/v1/cv/health").json()
-    assert health["ingest"] == {"enabled": False, "connected": False}
+    assert health["ingest"] == {"enabled": False, "connected": False, "incompatible_edges": {}}
     assert health["gallery"] is None
 
 

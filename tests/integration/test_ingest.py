@@ -227,6 +227,6 @@ def test_hub_starts_and_reports_when_the_broker_is_missing(tmp_path: Path) -> No
         health = hub.http.get("/api/v1/cv/health")
         assert health.status_code == 200
         body = health.json()
-        assert body["ingest"] == {"enabled": True, "connected": False}
+        assert body["ingest"] == {"enabled": True, "connected": False, "incompatible_edges": {}}
         assert body["database"]["ok"] is True
         assert body["status"] == "degraded"

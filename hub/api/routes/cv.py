@@ -132,6 +132,11 @@ class FaceModelStatus(BaseModel):
 class IngestStatus(BaseModel):
     enabled: bool
     connected: bool
+    incompatible_edges: dict[str, int] = Field(
+        default_factory=dict,
+        description="device id -> the contract schema it speaks, for edges this hub cannot read "
+        "(upgrade the older side); any makes the hub degraded",
+    )
 
 
 class GalleryStatus(BaseModel):
@@ -210,7 +215,8 @@ class HealthResponse(BaseModel):
 
     status: Literal["healthy", "degraded", "unhealthy"] = Field(
         description="unhealthy: the database does not answer; degraded: the object store, "
-        "the face model or the MQTT ingest is down; else healthy"
+        "the face model or the MQTT ingest is down, or an edge speaks a contract version this "
+        "hub cannot read; else healthy"
     )
     timestamp: datetime
     version: str
@@ -514,7 +520,9 @@ async def health(
         face = FaceModelStatus(loaded=False, reason=str(err))
     ingest = runtime.ingest
     ingest_status = IngestStatus(
-        enabled=ingest is not None, connected=ingest is not None and ingest.connected
+        enabled=ingest is not None,
+        connected=ingest is not None and ingest.connected,
+        incompatible_edges=ingest.contracts.incompatible if ingest is not None else {},
     )
     status: Literal["healthy", "degraded", "unhealthy"] = "healthy"
     if db_error is not None:
@@ -523,6 +531,7 @@ async def health(
         storage_error is not None
         or not face.loaded
         or (ingest is not None and not ingest.connected)
+        or ingest_status.incompatible_edges
     ):
         status = "degraded"
     version = request.app.version
