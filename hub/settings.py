@@ -198,6 +198,10 @@ class HubSettings(BaseModel):
     )
     attendance_debounce_s: Annotated[int, Field(ge=0, le=24 * 3600)] = 300
     attendance_grace_minutes: Annotated[int, Field(ge=0, le=240)] = 5
+    # the ingest's alarm: this many dead letters from one device within the window tell the
+    # managers (hub/flows/notifications.py) besides the warning and innsight_ingest_* metrics
+    dead_letter_alert_threshold: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    dead_letter_alert_window_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     attendance_notify_email: str | None = Field(
         default=None, max_length=254, description="Who hears of late arrivals without a supervisor."
     )

@@ -154,6 +154,8 @@ def create_app(
                     store,
                     registry=ingest_registry,
                     on_device_online=gallery.announce_latest_to,
+                    alert_threshold=settings.dead_letter_alert_threshold,
+                    alert_window_s=settings.dead_letter_alert_window_s,
                 )
                 gallery.set_publisher(ingest)
             faces = FaceAnalyzerProvider(

@@ -94,6 +94,17 @@ class HubFlowHooks:
         self._notify_retracted(outcome)
         return outcome
 
+    async def dead_letter_alert(self, device_id: str, count: int) -> None:
+        """The ingest's alarm (one device, many dead letters): the managers are told, in the
+        background (the ingest never waits on a notification)."""
+        from hub.flows.notifications import notify_dead_letter_alert
+
+        window_s = self._deps.settings.dead_letter_alert_window_s
+        self._spawn(
+            notify_dead_letter_alert(self._deps, device_id, count, window_s),
+            "dead_letter_alert_notification",
+        )
+
     def _notify_retracted(self, outcome: AttendanceOutcome) -> None:
         """The manager hears of each check-in taken back (in process: one message each)."""
         from hub.flows.notifications import notify_attendance_retracted

@@ -151,3 +151,26 @@ async def notify_attendance_retracted(
     targets = await attendance_notify_targets(deps, employee_id)
     result = await deliver(deps, "attendance_retracted", fields, targets)
     return result | {"employee_id": employee_id, "event_id": event_id}
+
+
+DEAD_LETTER_ROLE = "manager"
+
+
+async def notify_dead_letter_alert(
+    deps: FlowDeps, device_id: str, count: int, window_s: float
+) -> dict[str, Any]:
+    """Tells the managers (MQTT staff topic, webhook, the configured e-mail) that one edge keeps
+    producing dead letters (the ingest's alarm, issue 14); never the messages themselves."""
+    targets: list[Target] = []
+    if deps.notifier.has("mqtt"):
+        targets.append(Target("mqtt", DEAD_LETTER_ROLE, f"role:{DEAD_LETTER_ROLE}"))
+    if deps.notifier.has("webhook"):
+        targets.append(Target("webhook", DEAD_LETTER_ROLE, f"role:{DEAD_LETTER_ROLE}"))
+    if deps.settings.attendance_notify_email and deps.notifier.has("email"):
+        targets.append(Target("email", deps.settings.attendance_notify_email, "role:manager"))
+    fields = {
+        "device_id": device_id,
+        "count": str(count),
+        "window_minutes": str(max(1, round(window_s / 60))),
+    }
+    return await deliver(deps, "dead_letter_alert", fields, targets)

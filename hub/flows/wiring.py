@@ -60,6 +60,7 @@ async def start_flows(
     hooks = HubFlowHooks(deps, runner)
     if ingest is not None:
         ingest.set_on_events_stored(hooks.events_stored)
+        ingest.set_on_dead_letter_alert(hooks.dead_letter_alert)
     try:
         await hooks.catch_up_attendance(utcnow() - ATTENDANCE_CATCH_UP)
     except SQLAlchemyError:  # the hub still starts; the next events apply normally

@@ -19,6 +19,12 @@ _FALLBACK: dict[str, tuple[str, str]] = {
         "{employee_name} checked in at {arrived_at}, {minutes_late} min after the shift start "
         "({shift_start}).",
     ),
+    "dead_letter_alert": (
+        "Edge {device_id} keeps sending messages the hub refuses",
+        "The hub refused {count} messages from edge {device_id} in the last {window_minutes} "
+        "minutes (dead letters; GET /api/v1/dead-letters/summary shows the reasons). Check the "
+        "device's software version and configuration.",
+    ),
     "attendance_retracted": (
         "Check-in retracted: {employee_name}",
         "The face check-in of {employee_name} ({employee_id}) on {work_date} came from a face "
