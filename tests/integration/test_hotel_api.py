@@ -4,33 +4,21 @@ blind index, shifts in the hotel's time zone, scopes, and the audit rows of the 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs (as in test_ml_api.py)
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, scratch_database
 
 pytestmark = pytest.mark.integration
 
 H = "/api/v1/hotel"
-
-
-async def _pg_admin(server: PostgresServer, statement: str) -> None:
-    dsn = make_url(server.async_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(
@@ -42,12 +30,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         yield None
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"hub_hotel_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(server, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server.async_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(server, "hub_hotel") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ its database: 503 before training, train, every endpoint's shape and sanity, bad
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from hub.ml.api import MLProvider
 from hub.ml.cli import _database
@@ -27,7 +24,7 @@ from hub.ml.repository import write_synthetic
 from hub.ml.service import utc_today
 from hub.ml.synthetic import SMALL_ROOM_TYPES, GeneratorConfig, SyntheticHistory, generate
 from tests.support.hub import RunningHub, hub_settings, running_hub
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -50,15 +47,6 @@ def synthetic() -> SyntheticHistory:
     )
 
 
-async def _pg_admin(server: PostgresServer, statement: str) -> None:
-    dsn = make_url(server.async_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -68,12 +56,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         yield None
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"hub_ml_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(server, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server.async_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(server, "hub_ml") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
