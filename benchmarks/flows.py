@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.machine import describe_machine
-from tests.support import prefect as prefect_support  # sets PREFECT_HOME before Prefect loads
+from testkit import prefect as prefect_support  # sets PREFECT_HOME before Prefect loads
 
 P = "/api/v1/prefect"
 
@@ -83,7 +83,7 @@ def main() -> None:
     )
     from hub.auth.keys import with_secrets
     from innsight.broker import MosquittoBroker
-    from tests.support.hub import (
+    from testkit.hub import (
         acks_topic,
         hub_settings,
         mqtt_probe,

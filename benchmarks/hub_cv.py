@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,16 @@ from hub.api.app import create_app
 from hub.auth.keys import with_secrets
 from hub.auth.local import issue_admin_token
 from hub.db import create_engine, create_session_factory, init_db
+from hub.gallery import detect_faces
 from hub.serve import HubServerThread
 from hub.settings import HubSettings
 from hub.tables import Room
+from hub.vision.decode import decode_image_bytes
 from innsight.broker import free_port
 from innsight.demo import photos
+from models.face_blazeface import hub_face_analyzer
 from models.face_dlib import DlibFaceAnalyzer
-from models.faces import Image
+from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
 
 TARGETS_MS = {"recognise": 200.0, "image search": 500.0, "OCR": 2000.0}
 YOLO_TYPES = ["fire", "smoke", "fall", "person"]
@@ -96,6 +99,8 @@ def _settings(data_dir: Path, port: int) -> HubSettings:
                 "mqtt_enabled": False,
                 "rate_limit_heavy_burst": 10_000,
                 "rate_limit_heavy_per_minute": 60_000,
+                "rate_limit_recognize_burst": 10_000,
+                "rate_limit_recognize_per_minute": 60_000,
             }
         )
     )
@@ -125,7 +130,7 @@ def _time(call: Callable[[], httpx.Response], n: int, warmup: int = 2) -> list[f
     return times
 
 
-def _enrol(http: httpx.Client) -> None:
+def _enrol(http: httpx.Client) -> dict[str, Image]:
     people = {"emp-astronaut": photos.astronaut_portrait(), "emp-tom": photos.tom_hanks()}
     analyzer = DlibFaceAnalyzer(upsample=1)
     group = photos.group_photo()
@@ -135,6 +140,14 @@ def _enrol(http: httpx.Client) -> None:
         crop = group[max(0, b.y - pad) : b.y + b.h + pad, max(0, b.x - pad) : b.x + b.w + pad]
         people[f"emp-t1-{index}"] = np.ascontiguousarray(crop)
     for person, image in people.items():
+        consent = {  # enrolment needs a recorded consent (issue 17)
+            "employee_id": person,
+            "purpose": "attendance",
+            "notice_version": "face-v1",
+            "notice_language": "en",
+            "method": "electronic",
+        }
+        http.post("/api/v1/privacy/consents", json=consent).raise_for_status()
         response = http.post(
             "/api/v1/cv/face/enroll",
             json={
@@ -143,13 +156,197 @@ def _enrol(http: httpx.Client) -> None:
                 "metadata": {"name": person, "department": "benchmark"},
             },
         )
+        if response.status_code == 422:  # the quality gate's refusal (a turned face)
+            print(f"enrolment of {person} refused: {response.text[:300]}")
+            continue
         response.raise_for_status()
+    return people
+
+
+# -- phone-sized photos: the hub's face path beside face_recognition 1.3.0 (issue 22 item 6) ----
+
+
+def _noisy(image: Image, seed: int) -> Image:
+    """Sensor-like noise (sigma 3) so an upscaled photo compresses like a camera's."""
+    noise = np.random.default_rng(seed).normal(0.0, 3.0, image.shape)
+    return np.asarray(np.clip(image.astype(np.float32) + noise, 0, 255), dtype=np.uint8)
+
+
+def _fit(image: Image, width: int, height: int) -> Image:
+    """``image`` scaled (bicubic) to cover ``width`` x ``height``, centre-cropped."""
+    h, w = image.shape[:2]
+    factor = max(width / w, height / h)
+    big = cv2.resize(image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+    y, x = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
+    return np.ascontiguousarray(big[y : y + height, x : x + width])
+
+
+def phone_photos() -> dict[str, tuple[bytes, str]]:
+    """JPEG (quality 90) phone-sized photos built from the packaged ones, with the enrolled
+    person each should be recognised as (its largest face):
+
+    - the astronaut's portrait upscaled to 0.8 MP (1024 x 768) and 12 MP (3024 x 4032);
+    - insightface's t1.jpg (six people) as shipped (1.1 MP) and upscaled to 3 MP and 12 MP;
+    - Tom Hanks's 112 px face upscaled 6x and pasted on a blurred, upscaled t1.jpg, 2 MP.
+    Upscaled images get sensor-like noise, so they compress (and decode) like camera files."""
+    portrait = photos.astronaut_portrait()
+    t1 = photos.group_photo()
+    scene = np.asarray(cv2.GaussianBlur(_fit(t1, 1200, 1600), (0, 0), 12), dtype=np.uint8)
+    hanks = cv2.resize(photos.tom_hanks(), (672, 672), interpolation=cv2.INTER_CUBIC)
+    scene[400:1072, 264:936] = hanks
+    built = {
+        "astronaut 1024x768": (_noisy(_fit(portrait, 1024, 768), 1), "emp-astronaut"),
+        "astronaut 3024x4032": (_noisy(_fit(portrait, 3024, 4032), 2), "emp-astronaut"),
+        "t1 1280x886": (t1, "t1"),
+        "t1 2048x1418": (_noisy(_fit(t1, 2048, 1418), 3), "t1"),
+        "t1 4000x2769": (_noisy(_fit(t1, 4000, 2769), 4), "t1"),
+        "hanks 1200x1600": (_noisy(scene, 5), "emp-tom"),
+    }
+    out = {}
+    for name, (image, person) in built.items():
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise RuntimeError("encode failed")
+        out[name] = (data.tobytes(), person)
+    return out
+
+
+def _face_recognition_baseline(
+    jpegs: Mapping[str, bytes], gallery_images: Mapping[str, Image], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, str | None]]:
+    """``face_recognition`` 1.3.0 on the same JPEG bytes: load (PIL), HOG (upsample 1), encode
+    the faces, nearest enrolled person under its 0.6 tolerance (the largest face's)."""
+    import io
+
+    fr: Any = importlib.import_module("face_recognition")
+    names, known = [], []
+    for person, image in gallery_images.items():
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        found = fr.face_encodings(rgb)
+        if found:
+            names.append(person)
+            known.append(found[0])
+    times: dict[str, list[float]] = {}
+    who: dict[str, str | None] = {}
+    for name, data in jpegs.items():
+        for _ in range(repeats):
+            started = time.perf_counter()
+            rgb = fr.load_image_file(io.BytesIO(data))
+            boxes = fr.face_locations(rgb)
+            largest = max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]), default=None)
+            answer = None
+            if largest is not None:
+                encoding = fr.face_encodings(rgb, [largest])[0]
+                distances = fr.face_distance(known, encoding)
+                best = int(np.argmin(distances))
+                answer = names[best] if distances[best] <= 0.6 else None
+            times.setdefault(name, []).append(time.perf_counter() - started)
+            who[name] = answer
+    return times, who
+
+
+def _stage_times(
+    analyzer: FaceAnalyzer, data: bytes, *, reduce: bool, repeats: int
+) -> tuple[list[float], list[list[float]], Image, DetectedFace | None]:
+    """Wall seconds of decode -> detect -> embed (the largest face) in this process, and the CPU
+    seconds of each stage (decode, detect, embed) per run."""
+    walls: list[float] = []
+    cpus: list[list[float]] = []
+    image: Image = np.zeros((1, 1, 3), np.uint8)
+    largest = None
+    for _ in range(repeats):
+        wall, t0 = time.perf_counter(), time.process_time()
+        image = decode_image_bytes(data, max_bytes=64 * 1024 * 1024, reduce=reduce)
+        t1 = time.process_time()
+        faces = detect_faces(analyzer, image)
+        largest = max(faces, key=lambda f: f.box.area, default=None)
+        t2 = time.process_time()
+        if largest is not None:
+            analyzer.embed(image, largest)
+        walls.append(time.perf_counter() - wall)
+        cpus.append([t1 - t0, t2 - t1, time.process_time() - t2])
+    return walls, cpus, image, largest
+
+
+def _overlap(a: FaceBox, b: FaceBox) -> int:
+    return max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)) * max(
+        0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    )
+
+
+def _ms(values: Sequence[float], q: float = 50) -> float:
+    return float(np.percentile(values, q)) * 1e3
+
+
+def old_and_new_paths(repeats: int, old_repeats: int = 1) -> None:
+    """The hub's face path before issue 22 (full decode, dlib HOG upsample 1 at <= 1280 px) and
+    now (reduced decode, BlazeFace at 640 px, dlib embedding from the crop), in this process:
+    wall time (contended on a shared machine), CPU time (what an idle core would take) per
+    stage, and whether both embed the largest face alike (cosine of the two embeddings)."""
+    old = DlibFaceAnalyzer(upsample=1, landmarks68=False)
+    new = hub_face_analyzer()
+    print("\nin-process decode -> detect -> embed (largest face); old = dlib HOG, new = BlazeFace")
+    print("(CPU ms: process time, what an idle core takes; wall ms: contended on this machine)")
+    for name, (data, _) in phone_photos().items():
+        ow, oc, oim, oface = _stage_times(old, data, reduce=False, repeats=old_repeats)
+        nw, nc, nim, nface = _stage_times(new, data, reduce=True, repeats=repeats)
+        same = "n/a"
+        if oface is not None and nface is not None:  # the same person: the box over old's
+            scale = nim.shape[1] / oim.shape[1]
+            target = FaceBox(*(round(v * scale) for v in astuple(oface.box)))
+            nface = max(detect_faces(new, nim), key=lambda f: _overlap(f.box, target))
+            same = f"{float(old.embed(oim, oface) @ new.embed(nim, nface)):.3f}"
+        total = [sum(run) for run in nc]
+        stages = " / ".join(f"{_ms([run[i] for run in nc]):.0f}" for i in range(3))
+        print(
+            f"  {name:20s} new CPU median {_ms(total):5.0f} p95 {_ms(total, 95):5.0f} "
+            f"(decode / detect / embed {stages}), wall median {_ms(nw):5.0f} p95 "
+            f"{_ms(nw, 95):5.0f} | old CPU {_ms([sum(r) for r in oc]):6.0f} wall {_ms(ow):6.0f}"
+            f" | cosine old/new {same}"
+        )
+
+
+def phone_photo_comparison(
+    http: httpx.Client, gallery_images: Mapping[str, Image], repeats: int, baseline_repeats: int
+) -> dict[str, list[float]]:
+    """``/face/recognize`` on :func:`phone_photos` through HTTP, and face_recognition 1.3.0 on
+    the same bytes in the same run; prints who each recognised. Returns the timings."""
+    built = phone_photos()
+    results: dict[str, list[float]] = {}
+    hub_who: dict[str, str | None] = {}
+    for name, (data, _) in built.items():
+        body = _recognise(base64.b64encode(data).decode())
+        results[f"face/recognize {name}"] = _time(
+            functools.partial(http.post, "/api/v1/cv/face/recognize", json=body), repeats
+        )
+        hub_who[name] = http.post("/api/v1/cv/face/recognize", json=body).json()["employee_id"]
+    try:
+        fr_times, fr_who = _face_recognition_baseline(
+            {k: v[0] for k, v in built.items()}, gallery_images, baseline_repeats
+        )
+    except ImportError:
+        print("face_recognition is not installed: pip install --no-deps face_recognition==1.3.0")
+        fr_times, fr_who = {}, {}
+    print("\nphone-sized photos (JPEG q90), /face/recognize vs face_recognition 1.3.0:")
+    for name, (data, expected) in built.items():
+        hub = results[f"face/recognize {name}"]
+        fr = fr_times.get(name, [])
+        print(
+            f"  {name:20s} {len(data) / 1e6:4.1f} MB  hub {_stats(hub)}\n"
+            f"  {'':20s} {'':7s} face_recognition {_stats(fr)}\n"
+            f"  {'':20s} {'':7s} expected {expected}, hub {hub_who[name]}, "
+            f"face_recognition {fr_who.get(name, 'n/a')}"
+        )
+    hub_all = [v for k, vs in results.items() for v in vs]
+    print(f"  all photos: hub {_stats(hub_all)}")
+    old_and_new_paths(repeats)
+    return results
 
 
 def _in_process(args: argparse.Namespace, data_dir: Path) -> dict[str, list[float]]:
     import asyncio
 
-    from tests.support.rooms import REGIONS, another_shot, reference_room
+    from testkit.rooms import REGIONS, another_shot, reference_room
 
     port = free_port()
     settings = _settings(data_dir, port)
@@ -164,7 +361,11 @@ def _in_process(args: argparse.Namespace, data_dir: Path) -> dict[str, list[floa
             headers={"Authorization": f"Bearer {issue_admin_token(settings)}"},
         ) as http,
     ):
-        _enrol(http)
+        people = _enrol(http)
+        if args.phone_photos:
+            results |= phone_photo_comparison(http, people, args.requests, args.baseline_repeats)
+            if args.phone_photos_only:
+                return results
         portrait = _b64(photos.astronaut_portrait())
         frame = _b64(_frame_with(photos.astronaut_portrait()))
         n = args.requests
@@ -204,7 +405,7 @@ def _in_process(args: argparse.Namespace, data_dir: Path) -> dict[str, list[floa
 def _time_anomalies(http: httpx.Client, results: dict[str, list[float]], n: int) -> None:
     """``/anomaly/detect`` in the seed's shape: both YOLO models on t1.jpg (fire, smoke, fall,
     person), and flood + intrusion on a 640x480 floor against its camera's dry reference."""
-    from tests.support import floors  # real floor photos; imported here like the rooms
+    from testkit import floors  # real floor photos; imported here like the rooms
 
     t1 = _b64(photos.group_photo())
     yolo = {"image": t1, "camera_id": "cam_lobby_01", "detection_types": YOLO_TYPES}
@@ -252,6 +453,8 @@ def _requests_per_second(
         "INNSIGHT_API_PORT": str(port),
         "INNSIGHT_RATE_LIMIT_HEAVY_BURST": "10000",
         "INNSIGHT_RATE_LIMIT_HEAVY_PER_MINUTE": "60000",
+        "INNSIGHT_RATE_LIMIT_RECOGNIZE_BURST": "10000",
+        "INNSIGHT_RATE_LIMIT_RECOGNIZE_PER_MINUTE": "60000",
     }
     command = [
         sys.executable,
@@ -357,6 +560,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for req/s")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-others", action="store_true", help="no OCR/image-search")
+    parser.add_argument(
+        "--no-phone-photos",
+        dest="phone_photos",
+        action="store_false",
+        help="skip the phone-sized photos (and their face_recognition 1.3.0 baseline)",
+    )
+    parser.add_argument(
+        "--phone-photos-only", action="store_true", help="only the phone-sized photos section"
+    )
+    parser.add_argument(
+        "--baseline-repeats", type=int, default=3, help="face_recognition runs per photo"
+    )
     args = parser.parse_args(argv)
 
     print(f"machine: {describe_machine()}")
@@ -365,6 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hub-cv-bench-") as tmp:
         data_dir = Path(tmp) / "hub"
         results = _in_process(args, data_dir)
+        if args.phone_photos_only:
+            return 0
         if not args.skip_others:
             _report_image_search(results)
         print("\nper endpoint, through HTTP on loopback (one uvicorn worker):")

@@ -3,7 +3,7 @@ embedding alone, top-1 accuracy on transformed queries, and the hnswlib index at
 time and recall@10 against exact search, rebuild time).
 
 Images: scikit-image's data images and crops of them (59 indexed), queried with rotated,
-cropped, brighter or darker copies (tests/support/image_sets.py). Model: EfficientNet-Lite0
+cropped, brighter or darker copies (testkit/image_sets.py). Model: EfficientNet-Lite0
 (ImageNet) on ONNX Runtime, ``innsight models fetch efficientnet-lite0``.
 
     .venv/bin/python -m benchmarks.image_search [--rounds 2] [--scale 10000]
@@ -33,7 +33,7 @@ from hub.settings import HubSettings
 from hub.vision.image_index import CategoryIndex, IndexParams
 from innsight.broker import free_port
 from models.image_embed import load_image_embedder
-from tests.support.image_sets import image_model_file, indexed_items, png_b64, queries
+from testkit.image_sets import image_model_file, indexed_items, png_b64, queries
 
 TARGET_SEARCH_MS = 500.0
 

@@ -1,15 +1,15 @@
 """Revenue-management models against their baselines, on a time split of a generated history.
 
     .venv/bin/python -m benchmarks.ml_eval [--seed 7] [--days 1096] [--test-days 270]
-        [--stride 1] [--trees 300] [--csv hotel_bookings.csv]
+        [--stride 1] [--trees 300] [--csv hotel_bookings.csv [--csv-only]]
 
 The history is the simulator's (``hub.ml.synthetic``: 100 rooms, 3 years to 2017-09-01 by
 default). Everything is trained on ``history.truncate(cutoff)`` (what the hotel knew on the
 cutoff) and scored on what happened after it:
 
 - cancellation: LightGBM vs logistic regression on bookings arriving after the cutoff (AUC,
-  Brier, log loss); with ``--csv``, the same on the public dataset (City Hotel, split by
-  arrival date);
+  Brier, log loss); with ``--csv``, the same on the public dataset, for each of its hotels
+  (City Hotel and Resort Hotel), split by arrival date (``--csv-only``: just that);
 - occupancy / revenue / housekeeping: MAPE at 7, 30 and 90 days ahead for every origin in the
   test window, against seasonal naive (same weekday last year) and additive pickup, and the
   share of actuals inside the 80 % bounds;
@@ -261,14 +261,30 @@ def bench_recommender(full: History, cutoff: date) -> None:
     )
 
 
+MIN_CSV_ROWS = 200  # per hotel and side of the split: fewer cannot give a meaningful AUC
+
+
 def bench_csv(path: Path, trees: int) -> None:
-    frame = read_hotel_bookings(path)
-    frame = frame[frame["hotel"] == "City Hotel"]
-    arrival = arrival_dates(frame)
-    cutoff = (arrival.max() - pd.Timedelta(days=180)).date()
-    train, test = split_by_arrival(frame, cutoff)
+    """Each hotel of the file (the public dataset has City Hotel and Resort Hotel), split by
+    arrival date 180 days before its last arrival."""
+    everything = read_hotel_bookings(path)
     config = CancellationConfig(lgbm=LgbmParams(n_estimators=trees, min_child_samples=20))
-    _cancellation_table(train, test, config, f"{path.name}, City Hotel, arrivals from {cutoff}")
+    hotels = everything["hotel"].value_counts()
+    print(f"\n{path.name}: {len(everything)} bookings, hotels: {', '.join(hotels.index)}")
+    for hotel in hotels.index:
+        frame = everything[everything["hotel"] == hotel]
+        arrival = arrival_dates(frame)
+        cutoff = (arrival.max() - pd.Timedelta(days=180)).date()
+        train, test = split_by_arrival(frame, cutoff)
+        labels = test["is_canceled"].nunique() if len(test) else 0
+        if min(len(train), len(test)) < MIN_CSV_ROWS or labels < 2:
+            print(
+                f"\ncancellation ({hotel}): skipped: {len(train)} bookings before {cutoff}, "
+                f"{len(test)} after; each side needs {MIN_CSV_ROWS} and both outcomes"
+            )
+            continue
+        what = f"{path.name}, {hotel}, arrivals from {cutoff}"
+        _cancellation_table(train, test, config, what)
 
 
 def main() -> None:
@@ -279,7 +295,17 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=1, help="forecast training origin stride")
     parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--csv", type=Path, default=None, help="the public hotel_bookings.csv")
+    parser.add_argument(
+        "--csv-only", action="store_true", help="only the --csv file's hotels (no generated run)"
+    )
     args = parser.parse_args()
+    if args.csv_only:
+        if args.csv is None:
+            parser.error("--csv-only needs --csv FILE")
+        print(f"machine : {describe_machine()}")
+        print(f"python  : {platform.python_version()}, {_versions()}")
+        bench_csv(args.csv, args.trees)
+        return
 
     started = time.perf_counter()
     synthetic = generate(GeneratorConfig(as_of=AS_OF, seed=args.seed, days=args.days))

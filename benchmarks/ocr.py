@@ -1,7 +1,7 @@
 """OCR latency through the hub API on CPU: p50/p95 per endpoint and document (seed target: OCR
 under 2 s), plus the engines' share (RapidOCR alone, RapidOCR + Tesseract re-read) in process.
 
-Documents are rendered by tests/support/documents.py (a Vietnamese and an English invoice, a
+Documents are rendered by testkit/documents.py (a Vietnamese and an English invoice, a
 CCCD card, a passport page) as PNG, posted as base64 JSON like a client would.
 
     .venv/bin/python -m benchmarks.ocr [--repeats 10] [--robustness]
@@ -36,7 +36,7 @@ from hub.vision.ocr_invoice import parse_invoice
 from hub.vision.ocr_service import OcrConfig, load_engines, read_page
 from hub.vision.ocr_text import Row
 from innsight.broker import free_port
-from tests.support.documents import (
+from testkit.documents import (
     ENGLISH_INVOICE,
     VIETNAMESE_ID,
     VIETNAMESE_INVOICE,

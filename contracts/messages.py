@@ -432,8 +432,26 @@ class GalleryPerson(_Frozen):
     embeddings_b64: str
 
 
+class TemplateProtection(_Frozen):
+    """How a snapshot's templates are protected (issue 17 item 4): every embedding was rotated
+    by the orthogonal matrix of ``transform_key`` (``edge_agent.index.template_transform``), and
+    probes must be rotated by the same matrix before matching. The key travels only inside the
+    snapshot (sealed in the hub's object store, over the edge's authenticated HTTPS download,
+    sealed in the edge's gallery file); ``key_id`` names the key generation (re-keying)."""
+
+    scheme: Literal["orthogonal-v1"] = "orthogonal-v1"
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    transform_key_b64: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+
+    @property
+    def transform_key(self) -> bytes:
+        return base64.b64decode(self.transform_key_b64)
+
+
 class GallerySnapshot(_Frozen):
-    """The gallery artefact itself (person ids + embeddings + the model that made them)."""
+    """The gallery artefact itself (person ids + embeddings + the model that made them);
+    ``protection`` says which site-keyed transform the embeddings are under (None: in clear,
+    a gallery from before issue 17)."""
 
     schema_version: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
     version: Annotated[int, Field(ge=1)]
@@ -441,6 +459,7 @@ class GallerySnapshot(_Frozen):
     dim: Annotated[int, Field(gt=0)]
     created_at: datetime
     people: list[GalleryPerson]
+    protection: TemplateProtection | None = None
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()

@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +27,13 @@ from edge_agent.capture.latest import LatestFrameGrabber
 from edge_agent.capture.opencv_source import OpenCvFrameSource
 from edge_agent.capture.resilient import ReconnectingFrameSource
 from edge_agent.capture.snapshots import JpegSnapshotEncoder
-from edge_agent.config import CameraConfig, EdgeConfig
+from edge_agent.config import CameraConfig, EdgeConfig, ScheduleConfig
 from edge_agent.domain.events import PendingEvent
-from edge_agent.domain.pipeline import FacePipeline, PipelineStats
+from edge_agent.domain.motion import MotionPolicy
+from edge_agent.domain.pipeline import BoxFlowFactory, FacePipeline, PipelineStats
+from edge_agent.domain.schedule import EmbedPolicy, WorkPolicy
 from edge_agent.index.hnsw_gallery import HnswFaceIndex
+from edge_agent.index.sealed import gallery_key
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
 from edge_agent.ports import FrameSource
 from edge_agent.sd_notify import SystemdNotifier
@@ -39,6 +43,7 @@ from edge_agent.services.gallery_sync import GallerySync
 from edge_agent.services.hazard_watch import HazardWatch, hazard_watch_from_config, load_detectors
 from edge_agent.services.heartbeat import HeartbeatService, HeartbeatStats
 from edge_agent.transport.paho_transport import PahoTransport
+from edge_agent.vision.box_flow import LucasKanadeBoxFlow
 from models.anomaly import HazardDetector
 from models.faces import FaceAnalyzer
 
@@ -80,9 +85,50 @@ def build_analyzer(config: EdgeConfig) -> FaceAnalyzer:
     return face_setup.build_analyzer(config.recognition)
 
 
+EventObserver = Callable[[str, list[PendingEvent]], None]
+"""Told (camera id, events) right after a camera loop enqueued them: benchmarks time events."""
+
+
+@dataclass(frozen=True)
+class FrameSchedule:
+    """The pipeline arguments of one camera's :class:`ScheduleConfig` (None: the older path)."""
+
+    work: WorkPolicy | None
+    motion: MotionPolicy | None
+    box_flow: BoxFlowFactory | None
+    embed: EmbedPolicy | None
+
+
+def frame_schedule(schedule: ScheduleConfig, min_votes: int) -> FrameSchedule:
+    if not schedule.enabled:
+        return FrameSchedule(None, None, None, None)
+    return FrameSchedule(
+        work=WorkPolicy(
+            motion_gate=schedule.motion_gate,
+            detect_every=schedule.detect_every,
+            still_detect_every_s=schedule.still_detect_every_s,
+        ),
+        motion=MotionPolicy(threshold=schedule.motion_threshold, min_area=schedule.motion_min_area),
+        box_flow=LucasKanadeBoxFlow if schedule.optical_flow else None,
+        embed=EmbedPolicy(
+            initial=min_votes,
+            every_hits=None,
+            refresh_s=schedule.embed_refresh_s,
+            quality_gain=schedule.embed_quality_gain,
+        ),
+    )
+
+
 class EdgeAgent:
-    def __init__(self, config: EdgeConfig, *, analyzer: FaceAnalyzer | None = None) -> None:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        analyzer: FaceAnalyzer | None = None,
+        on_events: EventObserver | None = None,
+    ) -> None:
         self.config = config
+        self._on_events = on_events
         data_dir = config.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.analyzer = analyzer or build_analyzer(config)
@@ -92,7 +138,9 @@ class EdgeAgent:
             [c.liveness for c in config.cameras if c.liveness is not None],
         )
         self.gallery_dir = data_dir / "gallery"
-        self.index = HnswFaceIndex.load(self.gallery_dir)
+        self.index = HnswFaceIndex.load(  # sealed at rest under the site's gallery key
+            self.gallery_dir, key=gallery_key(config.gallery.key, data_dir)
+        )
         self.outbox = SqliteOutbox(
             data_dir / "outbox.db", config.device_id, config.site, max_bytes=config.outbox.max_bytes
         )
@@ -222,6 +270,7 @@ class EdgeAgent:
         rec = self.config.recognition
         checks = self.face_checks
         encoder = JpegSnapshotEncoder() if rec.snapshots else None
+        schedule = frame_schedule(camera.schedule or rec.schedule, rec.min_votes)
         return FacePipeline(
             self.analyzer,
             self.index,
@@ -231,6 +280,10 @@ class EdgeAgent:
             quality_gate=checks.quality_gate,
             landmarker=checks.landmarker,
             passive_liveness=checks.passive_liveness,
+            work=schedule.work,
+            motion=schedule.motion,
+            box_flow=schedule.box_flow,
+            embed_policy=schedule.embed,
         )
 
     def _hazard_watch(self) -> HazardWatch | None:
@@ -239,11 +292,13 @@ class EdgeAgent:
             return None
         return hazard_watch_from_config(self.config.hazards, self.hazard_detectors)
 
-    def _enqueue(self, events: list[PendingEvent]) -> None:
+    def _enqueue(self, events: list[PendingEvent], camera_id: str = "") -> None:
         for event in events:
             self.outbox.enqueue(event)
         if events:
             self.drainer.wake()
+            if self._on_events is not None:
+                self._on_events(camera_id, events)
 
     def _run_camera(self, camera: CameraConfig) -> None:
         """One camera's loop: frames -> pipeline -> outbox, until the stop or a file's end.
@@ -270,7 +325,8 @@ class EdgeAgent:
             camera.id, camera.url, camera.width, camera.height, camera.stride, camera.realtime
         )
         resilient = ReconnectingFrameSource(capture, on_event=on_camera_event, stop=self.stop_event)
-        grabber = LatestFrameGrabber(resilient) if capture.is_stream else None
+        live = capture.is_stream or camera.live
+        grabber = LatestFrameGrabber(resilient) if live else None
         source: FrameSource = grabber if grabber is not None else resilient
         last_seen: datetime | None = None
         try:
@@ -283,7 +339,7 @@ class EdgeAgent:
                     if hazards is not None:
                         self._enqueue(hazards.flush(last_seen or frame.timestamp))
                 counters.connected = resilient.connected
-                self._enqueue(pipeline.process(frame))
+                self._enqueue(pipeline.process(frame), camera.id)
                 if hazards is not None:
                     self._enqueue(hazards.process(frame))
                 counters.frames += 1

@@ -77,6 +77,52 @@ LivenessMode = Literal["off", "flag", "require"]
 is named only once it is ``live``."""
 
 
+class ScheduleConfig(_Frozen):
+    """How much work each frame gets (edge_agent/domain/schedule.py, motion.py); set under
+    ``recognition.schedule`` for every camera, or under ``cameras[].schedule`` for one.
+
+    ``enabled: false`` is the older path: the detector on every frame, an embedding every
+    ``recognition.embed_every`` sightings of a face.
+    """
+
+    enabled: bool = True
+    motion_gate: bool = Field(
+        default=True,
+        description="Skip the detector while nothing moves (background subtraction on a "
+        "160x120 grey copy of the frame).",
+    )
+    motion_threshold: Annotated[float, Field(gt=0, lt=255)] = Field(
+        default=20.0, description="Grey levels a sample must change by to count as moving."
+    )
+    motion_min_area: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.002, description="Share of the samples that must change for the scene to move."
+    )
+    still_detect_every_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=2.0,
+        description="On a still scene, detect anyway this often (seconds of stream time), so a "
+        "person standing still is not lost.",
+    )
+    detect_every: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3,
+        description="While the scene moves, run the detector every n-th frame; the frames "
+        "between move the tracked boxes by optical flow. A new face is re-detected at once.",
+    )
+    optical_flow: bool = Field(
+        default=True,
+        description="Move boxes between detections by Lucas-Kanade optical flow (false: keep "
+        "them where the detector last saw them).",
+    )
+    embed_refresh_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=2.0,
+        description="After a face's first votes, embed it again this often (seconds).",
+    )
+    embed_quality_gain: Annotated[float, Field(ge=0, le=10)] = Field(
+        default=0.25,
+        description="Embed sooner when the face is this much better (size x detector score) "
+        "than the best one embedded so far (0.25: 25 %).",
+    )
+
+
 class CameraConfig(_Frozen):
     id: Identifier
     url: str = Field(min_length=1, description="rtsp://... or a video file path.")
@@ -89,10 +135,29 @@ class CameraConfig(_Frozen):
         description="This camera's liveness mode; unset: recognition.liveness.mode. "
         "Provisioning sets require on the hub's attendance cameras.",
     )
+    schedule: ScheduleConfig | None = Field(
+        default=None, description="This camera's frame schedule; unset: recognition.schedule."
+    )
+    live: bool = Field(
+        default=False,
+        description="With realtime: treat the file as a live camera, keeping only the newest "
+        "frame (frames the pipeline cannot keep up with are dropped, as on a stream).",
+    )
+
+    @model_validator(mode="after")
+    def _live_needs_realtime(self) -> CameraConfig:
+        if self.live and not self.realtime:
+            raise ValueError("live needs realtime: true (a file paced like a camera)")
+        return self
 
 
 class DlibFaceConfig(_Frozen):
+    """dlib's ResNet embedder (CC0); faces found by BlazeFace (Apache-2.0, the default) or by
+    dlib's HOG detector (``detector: hog``, ``upsample`` applies to it only)."""
+
     backend: Literal["dlib"] = "dlib"
+    detector: Literal["blazeface", "hog"] = "blazeface"
+    min_face_px: Annotated[int, Field(ge=16, le=1000)] = 48  # blazeface: smallest face sought
     upsample: Annotated[int, Field(ge=0, le=2)] = 1
 
 
@@ -172,7 +237,10 @@ class RecognitionConfig(_Frozen):
     quality: FaceQualityConfig = FaceQualityConfig()
     liveness: LivenessConfig = LivenessConfig()
     match_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.93  # edge_agent/domain/matching.py
-    embed_every: Annotated[int, Field(ge=1, le=100)] = 3
+    embed_every: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3, description="Embed every n-th sighting (only with schedule.enabled: false)."
+    )
+    schedule: ScheduleConfig = ScheduleConfig()
     min_votes: Annotated[int, Field(ge=1, le=50)] = 2
     min_hits: Annotated[int, Field(ge=1, le=50)] = 2
     max_missed: Annotated[int, Field(ge=0, le=100)] = 2
@@ -188,6 +256,11 @@ class GalleryConfig(_Frozen):
     wait_on_start_s: Annotated[float, Field(ge=0)] = Field(
         default=0.0,
         description="Wait this long for a first gallery before processing frames (0: don't).",
+    )
+    key: SecretStr | None = Field(
+        default=None,
+        description="The site's gallery key (32 url-safe base64 bytes) sealing the saved "
+        "gallery (edge_agent/index/sealed.py); unset: {data_dir}/gallery.key, made once.",
     )
 
 

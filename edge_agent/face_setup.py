@@ -10,7 +10,6 @@ import functools
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import cast
 
 from edge_agent.config import (
     DlibFaceConfig,
@@ -41,7 +40,15 @@ def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
     if isinstance(model, DlibFaceConfig):
         from models.face_dlib import DlibFaceAnalyzer
 
-        return DlibFaceAnalyzer(upsample=model.upsample)
+        # the 68-point predictor (iBUG 300-W, non-commercial) is never loaded: Face Mesh gives
+        # the landmarks (build_face_checks)
+        dlib = DlibFaceAnalyzer(upsample=model.upsample, landmarks68=False)
+        if model.detector == "hog":
+            return dlib
+        from models.face_blazeface import BlazeFaceDetector, BlazeFaceDlibAnalyzer
+
+        detector = BlazeFaceDetector(min_face_px=model.min_face_px)
+        return BlazeFaceDlibAnalyzer(detector, dlib, verifier=build_landmarker())
     if isinstance(model, YuNetFaceConfig):
         from models.face_yunet import YuNetSFaceAnalyzer
 
@@ -51,6 +58,38 @@ def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
 
         return InsightFaceAnalyzer(model.models_dir, det_size=model.det_size)
     raise TypeError(f"unknown face backend config {type(model).__name__}")
+
+
+def build_landmarker() -> FaceLandmarker:
+    """MediaPipe Face Mesh (Apache-2.0) in the 68-point layout: the landmarks of the quality gate
+    and the liveness cues. dlib's 68-point predictor (``dlib-shape-68``) is not used by default:
+    it was trained on iBUG 300-W, whose licence excludes commercial use."""
+    from models.face_mesh import FaceMeshLandmarker
+
+    return FaceMeshLandmarker()
+
+
+def face_model_ids(
+    recognition: RecognitionConfig, camera_modes: Collection[LivenessMode] = ()
+) -> tuple[str, ...]:
+    """The manifest ids of the face and liveness weights :func:`build_analyzer` and
+    :func:`build_face_checks` load for ``recognition``: what a licence check reads."""
+    model = recognition.model
+    ids: list[str] = []
+    if isinstance(model, DlibFaceConfig):
+        # BlazeFace's uncertain detections are confirmed by Face Mesh
+        ids += ["dlib-hog"] if model.detector == "hog" else ["blazeface-short", "facemesh-468"]
+        ids += ["dlib-shape-5", "dlib-resnet-v1"]
+    elif isinstance(model, YuNetFaceConfig):
+        ids += ["yunet-2023mar", "sface-2021dec"]
+    else:
+        ids += ["buffalo_l"]
+    live_on = recognition.liveness.mode != "off" or any(m != "off" for m in camera_modes)
+    if (live_on or recognition.quality.enabled) and "facemesh-468" not in ids:
+        ids.append("facemesh-468")
+    if live_on and recognition.liveness.passive_model:
+        ids.append("minifasnet-v2")
+    return tuple(ids)
 
 
 def match_threshold(recognition: RecognitionConfig, model_id: str) -> float:
@@ -90,12 +129,8 @@ def build_face_checks(
         )
         gate = functools.partial(assess, policy=policy)
     landmarker: FaceLandmarker | None = None
-    if callable(getattr(analyzer, "landmarks68", None)):  # dlib: its own 68-point predictor
-        landmarker = cast(FaceLandmarker, analyzer)
-    elif live_on:  # the blink and parallax cues need 68 points: dlib's predictor gives them
-        from models.face_dlib import DlibLandmarker
-
-        landmarker = DlibLandmarker()
+    if live_on or gate is not None:  # blink, parallax and pose read the 68-point layout
+        landmarker = build_landmarker()
     passive: PassiveLiveness | None = None
     if live_on and liveness.passive_model:
         from models.liveness import MiniFasNetLiveness

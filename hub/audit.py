@@ -22,6 +22,12 @@ class AuditAction(StrEnum):
     USER_CREATE = "user.create"
     ATTENDANCE_RETRACT = "attendance.retract"
     ATTENDANCE_ENTRY = "attendance.entry"
+    # hub/lost_found
+    LOST_REPORT = "lost_found.report"
+    FOUND_REPORT = "lost_found.found"
+    LOST_FOUND_MATCH_CONFIRM = "lost_found.match_confirm"
+    LOST_FOUND_MATCH_REJECT = "lost_found.match_reject"
+    LOST_FOUND_STATUS = "lost_found.status"
 
 
 def audit(

@@ -22,7 +22,7 @@ from weakref import WeakKeyDictionary
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
-from sqlalchemy import Engine, Text
+from sqlalchemy import Engine, LargeBinary, Text
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import operators
@@ -82,6 +82,18 @@ class PiiCipher:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError):
             raise PiiDecryptError("cannot rotate: the value does not decrypt") from None
+
+    def encrypt_bytes(self, plaintext: bytes) -> bytes:
+        """``plaintext`` as a Fernet token (ASCII bytes): face templates, crops, artefacts."""
+        return self._fernet.encrypt(bytes(plaintext))
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(bytes(token))
+        except (InvalidToken, TypeError):
+            raise PiiDecryptError(
+                "stored bytes do not decrypt with the configured PII keys"
+            ) from None
 
     def blind_index(self, value: str) -> str:
         """A keyed, deterministic digest of the normalised value (NFKC, trimmed, casefolded):
@@ -160,3 +172,24 @@ class EncryptedString(TypeDecorator[str]):
         if value is None:
             return None
         return cipher_for(dialect).decrypt(str(value))
+
+
+class EncryptedBytes(TypeDecorator[bytes]):
+    """A binary column stored encrypted (a Fernet token, like :class:`EncryptedString`): face
+    templates (``employee_faces.embedding``). ``None`` stays NULL; no SQL comparison."""
+
+    impl = LargeBinary
+    cache_ok = True
+    comparator_factory = EncryptedString.comparator_factory
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"EncryptedBytes takes bytes, not {type(value).__name__}")
+        return cipher_for(dialect).encrypt_bytes(bytes(value))
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        return cipher_for(dialect).decrypt_bytes(bytes(value))

@@ -1,11 +1,16 @@
 """Employee face enrolment and the versioned face gallery (DESIGN §2, §7).
 
-Enrolment turns uploaded photos into ``employee_faces`` rows (largest face, quality score,
-unit-norm float32 embedding), keeps each face's crop in the object store
-(``faces/{employee_id}/{face_id}.jpg``: templates can be rebuilt for another embedding model) and
-records the employee's consent. Removal deletes the rows and the crops. Every change produces a new
-:class:`~contracts.messages.GallerySnapshot` built from the faces of active, consenting
-employees embedded by one model; the artefact goes to the object store under
+Enrolment needs a recorded consent (hub/privacy/consent_store.py; 422 without one) and is strict
+(issue 17 item 2): every photo must show one face (no other of comparable size) that passes the
+edge's quality gate (hub/face_gate.py), and the photos must be of one person (every pair at or
+above the match threshold), else the whole request is refused naming the image and the reason.
+It turns the photos into ``employee_faces`` rows (quality score, unit-norm float32 embedding),
+keeps each face's crop in the object store (``faces/{employee_id}/{face_id}.jpg``: templates can
+be rebuilt for another embedding model), and warns when the new faces already match another
+enrolled person (a likely duplicate identity). Removal deletes the rows and the crops. Every change
+produces a new :class:`~contracts.messages.GallerySnapshot` built from the faces of active,
+consenting employees embedded by one model (:func:`gallery_rows`, the one gallery query, also
+used by hub/vision/faces.py); the artefact goes to the object store under
 ``galleries/{version}.json``, a ``gallery_versions`` row records its sha256, and a retained
 :class:`~contracts.messages.GalleryVersion` is announced on every known device's
 ``gallery/version`` topic (and again to a device when it comes online).
@@ -30,8 +35,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.messages import GalleryPerson, GallerySnapshot, GalleryVersion
 from contracts.topics import Channel, device_topic
+from hub import face_gate
+from hub.crypto import PiiDecryptError
 from hub.db import SessionFactory
+from hub.face_templates import TemplateProtector
 from hub.ingest import IngestError
+from hub.privacy.consent_store import active_consents
+from hub.settings import HubSettings
 from hub.storage import ObjectStore, StorageError
 from hub.tables import Device, Employee, EmployeeFace, GalleryVersionRecord
 from hub.vision.decode import ImageDecodeError, decode_image_b64
@@ -40,12 +50,7 @@ from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
 logger = logging.getLogger(__name__)
 
 MAX_ENROLL_IMAGES = 10
-MIN_FACE_SIDE = 40
-LOW_QUALITY = 0.35
-# Face crops are resized to this side before the Laplacian, so sharpness does not depend on size.
-_SHARPNESS_SIDE = 112
-_SHARPNESS_FULL = 250.0  # Laplacian variance counted as fully sharp
-_SIZE_FULL = 150.0  # face side (px) counted as fully sized
+DEFAULT_MATCH_THRESHOLD: float = HubSettings.model_fields["face_match_threshold"].default
 
 GALLERY_URL_PATH = "/api/v1/cv/gallery/{version}"
 # Enrolled face crops (kept so templates can be rebuilt for a new embedding model); deleted with
@@ -105,14 +110,30 @@ class ImageRejectedError(EnrollmentError):
         self.code = code
 
 
-class NoUsableFaceError(EnrollmentError):
-    def __init__(self, warnings: Sequence[str]) -> None:
-        super().__init__("images", "no usable face in any image: " + "; ".join(warnings))
-        self.warnings = list(warnings)
+class FaceRefusedError(EnrollmentError):
+    """An image enrolment refuses. ``code``: no_face | several_faces | below_quality_gate |
+    not_same_person."""
+
+    def __init__(self, index: int, code: str, reason: str) -> None:
+        super().__init__(f"images[{index}]", reason)
+        self.index = index
+        self.code = code
+
+
+class ConsentMissingError(EnrollmentError):
+    """No consent is recorded (or every one was withdrawn) for the person."""
+
+    def __init__(self, employee_id: str) -> None:
+        super().__init__(
+            "consent",
+            f"no face-processing consent is recorded for {employee_id!r}: record one with "
+            "POST /api/v1/privacy/consents before enrolling faces",
+        )
+        self.employee_id = employee_id
 
 
 # ---------------------------------------------------------------------------------------------
-# Image decoding and face quality (pure helpers)
+# Image decoding and faces (pure helpers)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -122,24 +143,6 @@ def decode_image(index: int, data_b64: str, *, max_bytes: int) -> Image:
         return decode_image_b64(data_b64, max_bytes=max_bytes, field=f"images[{index}]")
     except ImageDecodeError as err:
         raise ImageRejectedError(index, err.code, err.reason) from None
-
-
-@dataclass(frozen=True, slots=True)
-class FaceQuality:
-    score: float
-    size: float
-    sharpness: float
-
-
-def face_quality(image: Image, box: FaceBox) -> FaceQuality:
-    """0..1 from the face's size and its sharpness (variance of the Laplacian)."""
-    crop = image[box.y : box.y + box.h, box.x : box.x + box.w]
-    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    gray = cv2.resize(gray, (_SHARPNESS_SIDE, _SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
-    variance = float(cv2.Laplacian(gray, cv2.CV_64F).var())
-    sharpness = min(1.0, variance / _SHARPNESS_FULL)
-    size = min(1.0, min(box.w, box.h) / _SIZE_FULL)
-    return FaceQuality(round(0.5 * size + 0.5 * sharpness, 3), size, sharpness)
 
 
 DETECT_MAX_SIDE = 1280
@@ -262,12 +265,19 @@ class _Prepared:
 # ---------------------------------------------------------------------------------------------
 
 
-async def build_snapshot(
-    session: AsyncSession, *, version: int, model_id: str, dim: int, created_at: datetime
-) -> GallerySnapshot:
-    """The gallery of active employees with recorded consent, for one embedding model."""
+@dataclass(frozen=True, slots=True)
+class GalleryRow:
+    employee_id: str
+    name: str
+    embedding: bytes  # float32 little-endian, ``dim`` values
+
+
+async def gallery_rows(session: AsyncSession, model_id: str, dim: int) -> list[GalleryRow]:
+    """The gallery: the templates of ``model_id`` of active employees with a recorded consent,
+    by employee then template id. The one query behind the edges' artefact, the hub's matcher
+    (hub/vision/faces.py) and the duplicate-identity check of enrolment."""
     query = (
-        select(EmployeeFace.employee_id, EmployeeFace.embedding)
+        select(EmployeeFace.employee_id, EmployeeFace.embedding, Employee.name)
         .join(Employee, col(Employee.employee_id) == col(EmployeeFace.employee_id))
         .where(
             col(Employee.is_active).is_(True),
@@ -277,13 +287,22 @@ async def build_snapshot(
         )
         .order_by(col(EmployeeFace.employee_id), col(EmployeeFace.id))
     )
-    rows = (await session.exec(query)).all()
-    grouped: dict[str, list[bytes]] = {}
-    for employee_id, embedding in rows:
+    rows = []
+    for employee_id, embedding, name in (await session.exec(query)).all():
         if len(embedding) != dim * 4:
             logger.warning("skipping a face of %s: stored size does not match dim", employee_id)
             continue
-        grouped.setdefault(employee_id, []).append(embedding)
+        rows.append(GalleryRow(employee_id, name, embedding))
+    return rows
+
+
+async def build_snapshot(
+    session: AsyncSession, *, version: int, model_id: str, dim: int, created_at: datetime
+) -> GallerySnapshot:
+    """The gallery of active employees with recorded consent, for one embedding model."""
+    grouped: dict[str, list[bytes]] = {}
+    for row in await gallery_rows(session, model_id, dim):
+        grouped.setdefault(row.employee_id, []).append(row.embedding)
     people = [
         GalleryPerson(
             person_id=employee_id, embeddings_b64=base64.b64encode(b"".join(blobs)).decode()
@@ -307,7 +326,11 @@ class GalleryService:
         public_base_url: str,
         max_image_bytes: int,
         publisher: Publisher | None = None,
+        match_threshold: float = DEFAULT_MATCH_THRESHOLD,
+        templates: TemplateProtector,
     ) -> None:
+        self.templates = templates  # site-keyed transform + sealing (hub/face_templates.py)
+        self._match_threshold = match_threshold
         self._session_factory = session_factory
         self._store = store
         self._site = site
@@ -342,8 +365,8 @@ class GalleryService:
             if record is None:
                 raise GalleryNotFoundError(f"gallery version {version} does not exist")
         try:
-            data = await asyncio.to_thread(self._store.get, record.object_key)
-        except StorageError as err:
+            data = self.templates.open(await asyncio.to_thread(self._store.get, record.object_key))
+        except (StorageError, PiiDecryptError) as err:
             raise GalleryError(
                 f"gallery version {record.version} is recorded but its artefact "
                 f"{record.object_key!r} cannot be read from the object store: {err}"
@@ -376,10 +399,14 @@ class GalleryService:
             snapshot = await build_snapshot(
                 session, version=version, model_id=model_id, dim=dim, created_at=created_at
             )
+            snapshot = snapshot.model_copy(
+                update={"protection": self.templates.protection(model_id, dim)}
+            )
             data = snapshot.to_json_bytes()
             digest = hashlib.sha256(data).hexdigest()
             key = f"galleries/{version}.json"
-            await asyncio.to_thread(self._store.put, key, data, "application/json")
+            sealed = self.templates.seal(data)  # served opened: the edges verify ``digest``
+            await asyncio.to_thread(self._store.put, key, sealed, "application/octet-stream")
             record = GalleryVersionRecord(
                 version=version,
                 sha256=digest,
@@ -451,12 +478,15 @@ class GalleryService:
         ``department`` and ``position``, when given, are stored on the employee (created or
         updated) in the same transaction as the templates.
 
-        Raises :class:`EmployeeNotFoundError`, :class:`ImageRejectedError` (the first bad
-        image, before anything is stored) or :class:`NoUsableFaceError`.
+        Raises :class:`ConsentMissingError`, :class:`EmployeeNotFoundError`,
+        :class:`ImageRejectedError` or :class:`FaceRefusedError` (the first bad image, before
+        anything is stored).
         """
         if not 1 <= len(images_b64) <= MAX_ENROLL_IMAGES:
             raise EnrollmentError("images", f"give 1 to {MAX_ENROLL_IMAGES} images")
         async with self._session_factory() as session:
+            if not await active_consents(session, employee_id):
+                raise ConsentMissingError(employee_id)
             existing = await _employee(session, employee_id)
         if existing is None and name is None:
             raise EmployeeNotFoundError(
@@ -468,13 +498,22 @@ class GalleryService:
             images.append(
                 await asyncio.to_thread(decode_image, index, text, max_bytes=self._max_image_bytes)
             )
-        prepared = await asyncio.to_thread(_prepare_faces, analyzer, images)
-        if not prepared.embeddings:
-            raise NoUsableFaceError(prepared.warnings)
+        prepared = await asyncio.to_thread(_prepare_faces, analyzer, images, self._match_threshold)
+        # stored and compared only under the site's template key (hub/face_templates.py)
+        key_id = self.templates.key_id
+        prepared.embeddings = [
+            self.templates.protect(analyzer.model_id, blob) for blob in prepared.embeddings
+        ]
 
         async with self._lock:
             now = utcnow()
             async with self._session_factory() as session:
+                consents = await active_consents(session, employee_id)
+                if not consents:  # withdrawn meanwhile
+                    raise ConsentMissingError(employee_id)
+                prepared.warnings.extend(
+                    await self._duplicates(session, analyzer, employee_id, prepared.embeddings)
+                )
                 employee = await _employee(session, employee_id)
                 created = employee is None
                 if employee is None:
@@ -493,7 +532,7 @@ class GalleryService:
                     prepared.warnings.append(
                         "the employee is inactive: faces are stored but left out of the gallery"
                     )
-                employee.face_consent_at = now
+                employee.face_consent_at = consents[0].given_at
                 employee.updated_at = now
                 session.add(employee)
                 replaced: list[int] = []
@@ -510,6 +549,7 @@ class GalleryService:
                         model_id=analyzer.model_id,
                         quality=quality,
                         created_at=now,
+                        template_key_id=key_id,
                     )
                     for blob, quality in zip(prepared.embeddings, prepared.qualities, strict=True)
                 ]
@@ -535,9 +575,42 @@ class GalleryService:
             face_ids=new_ids,
         )
 
+    async def _duplicates(
+        self,
+        session: AsyncSession,
+        analyzer: FaceAnalyzer,
+        employee_id: str,
+        embeddings: Sequence[bytes],
+    ) -> list[str]:
+        """Warnings for new faces that already match another enrolled person."""
+        others = [
+            row
+            for row in await gallery_rows(session, analyzer.model_id, analyzer.dim)
+            if row.employee_id != employee_id
+        ]
+        if not others:
+            return []
+        gallery = np.frombuffer(b"".join(r.embedding for r in others), dtype="<f4").reshape(
+            len(others), analyzer.dim
+        )
+        probes = np.frombuffer(b"".join(embeddings), dtype="<f4").reshape(-1, analyzer.dim)
+        best = (probes @ gallery.T).max(axis=0)
+        matched = sorted(
+            {
+                row.employee_id
+                for row, score in zip(others, best, strict=True)
+                if score >= self._match_threshold
+            }
+        )
+        return [
+            f"likely duplicate identity: the faces already match enrolled employee {other!r}"
+            for other in matched
+        ]
+
     async def remove_faces(self, employee_id: str) -> RemovalResult:
-        """Delete an employee's face templates and withdraw the consent; when any were deleted
-        and a gallery exists, publish a new version without them."""
+        """Delete an employee's face templates (the consent record is kept; withdrawing it is
+        hub/privacy/consent.py's); when any were deleted and a gallery exists, publish a new
+        version without them."""
         async with self._lock:
             async with self._session_factory() as session:
                 employee = await _employee(session, employee_id)
@@ -550,7 +623,6 @@ class GalleryService:
                 await session.exec(
                     delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
                 )
-                employee.face_consent_at = None
                 employee.updated_at = utcnow()
                 session.add(employee)
                 await session.commit()
@@ -596,7 +668,8 @@ class GalleryService:
         for face_id, crop in zip(face_ids, crops, strict=False):
             try:
                 key = face_crop_key(employee_id, face_id)
-                await asyncio.to_thread(self._store.put, key, crop, "image/jpeg")
+                sealed = self.templates.seal(crop)  # hub.face_templates: crops encrypted at rest
+                await asyncio.to_thread(self._store.put, key, sealed, "application/octet-stream")
             except StorageError as err:
                 logger.warning("face crop %d not stored: %s", face_id, type(err).__name__)
                 continue
@@ -635,43 +708,48 @@ async def _employee(session: AsyncSession, employee_id: str) -> Employee | None:
     return (await session.exec(select(Employee).where(Employee.employee_id == employee_id))).first()
 
 
-def _prepare_faces(analyzer: FaceAnalyzer, images: Sequence[Image]) -> _Prepared:
-    """Detect, pick the largest face, score and embed; runs in a worker thread."""
+def _prepare_faces(
+    analyzer: FaceAnalyzer, images: Sequence[Image], match_threshold: float
+) -> _Prepared:
+    """Detect, gate and embed the one face of every image, and check that the images show one
+    person; raises :class:`FaceRefusedError` on the first image that fails (worker thread)."""
     prepared = _Prepared()
+    vectors: list[np.ndarray] = []
     for index, image in enumerate(images):
         faces = detect_faces(analyzer, image)
         if not faces:
-            prepared.warnings.append(f"images[{index}]: no face found")
-            prepared.images.append(ImageReport(index, False, None, 0, "no face found"))
-            continue
-        face = max(faces, key=lambda f: f.box.area)
-        if len(faces) > 1:
-            prepared.warnings.append(
-                f"images[{index}]: {len(faces)} faces found; the largest was used"
-            )
-        quality = face_quality(image, face.box)
-        if min(face.box.w, face.box.h) < MIN_FACE_SIDE:
-            reason = f"the face is {face.box.w}x{face.box.h} px, under {MIN_FACE_SIDE} px"
-            prepared.warnings.append(f"images[{index}]: {reason}: skipped")
-            prepared.images.append(
-                ImageReport(index, False, quality.score, len(faces), reason + ": skipped")
-            )
-            continue
-        if quality.score < LOW_QUALITY:
-            prepared.warnings.append(
-                f"images[{index}]: low quality {quality.score:.2f} (small or blurry face)"
-            )
-        vector = analyzer.embed(image, face)
-        prepared.embeddings.append(embedding_bytes(vector))
-        prepared.qualities.append(quality.score)
-        prepared.crops.append(face_crop_jpeg(image, face.box))
-        prepared.images.append(
-            ImageReport(
+            raise FaceRefusedError(index, "no_face", "no face found")
+        comparable = face_gate.comparable_faces(faces)
+        if comparable > 1:
+            raise FaceRefusedError(
                 index,
-                True,
-                quality.score,
-                len(faces),
-                "low quality" if quality.score < LOW_QUALITY else None,
+                "several_faces",
+                f"{comparable} faces of comparable size (the second at least "
+                f"{face_gate.COMPARABLE_FACE_RATIO:.0%} of the largest's area): "
+                "give a photo of the employee alone",
             )
-        )
+        face = face_gate.largest_face(faces)
+        quality = face_gate.check(analyzer, image, face)
+        if not quality.ok:
+            raise FaceRefusedError(
+                index,
+                "below_quality_gate",
+                "the face fails the quality gate: " + "; ".join(quality.reasons),
+            )
+        vector = np.asarray(analyzer.embed(image, face), dtype=np.float32).reshape(-1)
+        for earlier, other in enumerate(vectors):
+            similarity = float(other @ vector)
+            if similarity < match_threshold:
+                raise FaceRefusedError(
+                    index,
+                    "not_same_person",
+                    f"not the same person as images[{earlier}] (similarity {similarity:.2f} "
+                    f"< match threshold {match_threshold:.2f})",
+                )
+        vectors.append(vector)
+        score = face_gate.quality_score(quality)
+        prepared.embeddings.append(embedding_bytes(vector))
+        prepared.qualities.append(score)
+        prepared.crops.append(face_crop_jpeg(image, face.box))
+        prepared.images.append(ImageReport(index, True, score, len(faces)))
     return prepared

@@ -86,6 +86,9 @@ class HubSettings(BaseModel):
 
     ingest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
     ingest_max_batch_delay_s: Annotated[float, Field(ge=0.0, le=10.0)] = 0.05
+    # MQTT 5 shared subscription group (``$share/{group}/...``) the hub's own ingest joins when
+    # `innsight hub ingest` workers run beside it (hub/ingest/worker.py); None: it reads alone.
+    ingest_shared_group: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
 
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
 
@@ -143,6 +146,12 @@ class HubSettings(BaseModel):
         default=None,
         description="Fernet key(s) for personal fields, comma-separated, newest first.",
     )
+    template_key: SecretStr | None = Field(
+        default=None,
+        description="The site's face-template key(s) (32 url-safe base64 bytes, comma-separated, "
+        "newest first; hub/face_templates.py). Unset: kept in {data_dir}/template.key, made "
+        "once, replaced by `innsight hub gallery rekey`.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed by CORS (comma-separated in the environment); "
@@ -156,6 +165,9 @@ class HubSettings(BaseModel):
     rate_limit_heavy_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
     rate_limit_login_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 10.0
     rate_limit_login_burst: Annotated[int, Field(ge=1, le=10_000)] = 5
+    # POST /api/v1/cv/face/recognize per caller (issue 17: no free oracle for attack images)
+    rate_limit_recognize_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 120.0
+    rate_limit_recognize_burst: Annotated[int, Field(ge=1, le=10_000)] = 30
 
     # OCR (hub/vision/ocr_service.py): auto = RapidOCR, plus Tesseract on Vietnamese pages;
     # engines load on first use and a missing one makes the OCR endpoints answer 503.
@@ -179,6 +191,12 @@ class HubSettings(BaseModel):
     timezone: str = Field(
         default="UTC", min_length=1, max_length=64, description="The hotel's IANA time zone."
     )
+    # PMS sync (hub/hotel/pms*.py): the webhook's shared HMAC secret (unset: the webhook answers
+    # 503) and how far its timestamp may be from the hub's clock
+    pms_webhook_secret: SecretStr | None = Field(
+        default=None, min_length=16, description="HMAC-SHA256 secret of the PMS webhook."
+    )
+    pms_webhook_window_s: Annotated[int, Field(ge=10, le=3600)] = 300
     flows_enabled: bool = False
     flows_executor: str = Field(
         default="local",
@@ -215,8 +233,26 @@ class HubSettings(BaseModel):
     smtp_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     notify_webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     notify_webhook_secret: SecretStr | None = None
+    # Retention per data class (issue 17; hub/privacy/retention.py, run by the retention_purge
+    # flow, each class's purge audited): days a record is kept after it was made.
+    # snapshots of recognised faces (biometric crops); the event rows stay for face_event_days
     retention_biometric_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # face events of unknown people: the row and its snapshot
     retention_unknown_face_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    # face events of recognised people (whereabouts) and the /face/recognize log
+    retention_face_event_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # snapshots of the other events (hazards) and of anomaly detections
+    retention_snapshot_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # attendance records (working-time records: labour law keeps them for years)
+    retention_attendance_days: Annotated[int, Field(ge=30, le=3650)] = 1095
+    # OCR readings (identity documents, invoices)
+    retention_ocr_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # room inspection photos (the analysis row stays, its photo goes)
+    retention_inspection_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    # shipped service logs, notification logs, dead letters
+    retention_log_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # the audit trail: never shorter than any class above (it records their deletion)
+    retention_audit_days: Annotated[int, Field(ge=365, le=36500)] = 2190
     hazard_realert_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
 
     @field_validator("attendance_cameras", mode="before")
@@ -317,6 +353,25 @@ class HubSettings(BaseModel):
     def _backoff_order(self) -> HubSettings:
         if self.mqtt_reconnect_min_s > self.mqtt_reconnect_max_s:
             raise ValueError("mqtt_reconnect_min_s must not exceed mqtt_reconnect_max_s")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_order(self) -> HubSettings:
+        if self.retention_biometric_days > self.retention_face_event_days:
+            raise ValueError(
+                "retention_biometric_days must not exceed retention_face_event_days "
+                "(a snapshot cannot outlive its event)"
+            )
+        longest = max(
+            (getattr(self, name), name)
+            for name in type(self).model_fields
+            if name.startswith("retention_") and name != "retention_audit_days"
+        )
+        if self.retention_audit_days < longest[0]:
+            raise ValueError(
+                f"retention_audit_days ({self.retention_audit_days}) must be at least "
+                f"{longest[1]} ({longest[0]}): the audit trail records those deletions"
+            )
         return self
 
     @classmethod

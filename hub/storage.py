@@ -16,8 +16,11 @@ import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +282,23 @@ def parse_s3_endpoint(endpoint: str, *, secure: bool) -> tuple[str, bool]:
     if not text or "/" in text:
         raise ValueError(f"S3 endpoint {endpoint!r} must be host[:port] or http(s)://host[:port]")
     return text, secure
+
+
+def object_store_for(settings: HubSettings) -> ObjectStore:
+    """S3 (MinIO) when ``s3_endpoint`` is set, else the local objects folder. Nothing is sent
+    here: the hub starts while the endpoint is down, and /health says so."""
+    if settings.s3_endpoint:
+        secret = settings.s3_secret_key
+        return create_s3_store(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=secret.get_secret_value() if secret is not None else None,
+            bucket=settings.s3_bucket,
+            region=settings.s3_region,
+            secure=settings.s3_secure,
+            url_expiry=timedelta(seconds=settings.s3_url_expiry_s),
+        )
+    return LocalFolderStore(settings.objects_dir)
 
 
 def create_s3_store(

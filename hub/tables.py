@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import StringConstraints
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, event, text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, Text, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -22,7 +22,7 @@ from sqlmodel import Field, SQLModel
 
 from contracts.ids import ID_PATTERN
 from hub.audit_chain import chain_on_insert
-from hub.crypto import EncryptedString
+from hub.crypto import EncryptedBytes, EncryptedString
 
 ID_MAX = 64
 
@@ -99,8 +99,31 @@ class Employee(EmployeeBase, table=True):
     face_consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     # hub/hotel: the employee opted in to attendance by camera (else PIN / badge)
     attendance_camera: bool = Field(default=False)
+    # hub/privacy/consent: face consent withdrawn -> PIN / badge only; face sightings ignored
+    non_biometric_checkin: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ConsentRecord(SQLModel, table=True):
+    """A person's consent to face processing (hub/privacy/consent.py): which notice (version,
+    language) was shown, for what purpose, how and when it was given, who recorded it, and its
+    withdrawal. Never edited otherwise; a new consent is a new row."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_employee", "employee_id", "withdrawn_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    employee_id: str = Field(max_length=ID_MAX)
+    purpose: str = Field(max_length=16, description="attendance | access | safety")
+    notice_version: str = Field(max_length=32)
+    notice_language: str = Field(max_length=8, description="vi | en")
+    method: str = Field(max_length=24, description="signed_paper | electronic | verbal_recorded")
+    given_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    recorded_by: str = Field(max_length=128)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    withdrawn_by: str | None = Field(default=None, max_length=128)
 
 
 class AttendanceLog(SQLModel, table=True):
@@ -280,6 +303,38 @@ class Booking(BookingBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+class PmsRecord(SQLModel, table=True):
+    """A record the PMS synced (hub/hotel/pms.py): its kind and the PMS's own id, the hotel's
+    key of it (booking_ref, guest_ref, room_number), the PMS's modification time of the stored
+    version (older updates are refused) and the digest of the body applied (the same body twice
+    changes nothing)."""
+
+    __tablename__ = "pms_records"
+    __table_args__ = (Index("ux_pms_records_kind_pms_id", "kind", "pms_id", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    pms_id: str = Field(max_length=64)
+    local_ref: str = Field(max_length=32)
+    pms_modified_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    digest: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class PmsDelivery(SQLModel, table=True):
+    """A PMS webhook delivery received (its id and signature): a replay is refused until
+    ``expires_at`` (past the timestamp window), across restarts and replicas."""
+
+    __tablename__ = "pms_deliveries"
+    __table_args__ = (Index("ux_pms_deliveries_signature", "signature", unique=True),)
+
+    delivery_id: str = Field(max_length=128, primary_key=True)
+    signature: str = Field(max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Vision and ML records
 # ---------------------------------------------------------------------------------------------
@@ -359,11 +414,21 @@ class EmployeeFace(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     employee_id: str = Field(max_length=ID_MAX, foreign_key="employees.employee_id", index=True)
-    embedding: bytes = Field(description="float32 little-endian, unit norm")
+    embedding: bytes = Field(
+        sa_type=EncryptedBytes,
+        description="float32 little-endian, unit norm, rotated under the site's template key "
+        "(hub/face_templates.py); encrypted at rest",
+    )
     dim: int
     model_id: str = Field(max_length=128)
     quality: float
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    template_key_id: str | None = Field(
+        default=None,
+        max_length=16,
+        description="the template key the embedding is rotated under; NULL: stored in clear "
+        "before migration 0006 (converted when the hub starts)",
+    )
 
 
 class FaceRecognitionLog(SQLModel, table=True):
@@ -572,6 +637,22 @@ class ReceivedMessage(SQLModel, table=True):
     )
     event_id: uuid.UUID | None = None
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class EventFlowWork(SQLModel, table=True):
+    """An event the flows still have to look at (attendance, hazard alert): written in the
+    ingest's transaction, deleted by the flows once done, so a crash between the two loses
+    nothing (hub/flows/event_work.py)."""
+
+    __tablename__ = "event_flow_work"
+
+    id: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+    )
+    event_id: uuid.UUID
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class DeadLetterPublic(SQLModel):
@@ -897,6 +978,9 @@ class HousekeepingTask(SQLModel, table=True):
 
 
 class LostItem(SQLModel, table=True):
+    """A guest's lost-item report (hub/lost_found): the guest by id, or a name and contact
+    encrypted like guests' PII; its optional photo is indexed in the lost_found image search."""
+
     __tablename__ = "lost_items"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -904,13 +988,74 @@ class LostItem(SQLModel, table=True):
     guest_id: int | None = Field(default=None, foreign_key="guests.id", index=True)
     reported_image_key: str | None = Field(default=None, max_length=512)
     status: str = Field(
-        default="lost", max_length=16, index=True, description="lost | found | returned"
+        default="open",
+        max_length=16,
+        index=True,
+        description="open | matched | found | returned | closed (hub/lost_found/states.py)",
     )
     found_image_key: str | None = Field(default=None, max_length=512)
     match_similarity: float | None = None
     found_location: str | None = Field(default=None, max_length=128)
     reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     found_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # issue 16 item 5: who lost it (when not a known guest), where and when, the photo's
+    # image_metadata id, the found item a confirmed match names, who reported it
+    reporter_name: str | None = Field(default=None, sa_type=EncryptedString)
+    reporter_contact: str | None = Field(default=None, sa_type=EncryptedString)
+    lost_location: str | None = Field(default=None, max_length=128)
+    lost_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    reported_image_id: int | None = None
+    found_item_id: int | None = Field(default=None, index=True)
+    reported_by: str | None = Field(default=None, max_length=128)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class FoundItem(SQLModel, table=True):
+    """An item staff found on the premises; its photo (required) is in the object store and
+    the lost_found image search (``image_id`` is its image_metadata row)."""
+
+    __tablename__ = "found_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    description: str = Field(max_length=500)
+    location: str = Field(max_length=128)
+    found_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    found_by: str = Field(max_length=64, description="the employee id of who found it")
+    image_id: int = Field(index=True)
+    image_key: str = Field(max_length=512)
+    status: str = Field(
+        default="open",
+        max_length=16,
+        index=True,
+        description="open | claimed | returned | disposed",
+    )
+    lost_item_id: int | None = Field(default=None, index=True, description="the confirmed owner")
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class LostFoundMatch(SQLModel, table=True):
+    """A proposed pairing of a lost report with a found item, scored by the hub (image and
+    text similarity); staff confirm or reject it before the guest is told."""
+
+    __tablename__ = "lost_found_matches"
+    __table_args__ = (
+        Index("ux_lost_found_matches_pair", "lost_item_id", "found_item_id", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lost_item_id: int = Field(foreign_key="lost_items.id", index=True)
+    found_item_id: int = Field(foreign_key="found_items.id", index=True)
+    score: float
+    image_similarity: float | None = None
+    text_similarity: float | None = None
+    status: str = Field(
+        default="proposed", max_length=16, index=True, description="proposed | confirmed | rejected"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    decided_by: str | None = Field(default=None, max_length=128)
 
 
 class HazardAlert(SQLModel, table=True):

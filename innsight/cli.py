@@ -138,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit_parser(hub)
 
+    # stdlib-only: hub gallery rekey (the hub and the face model load when it runs)
+    from innsight.gallery_cli import add_gallery_parser
+
+    add_gallery_parser(hub)
+
+    # stdlib-only: hub privacy report (the hub's tables and the model manifest load when it runs)
+    from innsight.privacy_cli import add_privacy_parser
+
+    add_privacy_parser(hub)
+
+    # stdlib-only: hub ingest (an MQTT ingest worker; the hub loads when it runs)
+    from innsight.ingest_cli import add_ingest_parser
+
+    add_ingest_parser(hub)
+
     # stdlib-only: hub import KIND FILE (the hub's importer loads when it runs)
     from innsight.hotel_cli import add_import_parser
 

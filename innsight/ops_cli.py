@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
-ROLES = ("admin", "manager", "staff", "viewer")
+ROLES = ("admin", "manager", "staff", "viewer", "dpo")
 
 
 def package_version() -> str:

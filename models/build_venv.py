@@ -11,6 +11,12 @@ torchvision: the PyPI torchvision wheels fail beside the CPU torch 2.13 wheel
 Exporting needs no torchvision code — only ultralytics' import-time version lookup and
 fire-detector's ``__init__`` touch it — so the venv gets a stub package (:data:`SHIM_INIT`) with
 dist-info metadata; any real use of it raises ImportError, never a wrong answer.
+
+A second, small venv (:data:`TFLITE_REQUIREMENTS`, folder ``tflite-venv-<hash>``) converts
+MediaPipe's ``.tflite`` models (``models.export.tflite_onnx``): numpy, onnx, the ``tflite``
+flatbuffer schema and the ``mediapipe`` wheel installed ``--no-deps`` only for the model files it
+ships. No TensorFlow, no torch: it is built in well under a minute, and the torch venv's pins (and
+so its hash and its cached exports) are untouched by it. :func:`ensure_venv` picks one by name.
 """
 
 from __future__ import annotations
@@ -60,6 +66,31 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("efficientnet-lite-pytorch==0.1.0", deps=False),
 )
 
+TFLITE_REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("numpy==2.4.6"),
+    Requirement("onnx==1.23.2"),
+    Requirement("flatbuffers==25.12.19"),
+    # the TFLite flatbuffer schema (generated code); its deps are the two pins above
+    Requirement("tflite==2.18.0", deps=False),
+    # for the .tflite files it ships only (BlazeFace, face mesh, pose): none of its code runs
+    Requirement("mediapipe==0.10.21", deps=False),
+)
+
+TORCH = "torch"
+TFLITE = "tflite"
+_PREFIX = {TORCH: "build-venv", TFLITE: "tflite-venv"}
+_PYTHON_ENV = {TORCH: BUILD_PYTHON_ENV, TFLITE: "INNSIGHT_TFLITE_PYTHON"}
+
+
+def requirements_for(kind: str) -> tuple[Requirement, ...]:
+    """The pins of the build venv ``kind`` (``torch`` | ``tflite``)."""
+    if kind == TFLITE:
+        return TFLITE_REQUIREMENTS
+    if kind == TORCH:
+        return REQUIREMENTS
+    raise ValueError(f"unknown build venv {kind!r}")
+
+
 SHIM_VERSION = "0.28.0"
 SHIM_INIT = '''"""innsight build venv: a stand-in for torchvision (see models/build_venv.py).
 
@@ -98,8 +129,9 @@ def requirements_key(
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def venv_dir(root: Path | None = None) -> Path:
-    return (root or cache_root()) / f"build-venv-{requirements_key()}"
+def venv_dir(root: Path | None = None, kind: str = TORCH) -> Path:
+    key = requirements_key(requirements_for(kind))
+    return (root or cache_root()) / f"{_PREFIX[kind]}-{key}"
 
 
 def venv_python(directory: Path) -> Path:
@@ -125,6 +157,11 @@ def _run(cmd: Sequence[str], what: str) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise BuildVenvError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def site_packages(python: Path) -> Path:
+    """The purelib folder of the venv whose interpreter is ``python``."""
+    return _site_packages(python)
 
 
 def _site_packages(python: Path) -> Path:
@@ -167,22 +204,29 @@ def _pip_install(python: Path, requirements: Sequence[Requirement]) -> None:
         _run([*base, "--no-deps", *no_deps], "pip install --no-deps " + " ".join(no_deps))
 
 
-def _prune_other_venvs(keep: Path) -> None:
+def _prune_other_venvs(keep: Path, prefix: str = _PREFIX[TORCH]) -> None:
     """Old build venvs (other pins) are ~1.3 GB each and never used again."""
-    for other in keep.parent.glob("build-venv-*"):
+    for other in keep.parent.glob(f"{prefix}-*"):
         if other != keep and other.is_dir() and not other.name.endswith(".lock"):
             logger.info("removing build venv of older pins %s", other)
             shutil.rmtree(other, ignore_errors=True)
 
 
 def ensure_build_venv(root: Path | None = None) -> Path:
-    """The build venv's python, creating the venv first if this set of pins has none yet.
+    """The torch build venv's python, creating the venv first if this set of pins has none yet.
 
     ``$INNSIGHT_BUILD_PYTHON`` overrides it all (an interpreter you prepared yourself)."""
-    override = os.environ.get(BUILD_PYTHON_ENV)
+    return ensure_venv(TORCH, root)
+
+
+def ensure_venv(kind: str, root: Path | None = None) -> Path:
+    """The python of build venv ``kind`` (``torch`` | ``tflite``), created on first use;
+    ``$INNSIGHT_BUILD_PYTHON`` / ``$INNSIGHT_TFLITE_PYTHON`` override it."""
+    requirements = requirements_for(kind)
+    override = os.environ.get(_PYTHON_ENV[kind])
     if override:
         return Path(override)
-    target = venv_dir(root)
+    target = venv_dir(root, kind)
     ready = target / ".innsight-ready"
     if ready.is_file():
         return venv_python(target)
@@ -198,13 +242,14 @@ def ensure_build_venv(root: Path | None = None) -> Path:
             interpreter = str(base) if base.is_file() else sys.executable
             _run([interpreter, "-m", "venv", str(staging)], f"python -m venv {staging}")
             python = venv_python(staging)
-            _pip_install(python, REQUIREMENTS)
-            write_torchvision_shim(_site_packages(python))
+            _pip_install(python, requirements)
+            if kind == TORCH:
+                write_torchvision_shim(_site_packages(python))
             staging.rename(target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        (target / ".innsight-ready").write_text("\n".join(r.spec for r in REQUIREMENTS) + "\n")
+        (target / ".innsight-ready").write_text("\n".join(r.spec for r in requirements) + "\n")
         logger.info("build venv ready at %s in %.0f s", target, time.perf_counter() - started)
-        _prune_other_venvs(target)
+        _prune_other_venvs(target, _PREFIX[kind])
     return venv_python(target)

@@ -53,7 +53,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from models.registry import load_manifest, model_status
 
     root = _models_dir(args)
-    rows = [["ID", "FAMILY", "LICENCE", "COMMERCIAL", "SOURCE", "STATUS"]]
+    rows = [["ID", "FAMILY", "LICENCE", "COMMERCIAL", "DEFAULT", "SOURCE", "STATUS"]]
     for entry in load_manifest().models:
         status, _detail = model_status(entry, root)
         label = str(status) + (" (optional)" if entry.optional else "")
@@ -63,12 +63,17 @@ def cmd_list(args: argparse.Namespace) -> int:
                 entry.family,
                 entry.licence.name,
                 str(entry.licence.commercial),
+                ",".join(entry.default_for) or "-",
                 _source_kind(entry),
                 label,
             ]
         )
     _say(format_table(rows))
-    _say(f"\nmodels dir: {root}  (fetch one: innsight models fetch ID)")
+    _say(
+        "\nCOMMERCIAL: may a hotel use it commercially (restricted: read the licence note in "
+        "models/manifest.yaml); DEFAULT: loaded by the default edge / hub configuration"
+    )
+    _say(f"models dir: {root}  (fetch one: innsight models fetch ID)")
     return EXIT_OK
 
 

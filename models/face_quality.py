@@ -22,6 +22,11 @@ The pose limits are wide on purpose (45 degrees each): the aligned embedders und
 t1.jpg two of the six people, turned towards a friend (estimated yaw 42-43 deg, one also rolled
 33 deg), still match their own photos at cosine >= 0.98; beyond ~45 deg of yaw dlib's frontal
 HOG detector stops finding faces anyway. Tighten them for enrolment photos.
+
+With MediaPipe's points (BlazeFace's keypoints on the hub, Face Mesh on the edge) the estimates
+agree with dlib's within a few degrees on near-frontal faces (t1.jpg, Tom Hanks, the astronaut),
+but t1's most turned face reads -52 to -57 degrees where dlib's 68 points read -36 to -42: that
+face now fails the 45-degree gate ("turned away").
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
   embedder sees (:class:`AlignedFace`), ``embed_aligned`` embeds it; ``embed(image, face)`` is
   ``embed_aligned(align(image, face))``. Enrolment tools and tests use it to look at the crop.
 - :class:`FaceLandmarker` gives the 68-point landmarks (iBUG 300-W order) that the quality gate
-  and the liveness cues (eye aspect ratio, parallax) read.
+  and the liveness cues (eye aspect ratio, parallax) read: Face Mesh mapped to that layout by
+  default (``models.face_mesh``), dlib's predictor where configured.
 
 Five-point landmarks, where a detector gives them, are in the order of InsightFace and OpenCV:
 right eye, left eye (of the person: image left, image right), nose tip, right and left mouth corner.

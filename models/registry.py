@@ -126,6 +126,12 @@ class Licence(_Frozen):
 class ExportSpec(_Frozen):
     module: Annotated[str, StringConstraints(pattern=r"^models\.export\.[a-z0-9_]+$")]
     args: tuple[str, ...] = ()
+    venv: Literal["torch", "tflite"] = "torch"
+    """The build venv the exporter runs in (models/build_venv.py). ``tflite``: the source ships
+    in a package installed in that venv (mediapipe), not in the runtime's."""
+    sha256: Sha256 | None = None
+    """The exported file's own sha256, for a byte-deterministic exporter: fetch refuses, and the
+    registry rejects, any other file."""
 
 
 class InputSpec(_Frozen):
@@ -152,6 +158,9 @@ class ModelEntry(_Frozen):
     unpack: Literal["zip"] | None = None
     members: Mapping[str, Sha256 | None] | None = None
     classes: tuple[str, ...] = ()
+    default_for: tuple[Literal["edge", "hub"], ...] = ()
+    """Where the default configuration loads it: what a hotel ships unless it changes the
+    config (``innsight models list`` shows it beside the licence)."""
     licence: Licence
     input: InputSpec
     normalisation: str
@@ -422,6 +431,12 @@ def _verify_provenanced(entry: ModelEntry, directory: Path, name: str | None = N
             f"{fetch_hint(entry.id)} to rebuild it"
         )
     if entry.unpack is None:
+        pinned = entry.export.sha256 if entry.export is not None else None
+        if pinned is not None and provenance.sha256 != pinned:
+            raise ModelUnavailableError(
+                f"{entry.id}: {target} is not the pinned export (sha256 "
+                f"{provenance.sha256[:12]}..., manifest {pinned[:12]}...); {fetch_hint(entry.id)}"
+            )
         if provenance.file != target.name:
             raise ModelUnavailableError(
                 f"{entry.id}: {directory / PROVENANCE} describes {provenance.file}, not "

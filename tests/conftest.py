@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from innsight.broker import MosquittoBroker, mosquitto_binary
-from tests.support.postgres import PostgresServer, postgres_bin_dir
+from testkit.postgres import PostgresServer, postgres_bin_dir
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 

@@ -58,6 +58,10 @@ class TrackerConfig:
     """Check liveness per track (None: every message says ``unchecked``)."""
     require_live: bool = False
     """Name a person only once the track is ``live`` (needs ``liveness``)."""
+    max_jump: float = 0.0
+    """A detection that overlaps no track still continues one whose box centre is within this
+    many face widths and whose size is within 1.5x (a face that moved fast between detections
+    on a stride; the scheduled pipeline sets it); 0: IoU only."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_iou <= 1.0:
@@ -70,6 +74,8 @@ class TrackerConfig:
             raise ValueError(f"update_every must be >= 1, got {self.update_every}")
         if self.min_score_gain < 0:
             raise ValueError(f"min_score_gain must be >= 0, got {self.min_score_gain}")
+        if self.max_jump < 0:
+            raise ValueError(f"max_jump must be >= 0, got {self.max_jump}")
         if self.require_live and self.liveness is None:
             raise ValueError("require_live needs a liveness policy")
 
@@ -103,6 +109,10 @@ class Track:
         self.hits_at_last_vote = 0
         self.frames_since_message = 0
         self.quality_rejects = 0
+        self.last_vote_at: datetime | None = None
+        self.best_quality: float | None = None
+        self.score = 1.0
+        """The detector's confidence at the last detection (carried frames keep it)."""
         self.liveness = None if liveness is None else TrackLiveness(liveness)
         self._require_live = require_live
         self._policy = policy
@@ -124,10 +134,17 @@ class Track:
         """The decision carried by this appearance's latest message, if any."""
         return self._sent
 
-    def add_vote(self, decision: Decision) -> None:
-        """Record the decision made for one embedding of this track's face."""
+    def add_vote(
+        self, decision: Decision, at: datetime | None = None, quality: float | None = None
+    ) -> None:
+        """Record the decision made for one embedding of this track's face (taken from the
+        frame at ``at``, of a face whose likeness scored ``quality``; both for the schedule)."""
         self._votes.append(decision)
         self.hits_at_last_vote = self.hits
+        if at is not None:
+            self.last_vote_at = at
+        if quality is not None:
+            self.best_quality = max(quality, self.best_quality or 0.0)
 
     def decision(self) -> Decision:
         """The track's identity so far (see :func:`edge_agent.domain.matching.vote`), gated by
@@ -153,6 +170,12 @@ class Track:
         self.last_seen = max(self.last_seen, at)  # a camera clock stepping back never un-sees
         if self.hits >= min_hits:
             self.confirmed = True
+
+    def carried(self, box: BBox, at: datetime) -> None:
+        """A tracker (not the detector) moved this track's box into the frame taken at ``at``."""
+        self.box = box
+        self.hits += 1
+        self.last_seen = max(self.last_seen, at)
 
     @property
     def last_sent_verdict(self) -> LivenessVerdict | None:
@@ -209,16 +232,9 @@ class FaceTracker:
                 matched.add(ti)
                 assigned[bi] = self._tracks[ti]
                 self._tracks[ti].seen(boxes[bi], at, cfg.min_hits)
-        still_open: list[Track] = []
-        for ti, track in enumerate(self._tracks):
-            if ti not in matched:
-                track.missed += 1
-                if not track.confirmed:
-                    continue  # a flicker: dropped without a message
-                if track.missed > cfg.max_missed:
-                    self._ended.append(track)
-                    continue
-            still_open.append(track)
+        if cfg.max_jump > 0:
+            self._match_jumps(boxes, at, matched, assigned)
+        still_open = self._retire(matched)
         for bi, box in enumerate(boxes):
             if bi not in assigned:
                 track = Track(
@@ -230,6 +246,68 @@ class FaceTracker:
                 still_open.append(track)
         self._tracks = still_open
         return [assigned[bi] for bi in range(len(boxes))]
+
+    def _match_jumps(
+        self, boxes: Sequence[BBox], at: datetime, matched: set[int], assigned: dict[int, Track]
+    ) -> None:
+        """Second pass for what IoU left: nearest centres first, within ``max_jump`` widths."""
+        cfg = self.config
+        pairs = []
+        for ti, track in enumerate(self._tracks):
+            if ti in matched:
+                continue
+            for bi, box in enumerate(boxes):
+                if bi in assigned:
+                    continue
+                ratio = box.w / max(track.box.w, 1)
+                distance = centre_distance(track.box, box)
+                if 1 / 1.5 <= ratio <= 1.5 and distance <= cfg.max_jump * max(track.box.w, box.w):
+                    pairs.append((distance, ti, bi))
+        for _, ti, bi in sorted(pairs):
+            if ti in matched or bi in assigned:
+                continue
+            matched.add(ti)
+            assigned[bi] = self._tracks[ti]
+            self._tracks[ti].seen(boxes[bi], at, cfg.min_hits)
+
+    def carry(self, boxes: Sequence[BBox | None], at: datetime) -> list[Track]:
+        """A frame without detection: ``boxes`` are the open tracks' boxes (in :attr:`tracks`
+        order) moved into this frame by a tracker such as optical flow, None where it lost one.
+
+        A carried box moves the track and feeds liveness, but it is not a detection: it does not
+        clear the track's missed count (flow happily follows the wall a face has left, so only
+        the detector may say a face is still there); a lost one counts as a missed frame.
+        Returns the tracks that were carried, in order. No track is opened: only the detector
+        finds new faces.
+        """
+        if len(boxes) != len(self._tracks):
+            raise ValueError(f"{len(boxes)} boxes for {len(self._tracks)} open tracks")
+        for track in self._tracks:
+            track.frames_since_message += 1
+        carried: list[Track] = []
+        matched: set[int] = set()
+        for ti, (track, box) in enumerate(zip(self._tracks, boxes, strict=True)):
+            if box is not None:
+                track.carried(box, at)
+                matched.add(ti)
+                carried.append(track)
+        self._tracks = self._retire(matched)
+        return carried
+
+    def _retire(self, matched: set[int]) -> list[Track]:
+        """Count a missed frame on every track not in ``matched`` (indices into the open
+        tracks); tentative ones vanish, confirmed ones past ``max_missed`` end. Returns the rest."""
+        still_open: list[Track] = []
+        for ti, track in enumerate(self._tracks):
+            if ti not in matched:
+                track.missed += 1
+                if not track.confirmed:
+                    continue  # a flicker: dropped without a message
+                if track.missed > self.config.max_missed:
+                    self._ended.append(track)
+                    continue
+            still_open.append(track)
+        return still_open
 
     def emit(self, model_id: str, gallery_version: int | None) -> list[PendingEvent]:
         """Messages due after the last :meth:`observe`: ends first, then news and updates."""

@@ -6,7 +6,10 @@ The hub retains ``{version, sha256, url, model_id, people}`` on
 index's, a worker thread (never the MQTT thread) downloads ``url``, checks the sha256 of the
 bytes *before* parsing them, parses a :class:`contracts.messages.GallerySnapshot`, checks that
 its version and model id agree with the announcement, swaps it into the index and persists it
-(``index.save(index_dir)`` where the index can save).
+(``index.save(index_dir)`` where the index can save: sealed under the site's gallery key,
+edge_agent/index/sealed.py). The snapshot's embeddings are protected templates and it carries
+the site's transform key (issue 17 item 4), which is why the download is authenticated HTTPS and
+never MQTT: the index rotates every probe with that key before it searches.
 
 Any failure (hub unreachable, HTTP error, bad hash, bad JSON, wrong version/model) is logged as
 a warning and the last good gallery stays in use; the download is retried on the next

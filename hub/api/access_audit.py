@@ -22,6 +22,7 @@ from hub.tables import AuditLog
 # In this order: the first one a route requires names the row's action.
 AUDITED_SCOPES: tuple[str, ...] = (
     Scope.ADMIN,
+    Scope.PRIVACY_ADMIN,
     Scope.HOTEL_PII,
     Scope.CV_WRITE,
     Scope.CV_READ,

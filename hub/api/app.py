@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,19 +18,24 @@ from hub.api.deps import FaceAnalyzerProvider, HubRuntime, build_cv_services
 from hub.api.errors import error_body, field_error, install_error_handlers
 from hub.api.routes import admin, auth, cv, cv_anomaly, cv_images, cv_ocr, cv_room, events, metrics
 from hub.api.routes import hotel as hotel_routes
+from hub.api.routes import hotel_pms as hotel_pms_routes
 from hub.api.routes import llm as llm_routes
+from hub.api.routes import lost_found as lost_found_routes
 from hub.api.routes import ml as ml_routes
 from hub.api.routes import prefect as prefect_routes
+from hub.api.routes import privacy as privacy_routes
+from hub.api.routes import privacy_consent as privacy_consent_routes
 from hub.assistant.service import AssistantService
 from hub.auth.keys import jwt_secret_of, with_secrets
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import SessionFactory, create_engine, create_session_factory, init_db
+from hub.face_templates import protect_stored_templates, template_protector
 from hub.flows.wiring import Flows, start_flows, stop_flows
 from hub.gallery import MAX_ENROLL_IMAGES, GalleryService
 from hub.ingest import MqttIngest
 from hub.ml.api import MLProvider
 from hub.settings import HubSettings
-from hub.storage import LocalFolderStore, ObjectStore, create_s3_store
+from hub.storage import ObjectStore, object_store_for
 from hub.vision.image_index import IndexParams
 from hub.vision.image_search import EmbedderProvider, ImageSearchService
 from models.faces import FaceAnalyzer
@@ -67,26 +71,13 @@ class BodySizeLimit:
 
 
 def _dlib_factory(upsample: int) -> FaceAnalyzer:
-    from models.face_dlib import DlibFaceAnalyzer
+    from models.face_blazeface import hub_face_analyzer  # BlazeFace detects, dlib embeds
 
-    return DlibFaceAnalyzer(upsample=upsample)
+    return hub_face_analyzer(hog_upsample=upsample)
 
 
 def _object_store(settings: HubSettings) -> ObjectStore:
-    """S3 (MinIO) when ``s3_endpoint`` is set, else the local objects folder. Nothing is sent
-    here: the hub starts while the endpoint is down, and /health says so."""
-    if settings.s3_endpoint:
-        secret = settings.s3_secret_key
-        return create_s3_store(
-            settings.s3_endpoint,
-            access_key=settings.s3_access_key,
-            secret_key=secret.get_secret_value() if secret is not None else None,
-            bucket=settings.s3_bucket,
-            region=settings.s3_region,
-            secure=settings.s3_secure,
-            url_expiry=timedelta(seconds=settings.s3_url_expiry_s),
-        )
-    return LocalFolderStore(settings.objects_dir)
+    return object_store_for(settings)
 
 
 def _image_search(
@@ -145,7 +136,11 @@ def create_app(
                 site=settings.site,
                 public_base_url=settings.public_base_url,
                 max_image_bytes=settings.max_upload_bytes,
+                match_threshold=settings.face_match_threshold,
+                templates=template_protector(settings, pii_cipher),
             )
+            # templates stored in clear before migration 0006 (or under a previous key)
+            await protect_stored_templates(session_factory, store, gallery.templates)
             ingest_registry = CollectorRegistry()
             if start_ingest and settings.mqtt_enabled:
                 ingest = MqttIngest(
@@ -181,6 +176,7 @@ def create_app(
                 image_search=_image_search(settings, session_factory, store),
             )
             app.state.cv = build_cv_services(app.state.hub)
+            flows.deps.images = app.state.hub.image_search  # lost & found photos
             if ingest is not None:
                 await ingest.start()
             logger.info("hub ready (site %s, ingest %s)", settings.site, ingest is not None)
@@ -237,4 +233,8 @@ def create_app(
     app.include_router(llm_routes.router)
     app.include_router(prefect_routes.router)
     app.include_router(hotel_routes.router)
+    app.include_router(privacy_routes.router)
+    app.include_router(privacy_consent_routes.router)
+    app.include_router(hotel_pms_routes.router)
+    app.include_router(lost_found_routes.router)
     return app

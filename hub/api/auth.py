@@ -70,6 +70,9 @@ ApiKeyHeader = Annotated[str | None, Depends(api_key_scheme)]
 PastedBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(pasted_bearer_scheme)]
 
 
+RECOGNIZE_LIMIT = "face recognition"  # its own limiter (settings.rate_limit_recognize_*)
+
+
 class AuthState:
     """What the dependencies need, built once by ``create_app``: the token codec, the token
     lifetime and the rate limiters."""
@@ -80,7 +83,11 @@ class AuthState:
         self.metrics_open_on_loopback = settings.metrics_open_on_loopback
         self._heavy_per_minute = settings.rate_limit_heavy_per_minute
         self._heavy_burst = settings.rate_limit_heavy_burst
-        self._heavy: dict[str, RateLimiter] = {}
+        self._heavy: dict[str, RateLimiter] = {
+            RECOGNIZE_LIMIT: RateLimiter(
+                settings.rate_limit_recognize_per_minute, settings.rate_limit_recognize_burst
+            )
+        }
         self.login = RateLimiter(
             settings.rate_limit_login_per_minute, settings.rate_limit_login_burst
         )
@@ -256,6 +263,9 @@ CvWriter = Annotated[Principal, Security(authorize, scopes=[Scope.CV_WRITE])]
 RoomInspector = Annotated[Principal, Security(authorize, scopes=[Scope.ROOMS_INSPECT])]
 CvEnroller = Annotated[
     Principal, Security(Authorize(rate_limit="face enrolment"), scopes=[Scope.CV_WRITE])
+]
+CvRecognizer = Annotated[
+    Principal, Security(Authorize(rate_limit=RECOGNIZE_LIMIT), scopes=[Scope.CV_READ])
 ]
 GalleryReader = Annotated[
     Principal, Security(Authorize(allow_devices=True), scopes=[Scope.CV_READ])

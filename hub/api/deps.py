@@ -153,6 +153,7 @@ def build_cv_services(runtime: HubRuntime) -> CvServices:
             runtime.session_factory,
             threshold=settings.face_match_threshold,
             liveness=LivenessProvider(minifasnet_liveness),
+            templates=runtime.gallery.templates,
         ),
         rooms=RoomService(runtime.session_factory, runtime.store),
         anomaly=AnomalyService(runtime.session_factory, runtime.store, default_loader()),

@@ -18,6 +18,8 @@ class Scope(StrEnum):
     HOTEL_READ = "hotel:read"
     HOTEL_WRITE = "hotel:write"
     HOTEL_PII = "hotel:pii"
+    PRIVACY_ADMIN = "privacy:admin"
+    CONSENT_WRITE = "consent:write"
     ADMIN = "admin"
 
 
@@ -33,6 +35,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.HOTEL_READ: "Read room types, rooms, guests, bookings, employees and shifts.",
     Scope.HOTEL_WRITE: "Create and change them, and import CSV files.",
     Scope.HOTEL_PII: "Read guests' and employees' personal fields in clear.",
+    Scope.PRIVACY_ADMIN: "Export and erase a person's data (subject rights); the DPO's scope.",
+    Scope.CONSENT_WRITE: "Record and withdraw face consents (HR); read them with hotel:pii.",
     Scope.ADMIN: "Everything, plus users and API keys.",
 }
 
@@ -42,6 +46,7 @@ class Role(StrEnum):
     MANAGER = "manager"
     STAFF = "staff"
     VIEWER = "viewer"
+    DPO = "dpo"  # the data-protection officer: subject rights, reads personal fields
 
 
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
@@ -59,6 +64,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.HOTEL_READ,
             Scope.HOTEL_WRITE,
             Scope.HOTEL_PII,
+            Scope.CONSENT_WRITE,
         }
     ),
     # housekeeping staff photograph the rooms they clean (POST /api/v1/cv/room/analyze); the
@@ -74,6 +80,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
         }
     ),
     Role.VIEWER: frozenset({Scope.CV_READ, Scope.ML_READ}),
+    Role.DPO: frozenset({Scope.PRIVACY_ADMIN, Scope.HOTEL_READ, Scope.HOTEL_PII, Scope.CV_READ}),
 }
 
 _KNOWN = frozenset(s.value for s in Scope)

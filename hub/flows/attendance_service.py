@@ -361,6 +361,11 @@ class AttendanceService:
                 if sighting.employee_id not in employees:
                     skipped += 1  # unknown or inactive person: not an employee's attendance
                     continue
+                if sighting.method == "face" and (
+                    employees[sighting.employee_id].non_biometric_checkin
+                ):
+                    skipped += 1  # face consent withdrawn: PIN / badge only (hub/privacy)
+                    continue
                 event_id = uuid.UUID(sighting.event_id)
                 mark = await session.get(AttendanceMark, event_id)
                 if mark is not None and (

@@ -20,6 +20,7 @@ from hub.storage import ObjectStore
 if TYPE_CHECKING:
     from hub.gallery import GalleryService
     from hub.ml.api import MLProvider
+    from hub.vision.image_search import ImageSearchService
 
 
 @dataclass
@@ -30,6 +31,8 @@ class FlowDeps:
     notifier: Notifier
     ml: MLProvider | None = None
     gallery: GalleryService | None = None
+    # the hub's image search (lost & found photos); None in a Prefect worker process
+    images: ImageSearchService | None = None
 
 
 _bound: FlowDeps | None = None
@@ -60,6 +63,7 @@ async def _from_environment() -> FlowDeps:
     from hub.auth.keys import with_secrets
     from hub.crypto import PiiCipher, bind_pii_cipher
     from hub.db import create_engine, create_session_factory, init_db
+    from hub.face_templates import template_protector
     from hub.gallery import GalleryService
     from hub.ml.api import MLProvider
     from hub.notify.factory import build_notifier
@@ -67,7 +71,8 @@ async def _from_environment() -> FlowDeps:
 
     settings = with_secrets(HubSettings.from_env(os.environ))
     engine = create_engine(settings.database_url.get_secret_value())
-    bind_pii_cipher(engine, PiiCipher.from_secret(settings.pii_key))
+    pii_cipher = PiiCipher.from_secret(settings.pii_key)
+    bind_pii_cipher(engine, pii_cipher)
     await init_db(engine)
     sessions = create_session_factory(engine)
     store: ObjectStore = LocalFolderStore(settings.objects_dir)
@@ -89,6 +94,8 @@ async def _from_environment() -> FlowDeps:
         site=settings.site,
         public_base_url=settings.public_base_url,
         max_image_bytes=settings.max_upload_bytes,
+        match_threshold=settings.face_match_threshold,
+        templates=template_protector(settings, pii_cipher),
     )
     return FlowDeps(
         settings=settings,

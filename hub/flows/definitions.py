@@ -94,21 +94,16 @@ async def guest_request(message: str, booking_id: int | None = None) -> dict[str
     return await route_guest_request(message, booking_id)
 
 
-@task(name="apply-lost-item-match", retries=2, retry_delay_seconds=BACKOFF_S)
-async def apply_lost_item_match(
-    lost_item_id: int, found_image_key: str, similarity: float, location: str | None
-) -> dict[str, Any]:
-    return await lost_found.apply_match(
-        await current(), lost_item_id, found_image_key, similarity, location
-    )
+@task(name="propose-lost-item-matches", retries=2, retry_delay_seconds=BACKOFF_S)
+async def propose_lost_item_matches(lost_item_id: int) -> dict[str, Any]:
+    return await lost_found.propose(await current(), lost_item_id)
 
 
 @flow(name="lost_and_found")
-async def lost_and_found(
-    lost_item_id: int, found_image_key: str, similarity: float, location: str | None = None
-) -> dict[str, Any]:
-    """An image-search match -> the item's status -> the guest's return notification."""
-    return await apply_lost_item_match(lost_item_id, found_image_key, similarity, location)
+async def lost_and_found(lost_item_id: int) -> dict[str, Any]:
+    """A lost report against the open found items: the hub scores each pair itself (photo
+    embeddings and description words) and stores the proposed matches for staff to confirm."""
+    return await propose_lost_item_matches(lost_item_id)
 
 
 # -- hazards -----------------------------------------------------------------------------------
@@ -191,10 +186,17 @@ async def purge_expired_snapshots() -> dict[str, Any]:
     return await maintenance.purge(await current())
 
 
+@task(name="purge-data-classes", retries=2, retry_delay_seconds=BACKOFF_S)
+async def purge_data_classes() -> dict[str, Any]:
+    return await maintenance.purge_data_classes(await current())
+
+
 @flow(name="retention_purge")
 async def retention_purge() -> dict[str, Any]:
-    """Face snapshots past their retention are deleted from the store, with an audit row."""
-    return await purge_expired_snapshots()
+    """Face snapshots past their retention are deleted from the store, then every other data
+    class past its retention (hub/privacy/retention.py); each step leaves an audit row."""
+    snapshots = await purge_expired_snapshots()
+    return {**snapshots, "classes": await purge_data_classes()}
 
 
 # -- the seed documents' workflows (issue 13) ----------------------------------------------------
@@ -251,27 +253,26 @@ async def schedule_item_return(lost_item_id: int) -> dict[str, Any]:
 
 @flow(name="lost_found_return")
 async def lost_found_return(
-    lost_item_id: int,
-    found_image_key: str | None = None,
-    similarity: float | None = None,
-    location: str | None = None,
+    lost_item_id: int, match_id: int | None = None, location: str | None = None
 ) -> dict[str, Any]:
-    """Reception confirmed a match: the item is found, the guest is told, and a housekeeping
-    task brings the item to the guest's room (``similarity`` given: it must pass the
-    threshold; absent: the person's confirmation is enough)."""
-    found = await apply_lost_item_match_confirmed(
-        lost_item_id, found_image_key, similarity, location
-    )
-    return found | await schedule_item_return(lost_item_id)
+    """Reception confirmed a find: the proposed match ``match_id`` (or, without one, the item
+    by hand at ``location``); the guest is told, and a housekeeping task brings the item to
+    the guest's room. No similarity is taken from the caller."""
+    found = await confirm_lost_item_found(lost_item_id, match_id, location)
+    notified = await notify_lost_item_owner(lost_item_id)
+    return found | {"notified": notified} | await schedule_item_return(lost_item_id)
 
 
-@task(name="apply-confirmed-lost-item-match", retries=2, retry_delay_seconds=BACKOFF_S)
-async def apply_lost_item_match_confirmed(
-    lost_item_id: int, found_image_key: str | None, similarity: float | None, location: str | None
+@task(name="confirm-lost-item-found")  # no retries: a second confirmation is refused (409)
+async def confirm_lost_item_found(
+    lost_item_id: int, match_id: int | None, location: str | None
 ) -> dict[str, Any]:
-    return await lost_found.apply_match(
-        await current(), lost_item_id, found_image_key, similarity, location
-    )
+    return await lost_found.confirm(await current(), lost_item_id, match_id, location)
+
+
+@task(name="notify-lost-item-owner", retries=2, retry_delay_seconds=BACKOFF_S)
+async def notify_lost_item_owner(lost_item_id: int) -> dict[str, Any] | None:
+    return await lost_found.notify_owner(await current(), lost_item_id)
 
 
 @task(name="export-to-warehouse", retries=2, retry_delay_seconds=BACKOFF_S)

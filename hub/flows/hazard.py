@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from hub.db import SessionFactory
 from hub.flows.context import FlowDeps
 from hub.flows.notifications import Target, deliver
 from hub.tables import Event, HazardAlert, utcnow
@@ -127,3 +128,15 @@ async def acknowledge(deps: FlowDeps, alert_id: int, actor: str) -> HazardAlert 
             await session.commit()
             await session.refresh(alert)
         return alert
+
+
+async def list_alerts(
+    session_factory: SessionFactory, *, open_only: bool, limit: int
+) -> list[HazardAlert]:
+    """The newest ``limit`` alerts (only the unacknowledged ones when ``open_only``)."""
+    query = select(HazardAlert)
+    if open_only:
+        query = query.where(col(HazardAlert.acknowledged_at).is_(None))
+    async with session_factory() as session:
+        rows = await session.exec(query.order_by(col(HazardAlert.detected_at).desc()).limit(limit))
+        return list(rows.all())

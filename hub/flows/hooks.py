@@ -5,6 +5,10 @@ analysis after storing an analysis. :class:`HubFlowHooks` is the hub's implement
 per-event parts run in process (attendance, room status: DESIGN §5), the notification and
 escalation parts start Prefect flows when a :class:`~hub.flows.runner.FlowRunner` is present,
 and otherwise run the same steps directly (flows disabled).
+
+Stored events reach the flows through the ``event_flow_work`` rows the ingest commits with them
+(:mod:`hub.flows.event_work`): the ingest only wakes the queue and never waits for attendance or
+hazard alerts, and work a crash interrupted is picked up at the next start.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.flows.attendance_service import AttendanceOutcome, AttendanceService
 from hub.flows.context import FlowDeps
+from hub.flows.event_work import EventWorkQueue
 from hub.tables import utcnow
 
 if TYPE_CHECKING:
@@ -34,7 +39,8 @@ DRAIN_TIMEOUT_S = 5.0
 
 class FlowHooks(Protocol):
     async def events_stored(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """``events``: the ``events`` rows (column dicts) a committed ingest batch changed."""
+        """``events``: the ``events`` rows (column dicts) a committed ingest batch changed.
+        Must return at once (the ingest calls it on its commit-and-ack path)."""
         ...
 
     async def room_analyzed(
@@ -49,6 +55,7 @@ class HubFlowHooks:
         self.attendance = AttendanceService(deps.settings, deps.session_factory)
         self._background: set[asyncio.Task[Any]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_DIRECT)
+        self.work = EventWorkQueue(deps.session_factory, self._apply_stored)
 
     @property
     def runner(self) -> FlowRunner | None:
@@ -66,20 +73,22 @@ class HubFlowHooks:
         )
 
     async def events_stored(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """The ingest committed events (and their work rows): wake the queue, never wait."""
+        if events:
+            self.work.wake()
+
+    async def _apply_stored(self, events: list[dict[str, Any]], hazard_ids: list[str]) -> None:
+        """One page of the work queue: attendance for the faces, one escalation for the
+        anomalies (already coalesced per hazard and zone)."""
         await self.apply_attendance(events)
-        # an appearance's first message opens the alert; its updates and end do not re-alert
-        anomalies = [
-            str(e["event_id"])
-            for e in events
-            if e.get("kind") == "anomaly" and e.get("messages", 1) <= 1
-        ]
-        if anomalies:
-            await self._start("hazard_escalation", {"event_ids": anomalies}, self._escalate)
+        if hazard_ids:
+            await self._start("hazard_escalation", {"event_ids": hazard_ids}, self._escalate)
 
     async def catch_up_attendance(self, since: datetime) -> AttendanceOutcome:
         """At start: attendance for face events stored while the previous run stopped between
         an ingest commit and its attendance step (late notifications for those included)."""
         outcome = await self.attendance.catch_up(since)
+        self.work.wake()  # work rows left by a stop between a commit and the flows
         for late in outcome.late:
             await self.notify_late(late.attendance_log_id)
         self._notify_retracted(outcome)
@@ -220,6 +229,7 @@ class HubFlowHooks:
         still running then is cancelled, and named in the log."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        await self.work.stop(timeout_s)
         while self._background:
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -1,7 +1,9 @@
-"""Lost & found: an image-search match of a found object against a reported lost item ->
-status update -> a return notification to the guest. ``lost_found_return`` (the seeds' name,
-after reception confirmed the match) also schedules the item's return to the guest's room as a
-housekeeping task."""
+"""Lost & found's flow steps: propose matches for a report (the hub scores them itself:
+hub/lost_found/matching.py; nobody supplies a similarity), and, once a person confirmed the
+find, tell its owner and schedule the return. ``lost_found_return`` (the seeds' name, after
+reception confirmed the match) confirms a proposed match (``match_id``) or a find by hand (a
+place only), notifies the guest and books the return to the guest's room as a housekeeping
+task."""
 
 from __future__ import annotations
 
@@ -11,62 +13,89 @@ from sqlmodel import col, select
 
 from hub.flows.context import FlowDeps
 from hub.flows.notifications import Target, deliver
-from hub.tables import Booking, Guest, HousekeepingTask, LostItem, Room, utcnow
+from hub.lost_found.matching import confirm_match, propose_for_lost
+from hub.lost_found.photos import PhotoIndex
+from hub.lost_found.records import get_lost, mark_found
+from hub.tables import Booking, Guest, HousekeepingTask, LostFoundMatch, LostItem, Room
 
-MATCH_THRESHOLD = 0.80
-
-
-class NotAMatchError(ValueError):
-    pass
-
-
-def accept_match(similarity: float | None, status: str, threshold: float = MATCH_THRESHOLD) -> None:
-    """Raises :class:`NotAMatchError` unless the match is good enough for an open item
-    (``similarity`` None: a person confirmed the match, no threshold applies)."""
-    if status != "lost":
-        raise NotAMatchError(f"the item is already {status}")
-    if similarity is None:
-        return
-    if not 0.0 <= similarity <= 1.0:
-        raise NotAMatchError(f"similarity {similarity} is outside 0..1")
-    if similarity < threshold:
-        raise NotAMatchError(f"similarity {similarity:.2f} is below {threshold:.2f}")
+FLOW_ACTOR = "flow:lost_found"
 
 
-async def apply_match(
+def photos_of(deps: FlowDeps) -> PhotoIndex | None:
+    """The lost-and-found photos of the hub's image search (``None`` in a Prefect worker
+    process, which does not run it: a report with a photo is then refused, never scored on
+    its text alone)."""
+    if deps.images is None:
+        return None
+    return PhotoIndex(deps.images, deps.session_factory)
+
+
+def match_out(match: LostFoundMatch) -> dict[str, Any]:
+    return {
+        "match_id": match.id,
+        "lost_item_id": match.lost_item_id,
+        "found_item_id": match.found_item_id,
+        "score": match.score,
+        "image_similarity": match.image_similarity,
+        "text_similarity": match.text_similarity,
+        "status": match.status,
+    }
+
+
+async def propose(deps: FlowDeps, lost_item_id: int) -> dict[str, Any]:
+    """Score the report against the open found items; its proposed matches, best first."""
+    matches = await propose_for_lost(deps.session_factory, photos_of(deps), lost_item_id)
+    return {"lost_item_id": lost_item_id, "proposed": [match_out(m) for m in matches]}
+
+
+async def confirm(
     deps: FlowDeps,
     lost_item_id: int,
-    found_image_key: str | None,
-    similarity: float | None,
-    location: str | None = None,
+    match_id: int | None,
+    location: str | None,
+    actor: str = FLOW_ACTOR,
 ) -> dict[str, Any]:
+    """A person confirmed the find: the proposed match ``match_id``, or (``None``) the item by
+    hand at ``location`` (then :func:`notify_owner` tells its owner)."""
     async with deps.session_factory() as session:
-        item = await session.get(LostItem, lost_item_id)
-        if item is None:
-            raise LookupError(f"no lost item {lost_item_id}")
-        accept_match(similarity, item.status)
-        item.status = "found"
-        if found_image_key is not None:
-            item.found_image_key = found_image_key
-        item.match_similarity = similarity
-        item.found_location = location
-        item.found_at = utcnow()
-        session.add(item)
-        await session.commit()
-        await session.refresh(item)
+        if match_id is not None:
+            item, found, _ = await confirm_match(session, match_id, actor, lost_item_id)
+            found_item_id = found.id
+        else:
+            item = await mark_found(session, lost_item_id, location, actor)
+            found_item_id = None
+        status = item.status
+    return {
+        "lost_item_id": lost_item_id,
+        "status": status,
+        "match_id": match_id,
+        "found_item_id": found_item_id,
+    }
+
+
+async def notify_owner(deps: FlowDeps, lost_item_id: int) -> dict[str, Any] | None:
+    """The "we found your item" e-mail to the guest (or to the reporter's e-mail address);
+    ``None`` when there is no address or no e-mail channel."""
+    async with deps.session_factory() as session:
+        item = await get_lost(session, lost_item_id)
         guest = await session.get(Guest, item.guest_id) if item.guest_id else None
-    notified: dict[str, Any] | None = None
-    if guest is not None and guest.email and deps.notifier.has("email"):
-        found_at = f"{item.found_at:%Y-%m-%d %H:%M} UTC" if item.found_at else "-"
-        if location:
-            found_at = f"{location}, {found_at}"
-        notified = await deliver(
-            deps,
-            "lost_item_found",
-            {"guest_name": guest.full_name, "item": item.description, "found_at": found_at},
-            [Target("email", guest.email, f"guest:{guest.id}")],
-        )
-    return {"lost_item_id": lost_item_id, "status": item.status, "notified": notified}
+    if guest is not None:
+        name, address, recipient = guest.full_name, guest.email, f"guest:{guest.id}"
+    else:
+        name = item.reporter_name or ""
+        address = item.reporter_contact if "@" in (item.reporter_contact or "") else None
+        recipient = f"lost_item:{item.id}"
+    if not address or not deps.notifier.has("email"):
+        return None
+    found_at = f"{item.found_at:%Y-%m-%d %H:%M} UTC" if item.found_at else "-"
+    if item.found_location:
+        found_at = f"{item.found_location}, {found_at}"
+    return await deliver(
+        deps,
+        "lost_item_found",
+        {"guest_name": name, "item": item.description, "found_at": found_at},
+        [Target("email", address, recipient)],
+    )
 
 
 RETURN_CATEGORY = "lost_found_return"

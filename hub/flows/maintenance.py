@@ -1,5 +1,7 @@
 """Gallery publish, nightly retrain and the retention purge (DESIGN §7: biometric crops and
-unknown-face snapshots expire; each deletion is audited)."""
+unknown-face snapshots expire; each deletion is audited). The other data classes (events,
+attendance, OCR, inspection photos, logs: hub/privacy/retention.py) expire in
+:func:`purge_data_classes`, one audited step per class."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from hub.flows.context import FlowDeps
+from hub.privacy import retention
+from hub.privacy.employment import sweep_ended_employment
 from hub.storage import StorageError
 from hub.tables import AuditLog, Event, utcnow
 
@@ -106,6 +110,19 @@ async def purge(deps: FlowDeps, now: datetime | None = None) -> dict[str, Any]:
         "unknown": len(deleted) - known,
         "failed": failed,
     }
+
+
+async def purge_data_classes(deps: FlowDeps, now: datetime | None = None) -> dict[str, Any]:
+    """Every data class past its retention (hub/privacy/retention.py), each audited."""
+    report = await retention.purge_data_classes(
+        deps.settings, deps.session_factory, deps.store, now
+    )
+    if deps.gallery is not None:  # in the hub process: templates of employees who left
+        report["ended_employment"] = await sweep_ended_employment(
+            deps.gallery, deps.session_factory
+        )
+    logger.info("retention purge of %d data classes done", len(report))
+    return report
 
 
 class DependencyUnavailableError(RuntimeError):

@@ -50,7 +50,7 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
         WorkflowSpec(
             "lost_and_found",
             "lost_and_found",
-            "A found object matched a lost item: update and notify the guest.",
+            "Score a lost report against the open found items; store the proposed matches.",
         ),
         WorkflowSpec(
             "hazard_escalation", "hazard_escalation", "Alert the channels about anomaly events."
@@ -83,7 +83,7 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
         WorkflowSpec(
             "retention_purge",
             "retention_purge",
-            "Delete expired face snapshots (audited).",
+            "Delete what is past its retention, per data class (audited).",
             "0 4 * * *",
         ),
         # the seed documents' workflow names (issue 13): their own parameters

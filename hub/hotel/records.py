@@ -38,6 +38,8 @@ class HotelAction(StrEnum):
     IMPORT_ROOMS = "import.rooms"
     IMPORT_EMPLOYEES = "import.employees"
     IMPORT_SHIFTS = "import.shifts"
+    PMS_SYNC = "pms.sync"
+    PMS_WEBHOOK = "pms.webhook"
 
 
 def record(

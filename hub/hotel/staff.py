@@ -4,6 +4,7 @@ start crossing midnight."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -61,12 +62,16 @@ async def update_employee(
     values: dict[str, Any],
     if_match: str | None,
     actor: str,
+    on_employment_end: Callable[[str], Awaitable[object]] | None = None,
 ) -> Employee:
+    """``on_employment_end``: called after the commit when the employee turns inactive
+    (left / terminated): hub/privacy/employment.py deletes their face templates (audited)."""
     row = await get_employee(session, employee_id)
     assert row.id is not None  # noqa: S101 - a stored row
     await lock_row(session, Employee, row.id)
     await session.refresh(row)
     check_if_match(if_match, employee_etag(row))
+    ended = row.is_active and values.get("is_active") is False
     for name, value in _checked(values).items():
         setattr(row, name, value)
     row.updated_at = utcnow()
@@ -79,6 +84,9 @@ async def update_employee(
         {"fields": changed_fields(values)},
     )
     await session.commit()
+    if ended and on_employment_end is not None:
+        await on_employment_end(employee_id)
+        await session.refresh(row)
     return row
 
 

@@ -16,6 +16,10 @@ Pure logic (pandas, numpy, LightGBM, scikit-learn, SciPy; no database, no HTTP):
 
 Adapters: ``repository`` (hub database <-> :class:`History`, prediction log, model records),
 ``registry`` (model files, verified by sha256), ``service`` (the async facade the API and the
-CLI call), ``api`` (what the routes import: a lazy provider, so the hub starts without the ML
-dependencies) and ``cli`` (``innsight ml``).
+CLI call, one class put together from one module per job: ``service_core`` (history cache,
+promoted models, prediction log, request checks), ``service_forecast``, ``service_pricing``,
+``service_guests`` (cancellation risk, lifetime value), ``service_recommend`` and
+``service_training`` (retrain, model status, ML health)), ``api`` (what the routes
+import: a lazy provider, so the hub starts without the ML dependencies) and ``cli``
+(``innsight ml``).
 """

@@ -41,7 +41,16 @@ class HotelBookingsFormatError(ValueError):
 
 def read_hotel_bookings(source: Path | IO[str]) -> pd.DataFrame:
     """Read and check a ``hotel_bookings.csv`` (path or open text file)."""
-    raw = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[])
+    # a BOM and semicolons, as spreadsheet exports have them, are read as well
+    raw = pd.read_csv(
+        source,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[],
+        sep=None,
+        engine="python",
+        encoding="utf-8-sig",
+    )
     frame = parse_hotel_bookings(raw)
     logger.info("read %d bookings in the hotel-bookings schema", len(frame))
     return frame

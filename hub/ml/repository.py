@@ -121,6 +121,8 @@ async def load_history(session: AsyncSession, as_of: date, currency: str = "USD"
             a.reserved_room_type,
             a.assigned_room_type,
             a.cancelled_at,
+            Booking.room_type,
+            Booking.segment,
         )
     ]
     columns[8] = cast(columns[8], Float)  # as a float: SQLite has no decimal type
@@ -138,7 +140,7 @@ async def load_history(session: AsyncSession, as_of: date, currency: str = "USD"
         "country", "agent", "company", "babies", "is_repeated_guest", "previous_cancellations",
         "previous_bookings_not_canceled", "booking_changes", "days_in_waiting_list",
         "required_car_parking_spaces", "total_of_special_requests", "reserved_room_type",
-        "assigned_room_type", "cancelled_at",
+        "assigned_room_type", "cancelled_at", "booked_room_type", "segment",
     ]  # fmt: skip
     raw = pd.DataFrame([tuple(r) for r in rows], columns=names)
     bookings = _bookings_frame(raw)
@@ -196,7 +198,12 @@ def _bookings_frame(raw: pd.DataFrame) -> pd.DataFrame:
             )
         )
     fallback = raw["channel"].str.lower().map(_SEGMENT_OF_CHANNEL)
-    default_segment = fallback.map(lambda v: v[0] if isinstance(v, tuple) else "Direct")
+    # a booking written through /api/v1/hotel or the PMS sync has no attributes row: its own
+    # segment and booked room type stand in
+    default_segment = raw["segment"].where(
+        raw["segment"].notna(),
+        fallback.map(lambda v: v[0] if isinstance(v, tuple) else "Direct"),
+    )
     default_channel = fallback.map(lambda v: v[1] if isinstance(v, tuple) else "Direct")
     created = pd.to_datetime(raw["created_at"], utc=True).dt.tz_localize(None).dt.normalize()
     updated = pd.to_datetime(raw["updated_at"], utc=True).dt.tz_localize(None).dt.normalize()
@@ -207,7 +214,10 @@ def _bookings_frame(raw: pd.DataFrame) -> pd.DataFrame:
             "booking_id": raw["booking_id"],
             "booking_ref": raw["booking_ref"],
             "guest_id": raw["guest_id"],
-            "room_type": raw["reserved_room_type"].fillna(raw["room_of_booking"]).fillna("unknown"),
+            "room_type": raw["reserved_room_type"]
+            .fillna(raw["booked_room_type"])
+            .fillna(raw["room_of_booking"])
+            .fillna("unknown"),
             "created": created,
             "arrival": pd.to_datetime(raw["arrival"]),
             "departure": pd.to_datetime(raw["departure"]),

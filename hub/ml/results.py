@@ -219,6 +219,7 @@ class RetrainOutcome(BaseModel):
     reason: str
     metrics: dict[str, float] = Field(default_factory=dict)
     window: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, description="the bookings trained on")
     previous_version: str | None = None
     seconds: float = 0.0
 
@@ -237,6 +238,12 @@ class ModelStatus(BaseModel):
     metric: str | None = None
     score: float | None = None
     window: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the bookings it was trained on: first_booking, last_booking (arrival "
+        "dates), rows, eval_rows",
+    )
+    needs: str | None = Field(default=None, description="how much history it needs")
 
 
 class Check(BaseModel):

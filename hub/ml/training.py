@@ -127,35 +127,83 @@ def check_name(name: str) -> str:
     return name
 
 
-def _days_of_history(history: History) -> int:
-    if history.bookings.empty:
-        raise InsufficientHistoryError(
-            "no bookings in the database: import bookings or run `innsight ml generate`"
+def train_hint(name: str) -> str:
+    """What to run when ``name`` lacks history or a trained model (errors and health say it)."""
+    return (
+        "import the hotel's bookings (`innsight hub import bookings FILE`, "
+        "POST /api/v1/hotel/import/bookings or the PMS sync), then run "
+        f"`innsight ml train --model {name}` (or POST /api/v1/ml/retrain/{name})"
+    )
+
+
+def _eval_days(name: str, config: MLConfig) -> int:
+    if name in forecasting.TARGETS:
+        return config.forecast.eval_days
+    if name == "clv":
+        return config.clv.horizon_days
+    return {
+        "pricing": config.pricing.eval_days,
+        "cancellation": config.cancellation.eval_days,
+        "recommender": config.recommender.eval_days,
+    }[name]
+
+
+def days_needed(name: str, config: MLConfig) -> int:
+    """Days of bookings up to today that ``name`` needs (training plus evaluation window)."""
+    if name in forecasting.TARGETS:
+        return config.forecast.min_history_days + config.forecast.eval_days
+    if name == "clv":
+        return 2 * config.clv.horizon_days + config.clv.min_feature_days
+    return 2 * _eval_days(name, config)
+
+
+def requirement(name: str, config: MLConfig) -> str:
+    """How much history ``name`` needs, in words."""
+    days = days_needed(name, config)
+    eval_days = _eval_days(name, config)
+    text = f"{days} days of bookings up to today, with arrivals in the last {eval_days} days"
+    if name == "cancellation":
+        text += (
+            f" and {config.cancellation.min_bookings} resolved (stayed, cancelled or no-show) "
+            "bookings before them"
         )
+    return text
+
+
+def _too_little(name: str, config: MLConfig, found: str) -> InsufficientHistoryError:
+    return InsufficientHistoryError(
+        f"the {name} model needs {requirement(name, config)}; {found}: {train_hint(name)}"
+    )
+
+
+def _days_of_history(name: str, history: History, config: MLConfig) -> int:
+    if history.bookings.empty:
+        raise _too_little(name, config, "the database has no bookings")
     return int((history.as_of_ts - history.first_night) / pd.Timedelta(days=1))
 
 
 def eval_start_of(name: str, history: History, config: MLConfig) -> date:
     """The first day of ``name``'s evaluation window; raises when the history is too short."""
-    days = _days_of_history(history)
-    if name in forecasting.TARGETS:
-        need = config.forecast.min_history_days + config.forecast.eval_days
-        eval_days = config.forecast.eval_days
-    elif name == "clv":
-        need = 2 * config.clv.horizon_days + config.clv.min_feature_days
-        eval_days = config.clv.horizon_days
-    else:
-        eval_days = {
-            "pricing": config.pricing.eval_days,
-            "cancellation": config.cancellation.eval_days,
-            "recommender": config.recommender.eval_days,
-        }[name]
-        need = 2 * eval_days
-    if days < need:
-        raise InsufficientHistoryError(
-            f"the {name} model needs {need} days of bookings; the history has {days}"
-        )
-    return history.as_of - timedelta(days=eval_days)
+    days = _days_of_history(name, history, config)
+    if days < days_needed(name, config):
+        raise _too_little(name, config, f"the history has {days}")
+    return history.as_of - timedelta(days=_eval_days(name, config))
+
+
+def data_used(history: History, window: DataWindow) -> dict[str, Any]:
+    """The bookings a model was trained on (arrivals up to the window's training end) and
+    evaluated on: first and last arrival, rows (pure)."""
+    arrival = history.bookings["arrival"]
+    seen = arrival[arrival <= pd.Timestamp(window.train_end)]
+    evaluated = (arrival >= pd.Timestamp(window.eval_start)) & (
+        arrival <= pd.Timestamp(window.eval_end)
+    )
+    return {
+        "first_booking": None if seen.empty else seen.min().date().isoformat(),
+        "last_booking": None if seen.empty else seen.max().date().isoformat(),
+        "rows": len(seen),
+        "eval_rows": int(evaluated.sum()),
+    }
 
 
 def window_of(name: str, history: History, config: MLConfig) -> DataWindow:
@@ -204,9 +252,8 @@ def _fit_cancellation(job: Job) -> Any:
     train, _ = _cancellation_frames(job)
     need = job.config.cancellation.min_bookings
     if len(train) < need:
-        raise InsufficientHistoryError(
-            f"{len(train)} resolved bookings before {job.start}; the cancellation model needs "
-            f"{need}"
+        raise _too_little(
+            "cancellation", job.config, f"{len(train)} resolved bookings before {job.start}"
         )
     try:
         return cancellation.fit_cancellation(train, job.config.cancellation)
@@ -285,12 +332,18 @@ def train_candidate(name: str, history: History, config: MLConfig) -> Trained:
     fit, score = _SPECS[name]
     job = Job(name, history, config, window.eval_start)
     artefact = fit(job)
-    metrics = score(job, artefact)
+    try:
+        metrics = score(job, artefact)
+    except ValueError:  # nothing to score in the window (no arrivals there): too little history
+        metrics = {}
     objective = objective_of(name, config)
     if objective.metric not in metrics:
-        raise InsufficientHistoryError(
-            f"the {name} model could not be scored on {window.eval_start}..{window.eval_end}: "
-            "too few outcomes in the window"
+        last = history.bookings["arrival"].max().date()
+        raise _too_little(
+            name,
+            config,
+            f"too few outcomes to score it on {window.eval_start}..{window.eval_end} "
+            f"(the last arrival is {last})",
         )
     if name == "clv":
         _, t_eval = _clv_cutoffs(history, config)

@@ -2,9 +2,12 @@
 hub's gallery of the analyzer's embedding model (DESIGN §2: a gallery built by one model is never
 matched with another model's embeddings).
 
-The gallery matched here is built from the same rows, with the same rules, as the artefact the
-edges download (:func:`hub.gallery.build_snapshot`: active employees with recorded consent), and
-is cached per published gallery version, so the hub and its edges agree on who is known.
+The gallery matched here is built by the same query as the artefact the edges download
+(:func:`hub.gallery.gallery_rows`: active employees with recorded consent), and is cached per
+published gallery version, so the hub and its edges agree on who is known. The quality gate is
+the edge's (hub/face_gate.py): a face under its size is ``face_too_small``, a blurred or turned
+face ``face_low_quality``; neither is matched. A face that matches nobody is ``face_not_found``
+with no similarity and no nearest person (no oracle for tuning an attack image).
 
 Liveness from one photo needs a passive anti-spoofing model (MiniFASNet, ``minifasnet-v2``,
 fetch-only) to say a face is *live*. Without it the single-image screen cues of the edge
@@ -33,9 +36,12 @@ from sqlmodel import col, select
 
 from edge_agent.domain.liveness import LivenessPolicy, moire_score
 from edge_agent.domain.pipeline import GLARE_LEVEL
+from hub import face_gate
 from hub.db import SessionFactory
-from hub.gallery import MIN_FACE_SIDE, detect_faces, face_quality
-from hub.tables import Employee, EmployeeFace, FaceRecognitionLog, GalleryVersionRecord
+from hub.face_templates import TemplateProtector
+from hub.gallery import detect_faces, gallery_rows
+from hub.tables import FaceRecognitionLog, GalleryVersionRecord
+from models.face_quality import FaceQuality
 from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +58,7 @@ RecognitionStatus = Literal[
     "success",
     "no_face_detected",
     "face_too_small",
+    "face_low_quality",
     "face_not_found",
     "liveness_check_failed",
     "liveness_unavailable",
@@ -200,10 +207,6 @@ def best_match(gallery: GalleryMatrix, probe: npt.NDArray[np.float32], threshold
     return Match(gallery.person_ids[index], similarity, accepted)
 
 
-def largest_face(faces: list[DetectedFace]) -> DetectedFace:
-    return max(faces, key=lambda f: f.box.area)
-
-
 # ---------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------
@@ -242,10 +245,14 @@ class Recognition:
 class _Analysed:
     faces: list[DetectedFace]
     face: DetectedFace | None
-    quality: float | None
+    gate: FaceQuality | None
     embedding: npt.NDArray[np.float32] | None
     liveness_score: float | None
     spoof: SpoofEvidence | None = None
+
+    @property
+    def quality(self) -> float | None:
+        return face_gate.quality_score(self.gate) if self.gate is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +270,9 @@ class FaceRecognitionService:
         threshold: float,
         liveness: LivenessProvider,
         liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD,
+        templates: TemplateProtector,
     ) -> None:
+        self._templates = templates  # probes are matched under the site's template key
         self._session_factory = session_factory
         self._threshold = threshold
         self.liveness = liveness
@@ -302,28 +311,11 @@ class FaceRecognitionService:
     async def _load(
         self, model_id: str, dim: int, version: int
     ) -> tuple[GalleryMatrix, dict[str, str]]:
-        query = (
-            select(EmployeeFace.employee_id, EmployeeFace.embedding, Employee.name)
-            .join(Employee, col(Employee.employee_id) == col(EmployeeFace.employee_id))
-            .where(
-                col(Employee.is_active).is_(True),
-                col(Employee.face_consent_at).is_not(None),
-                EmployeeFace.model_id == model_id,
-                EmployeeFace.dim == dim,
-            )
-            .order_by(col(EmployeeFace.employee_id), col(EmployeeFace.id))
-        )
         async with self._session_factory() as session:
-            rows = (await session.exec(query)).all()
-        ids: list[str] = []
-        blobs: list[bytes] = []
-        names: dict[str, str] = {}
-        for employee_id, blob, name in rows:
-            if len(blob) != dim * 4:
-                continue
-            ids.append(employee_id)
-            blobs.append(blob)
-            names[employee_id] = name
+            rows = await gallery_rows(session, model_id, dim)
+        ids = [row.employee_id for row in rows]
+        blobs = [row.embedding for row in rows]
+        names = {row.employee_id: row.name for row in rows}
         vectors = (
             np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim).astype(np.float32)
             if blobs
@@ -373,13 +365,15 @@ class FaceRecognitionService:
                 recognition_time_ms=round((time.perf_counter() - started) * 1000.0, 1),
             )
 
-        if analysed.face is None:
+        if analysed.face is None or analysed.gate is None:
             return finish("no_face_detected", "no face was detected in the image")
-        if analysed.embedding is None:
+        gate = analysed.gate
+        if face_gate.too_small(gate):
             box = analysed.face.box
             return finish(
                 "face_too_small",
-                f"the face is {box.w}x{box.h} px, under {MIN_FACE_SIDE} px: too small to recognise",
+                f"the face is {box.w}x{box.h} px, under {face_gate.GATE.min_face_px} px: "
+                "too small to recognise",
             )
         liveness: LivenessResult | None = None
         if check_liveness:
@@ -414,13 +408,17 @@ class FaceRecognitionService:
                     f"(score {score:.2f}{'; ' + reason if reason else ''})",
                     liveness=liveness,
                 )
-        match = best_match(gallery, analysed.embedding, self._threshold)
-        if not match.accepted:
+        if analysed.embedding is None:
             return finish(
-                "face_not_found",
-                "the face matches no enrolled employee",
-                match=match,
+                "face_low_quality",
+                "the face fails the quality gate: " + "; ".join(gate.reasons),
                 liveness=liveness,
+            )
+        probe = self._templates.probe(analyzer.model_id, analysed.embedding)
+        match = best_match(gallery, probe, self._threshold)
+        if not match.accepted:  # no similarity, no nearest person
+            return finish(
+                "face_not_found", "the face matches no enrolled employee", liveness=liveness
             )
         return finish("success", "recognised", match=match, liveness=liveness)
 
@@ -476,16 +474,17 @@ def _analyse(
     *,
     screen_cues: bool = False,
 ) -> _Analysed:
-    """Detect, pick the largest face, gate its size, score liveness (the passive model and,
-    with ``screen_cues``, the single-image screen cues) and embed (worker thread)."""
+    """Detect, pick the largest face, run the edge's quality gate, score liveness (the passive
+    model and, with ``screen_cues``, the single-image screen cues) and embed a face that passes
+    the gate (worker thread)."""
     faces = detect_faces(analyzer, image)
     if not faces:
         return _Analysed(faces, None, None, None, None)
-    face = largest_face(faces)
-    if min(face.box.w, face.box.h) < MIN_FACE_SIDE:
-        return _Analysed(faces, face, None, None, None)
-    quality = face_quality(image, face.box).score
+    face = face_gate.largest_face(faces)
+    gate = face_gate.check(analyzer, image, face)
+    if face_gate.too_small(gate):
+        return _Analysed(faces, face, gate, None, None)
     live = liveness(image, face) if liveness is not None else None
     spoof = screen_evidence(image, face.box) if screen_cues else None
-    embedding = analyzer.embed(image, face)
-    return _Analysed(faces, face, quality, embedding, live, spoof)
+    embedding = analyzer.embed(image, face) if gate.ok else None
+    return _Analysed(faces, face, gate, embedding, live, spoof)

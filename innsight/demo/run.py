@@ -3,7 +3,8 @@
 1. a Mosquitto on a free loopback port (an embedded amqtt broker when Mosquitto is absent);
 2. the hub (SQLite, local object folder) serving its API on a free port, ingest connected;
 3. a clip built from real photos shipped in packages (see :mod:`innsight.demo.clip`);
-4. one person enrolled from one photo through ``POST /api/v1/cv/face/enroll``;
+4. one person enrolled from one photo through ``POST /api/v1/cv/face/enroll``, after her
+   consent is recorded (``POST /api/v1/privacy/consents``);
 5. the edge agent replays the clip, waits for the hub's acks, stops;
 6. the summary comes from the hub's REST API, i.e. from what was stored.
 """
@@ -63,6 +64,19 @@ def _enrol(client: httpx.Client) -> dict[str, Any]:
     ok, jpeg = cv2.imencode(".jpg", photos.astronaut_portrait(), [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:
         raise DemoError("could not encode the enrolment photo")
+    # a face is enrolled only with a recorded consent (the notice signed on paper)
+    consent = client.post(
+        "/api/v1/privacy/consents",
+        json={
+            "employee_id": ENROLLED_ID,
+            "purpose": "attendance",
+            "notice_version": "face-v1",
+            "notice_language": "en",
+            "method": "signed_paper",
+        },
+    )
+    if consent.status_code != 201:
+        raise DemoError(f"recording the consent failed: {consent.status_code} {consent.text}")
     response = client.post(
         "/api/v1/cv/face/enroll",
         json={

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.support.seeds import (
+from testkit.seeds import (
     load_seed_endpoints,
     missing_fields,
     parse_document,

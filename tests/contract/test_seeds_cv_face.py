@@ -17,6 +17,10 @@ docs/api.md (the test checks the document names each one):
   failed* variant (a photo of a screen) and ``liveness_unavailable`` (a plain photo); the two
   other variants are produced by the same request with ``check_liveness: false``.
 - ``is_alive`` is ``null`` when liveness was not checked (the seed shows ``true``).
+- Enrolment needs a recorded consent (issue 17): each case records one through
+  ``POST /api/v1/privacy/consents`` first, then sends the seed's request as written.
+- *Not found* keeps the seed's ``confidence: 0.0`` as a constant, never a similarity, and names
+  nobody (issue 17: no oracle for tuning an attack image).
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from innsight.demo import photos
 from models.face_dlib import DlibFaceAnalyzer
 from models.faces import Image
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.screen import on_screen
-from tests.support.seeds import SeedEndpoint, missing_fields, seed_endpoints
+from testkit.consent import record_consent
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.screen import on_screen
+from testkit.seeds import SeedEndpoint, missing_fields, seed_endpoints
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -144,6 +149,7 @@ def _forget(hub: RunningHub, employee_id: str) -> None:
 
 def _enrol_seed_employee(hub: RunningHub) -> list[str]:
     _forget(hub, SEED_EMPLOYEE)
+    record_consent(hub.http, SEED_EMPLOYEE)
     response = hub.anonymous.post(
         "/api/v1/cv/face/enroll",
         json={
@@ -225,7 +231,9 @@ def _recognize(hub: RunningHub, endpoint: SeedEndpoint) -> None:
     # not found: a stranger (same substitution), never the nearest similarity
     not_found = send({**without_liveness, "image": stranger})
     assert not_found["error"] == "face_not_found", not_found
-    assert not_found["confidence"] == 0.0
+    assert not_found["confidence"] == 0.0  # the seed's constant: no similarity is given out
+    assert not_found["employee_id"] is None
+    assert not_found["employee_name"] is None
     _assert_shape(_response(endpoint, "Response (Not Found)"), not_found)
 
     # liveness failed: the request as written, the enrolled person photographed on a screen
@@ -248,6 +256,7 @@ def _enroll(hub: RunningHub, endpoint: SeedEndpoint) -> None:
     request = endpoint.request
     assert request is not None
     _forget(hub, request["employee_id"])
+    record_consent(hub.http, request["employee_id"])
     body = _substitute(request, _enrolment_views, "")
     writer = _headers(hub, "cv:write")
     response = hub.anonymous.post("/api/v1/cv/face/enroll", json=body, headers=writer)

@@ -39,7 +39,7 @@ from hub.settings import HubSettings
 from hub.tables import Room
 from hub.vision.room_inspection import Region, RegionKind
 from models.faces import Image
-from tests.support.documents import (
+from testkit.documents import (
     VIETNAMESE_ID,
     VIETNAMESE_INVOICE,
     passport,
@@ -47,11 +47,11 @@ from tests.support.documents import (
     render_invoice,
     render_passport,
 )
-from tests.support.floors import FLOOR_ZONE, dry_floor, wet_floor
-from tests.support.hub import RunningHub, bearer, hub_settings, running_hub
-from tests.support.image_sets import brighten, load_bgr, png_b64, require_image_model, rotate
-from tests.support.rooms import another_shot, reference_room
-from tests.support.seeds import SeedEndpoint, missing_fields, seed_endpoints
+from testkit.floors import FLOOR_ZONE, dry_floor, wet_floor
+from testkit.hub import RunningHub, bearer, hub_settings, running_hub
+from testkit.image_sets import brighten, load_bgr, png_b64, require_image_model, rotate
+from testkit.rooms import another_shot, reference_room
+from testkit.seeds import SeedEndpoint, missing_fields, seed_endpoints
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -70,7 +70,7 @@ SEED_ROOM = "201"
 SEED_CAMERA = "cam_hallway_03"
 SEED_ANALYST = "EMP005"
 ROOM_TYPE = "deluxe"
-# the composed room of tests/support/rooms.py with its bathroom split into a bathroom and a
+# the composed room of testkit/rooms.py with its bathroom split into a bathroom and a
 # towel rail, so that every item of the seed's checklist has a region
 ROOM_REGIONS = (
     Region("bed", RegionKind.BED, 0.04, 0.05, 0.54, 0.48),

@@ -5,7 +5,7 @@ has EMP001, GUEST001 staying in room 201 under BOOK001), the answer must be 2xx,
 documented response field under the seed's name and JSON type, and show that each request
 field was honoured. Headings without an example get a sensible request of the same shape.
 
-The model behind the assistant is a FAKE Ollama server (tests/support/fake_llm.py) spoken to by
+The model behind the assistant is a FAKE Ollama server (testkit/fake_llm.py) spoken to by
 the real ChatOllama client; its brain below answers like a small instruction model would, from
 what the hub sends it (the tools' results, the task context in the planning prompt). E-mail goes
 to a real local SMTP server. Plus: the workflow-complete webhook (the seeds' integration
@@ -42,10 +42,10 @@ from hub.tables import (
     StaffMessage,
     WorkflowLog,
 )
-from tests.support.fake_llm import FakeOllamaServer, Reply
-from tests.support.hub import RunningHub, bearer, hub_settings, running_hub
-from tests.support.seeds import SeedEndpoint, missing_fields, seed_endpoints
-from tests.support.smtp import SmtpSink, smtp_sink
+from testkit.fake_llm import FakeOllamaServer, Reply
+from testkit.hub import RunningHub, bearer, hub_settings, running_hub
+from testkit.seeds import SeedEndpoint, missing_fields, seed_endpoints
+from testkit.smtp import SmtpSink, smtp_sink
 
 pytestmark = pytest.mark.integration
 

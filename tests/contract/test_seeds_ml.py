@@ -30,8 +30,8 @@ from hub.ml.config import CancellationConfig, ClvConfig, ForecastConfig, LgbmPar
 from hub.ml.repository import write_synthetic
 from hub.ml.synthetic import GeneratorConfig, RoomTypeSpec, SyntheticHistory, generate
 from hub.settings import HubSettings
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.seeds import SeedEndpoint, missing_fields, seed_endpoints
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.seeds import SeedEndpoint, missing_fields, seed_endpoints
 
 pytestmark = pytest.mark.integration
 

@@ -42,8 +42,8 @@ from hub.tables import (
     WorkflowLog,
 )
 from innsight.broker import MosquittoBroker
-from tests.support import prefect as prefect_support  # before anything imports Prefect
-from tests.support.hub import (
+from testkit import prefect as prefect_support  # before anything imports Prefect
+from testkit.hub import (
     DEVICE,
     RunningHub,
     acks_topic,
@@ -53,7 +53,7 @@ from tests.support.hub import (
     wait_for_acked,
     wait_until,
 )
-from tests.support.prefect import (
+from testkit.prefect import (
     GUEST_EMAIL,
     LATE_EMPLOYEE,
     READY_ROOM,
@@ -61,7 +61,7 @@ from tests.support.prefect import (
     prefect_harness,
     seed_hotel,
 )
-from tests.support.smtp import SmtpSink, smtp_sink
+from testkit.smtp import SmtpSink, smtp_sink
 
 pytestmark = [
     pytest.mark.e2e,

@@ -37,7 +37,7 @@ from hub.db import create_engine, create_session_factory
 from hub.settings import HubSettings
 from hub.tables import AttendanceLog, AuditLog
 from innsight.broker import MosquittoBroker
-from tests.support.hub import (
+from testkit.hub import (
     DEVICE,
     RunningHub,
     acks_topic,
@@ -47,8 +47,8 @@ from tests.support.hub import (
     wait_for_acked,
     wait_until,
 )
-from tests.support.prefect import HOUSEKEEPER, LATE_EMPLOYEE, SUPERVISOR_EMAIL, seed_hotel
-from tests.support.smtp import SmtpSink, smtp_sink
+from testkit.prefect import HOUSEKEEPER, LATE_EMPLOYEE, SUPERVISOR_EMAIL, seed_hotel
+from testkit.smtp import SmtpSink, smtp_sink
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

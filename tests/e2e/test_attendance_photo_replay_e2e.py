@@ -34,6 +34,7 @@ from innsight.broker import MosquittoBroker, free_port
 from innsight.demo import photos
 from innsight.demo.clip import build_clip
 from provisioning.bundle import with_attendance_liveness
+from testkit.consent import record_consent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -117,6 +118,8 @@ def test_a_replayed_photo_at_an_attendance_camera_checks_nobody_in(
     ok, jpeg = cv2.imencode(".jpg", photos.astronaut_portrait())
     assert ok
     admin = {"Authorization": f"Bearer {issue_admin_token(_hub_data(tmp_path))}"}
+    with httpx.Client(base_url=hub, headers=admin, timeout=60) as client:
+        record_consent(client, PERSON)
     enrolled = httpx.post(
         f"{hub}/api/v1/cv/face/enroll",
         headers=admin,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from hub.auth.store import authenticate_user
 from hub.db import create_engine, create_session_factory
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(600)]
 

@@ -21,6 +21,7 @@ from hub.settings import HubSettings
 from innsight.broker import MosquittoBroker, free_port
 from innsight.demo import photos
 from innsight.demo.clip import build_clip
+from testkit.consent import record_consent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -109,6 +110,8 @@ def test_hub_and_edge_processes(tmp_path: Path, mosquitto: MosquittoBroker, hub:
     ok, jpeg = cv2.imencode(".jpg", photos.astronaut_portrait())
     assert ok
     admin = _admin(tmp_path)
+    with httpx.Client(base_url=hub, headers=admin, timeout=60) as client:
+        record_consent(client, PERSON)
     enrolled = httpx.post(
         f"{hub}/api/v1/cv/face/enroll",
         headers=admin,

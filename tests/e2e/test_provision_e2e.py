@@ -19,8 +19,9 @@ import pytest
 
 from innsight.broker import free_port, mosquitto_binary
 from innsight.demo.clip import build_clip
+from models.registry import MODELS_DIR_ENV, default_models_dir
 from provisioning.site import SitePaths
-from tests.support.provisioning import SiteBroker
+from testkit.provisioning import SiteBroker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -123,6 +124,8 @@ def test_enroll_then_edge_run_with_the_bundle(
     assert "reloaded" in enrolled.stdout  # the running broker took the new credentials
 
     edge_env = {k: v for k, v in env.items() if not k.startswith("INNSIGHT_")}
+    # the models are the installation's (where `models fetch` put them), not the bundle's
+    edge_env[MODELS_DIR_ENV] = str(default_models_dir().resolve())
     ran = subprocess.run(
         _cli("edge", "run", "--config", bundle, "--until-end"),
         env=edge_env, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path,

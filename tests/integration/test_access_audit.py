@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.audit_verify import verify_database
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.hub import hub_settings, running_hub
+from testkit.hub import hub_settings, running_hub
 
 pytestmark = pytest.mark.integration
 

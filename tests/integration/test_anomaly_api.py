@@ -20,8 +20,8 @@ from hub.vision.anomaly_service import AnomalyService, DetectionType, classify
 from innsight.demo import photos
 from models.anomaly_yolo import FALL_MODEL_ID, FIRE_MODEL_ID, load_hazard_detectors
 from models.faces import Image
-from tests.support import floors
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit import floors
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -25,8 +25,8 @@ from hub.db import create_engine, create_session_factory, init_db
 from hub.settings import HubSettings
 from hub.tables import Booking, Guest, Room
 from innsight.broker import free_port
-from tests.support.fake_llm import FakeOllamaServer, FakeToolCallingChatModel, call
-from tests.support.hub import hub_settings, running_hub
+from testkit.fake_llm import FakeOllamaServer, FakeToolCallingChatModel, call
+from testkit.hub import hub_settings, running_hub
 
 pytestmark = pytest.mark.integration
 

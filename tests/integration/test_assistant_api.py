@@ -26,7 +26,7 @@ from hub.db import create_engine, create_session_factory, init_db
 from hub.settings import HubSettings
 from hub.tables import AuditLog, Booking, Guest, HousekeepingTask, Room, ServiceLog
 from innsight.broker import free_port
-from tests.support.fake_llm import (
+from testkit.fake_llm import (
     FakeOllamaServer,
     FakeOpenAIServer,
     FakeReachableAssistant,
@@ -36,7 +36,7 @@ from tests.support.fake_llm import (
     last_tool_result,
     say,
 )
-from tests.support.hub import RunningHub, bearer, hub_settings, running_hub
+from testkit.hub import RunningHub, bearer, hub_settings, running_hub
 
 pytestmark = pytest.mark.integration
 

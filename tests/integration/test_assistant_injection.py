@@ -29,8 +29,8 @@ from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import SessionFactory, create_engine, create_session_factory, init_db
 from hub.settings import HubSettings
 from hub.tables import Booking, Guest, HousekeepingTask, Room, WorkflowLog
-from tests.support.fake_llm import FakeToolCallingChatModel, call
-from tests.support.hub import hub_settings
+from testkit.fake_llm import FakeToolCallingChatModel, call
+from testkit.hub import hub_settings
 
 pytestmark = pytest.mark.integration
 

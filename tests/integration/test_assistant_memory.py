@@ -25,9 +25,9 @@ from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine, create_session_factory, init_db
 from hub.settings import HubSettings
 from hub.tables import Room
-from tests.support.fake_llm import FakeToolCallingChatModel, call, last_tool_result
-from tests.support.hub import hub_settings
-from tests.support.postgres import PostgresServer
+from testkit.fake_llm import FakeToolCallingChatModel, call, last_tool_result
+from testkit.hub import hub_settings
+from testkit.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from hub.auth.keys import with_secrets
-from tests.support.hub import hub_settings, running_hub
+from testkit.hub import hub_settings, running_hub
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm_server]
 

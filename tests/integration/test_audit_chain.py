@@ -20,7 +20,7 @@ from hub.db import create_engine, create_session_factory, init_db
 from hub.schema import sync_url
 from hub.tables import AuditLog
 from innsight.cli import main
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,8 @@ from hub.auth.tokens import JwtCodec, TokenKind
 from hub.db import create_engine, create_session_factory
 from hub.device_registry import register_device, revoke_device
 from models.faces import DetectedFace, Embedding, FaceBox, Image
-from tests.support.hub import (
+from testkit.consent import record_consent
+from testkit.hub import (
     SITE,
     RunningHub,
     bearer,
@@ -82,6 +83,8 @@ def enrol_body(employee_id: str = EMPLOYEE) -> dict[str, Any]:
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     settings = hub_settings(tmp_path_factory.mktemp("hub"), None)
     with running_hub(settings, face_analyzer=FakeAnalyzer(), start_ingest=False) as running:
+        for person in (EMPLOYEE, "emp-device-test"):
+            record_consent(running.http, person)
         yield running
 
 
@@ -385,7 +388,8 @@ def test_device_token_downloads_the_gallery_until_revoked(hub: RunningHub) -> No
 
 
 def test_enrol_and_delete_are_audited_without_personal_data(hub: RunningHub) -> None:
-    writer = scoped_headers(hub.settings, "cv:write")
+    writer = scoped_headers(hub.settings, "cv:write", "consent:write")
+    record_consent(hub.anonymous, "emp-audit-1", headers=writer)
     enrolled = hub.anonymous.post(ENROL, headers=writer, json=enrol_body("emp-audit-1"))
     assert enrolled.status_code == 200, enrolled.text
     deleted = hub.anonymous.delete("/api/v1/cv/face/emp-audit-1", headers=writer)
@@ -397,11 +401,12 @@ def test_enrol_and_delete_are_audited_without_personal_data(hub: RunningHub) -> 
         "WHERE target = 'employee:emp-audit-1' ORDER BY id",
     )
     assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("local:test", "consent.record", "employee:emp-audit-1"),
         ("local:test", "face.enroll", "employee:emp-audit-1"),
         ("local:test", "face.delete", "employee:emp-audit-1"),
     ]
-    assert '"faces": 1' in rows[0][3]
-    assert '"faces_deleted": 1' in rows[1][3]
+    assert '"faces": 1' in rows[1][3]
+    assert '"faces_deleted": 1' in rows[2][3]
     assert all(r[4] for r in rows)
     everything = db_rows(hub, "SELECT * FROM audit_log")
     assert EMPLOYEE_NAME not in repr(everything)
@@ -445,7 +450,7 @@ def test_metrics_need_metrics_read_when_not_open(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_enrolment_is_rate_limited_per_caller(tmp_path: Path) -> None:
+def test_enrolment_and_recognition_are_rate_limited_per_caller(tmp_path: Path) -> None:
     settings = hub_settings(
         tmp_path / "hub",
         None,
@@ -453,8 +458,11 @@ def test_enrolment_is_rate_limited_per_caller(tmp_path: Path) -> None:
         rate_limit_heavy_per_minute=1,
         rate_limit_login_burst=2,
         rate_limit_login_per_minute=1,
+        rate_limit_recognize_burst=2,
+        rate_limit_recognize_per_minute=1,
     )
     with running_hub(settings, face_analyzer=FakeAnalyzer(), start_ingest=False) as limited:
+        record_consent(limited.http, EMPLOYEE)
         alice = scoped_headers(settings, "cv:write")
         for _ in range(2):
             ok = limited.anonymous.post(ENROL, headers=alice, json=enrol_body())
@@ -469,6 +477,16 @@ def test_enrolment_is_rate_limited_per_caller(tmp_path: Path) -> None:
         # reads are not limited
         for _ in range(5):
             assert limited.anonymous.get("/api/v1/events", headers=alice).status_code == 403
+        # recognition has its own limit (no free oracle for tuning an attack image)
+        bob = scoped_headers(settings, "cv:read")
+        recognize = "/api/v1/cv/face/recognize"
+        for _ in range(2):
+            answer = limited.anonymous.post(recognize, headers=bob, json={"image": photo_b64()})
+            assert answer.status_code == 200, answer.text
+        refused = limited.anonymous.post(recognize, headers=bob, json={"image": photo_b64()})
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert assert_error_body(refused)["errors"][0]["field"] == "rate_limit"
 
         # sign-in attempts are limited per client address
         data = {"username": "nobody", "password": "wrong password"}
@@ -536,7 +554,7 @@ ML_ROUTES = [
 
 @pytest.mark.parametrize(("method", "path"), ML_ROUTES)
 def test_ml_surface_needs_ml_read(hub: RunningHub, method: str, path: str) -> None:
-    body = {} if method == "POST" else None
+    body: dict[str, Any] | None = {} if method == "POST" else None
     assert hub.anonymous.request(method, path, json=body).status_code == 401
     cv_only = scoped_headers(hub.settings, "cv:read", "cv:write")
     refused = hub.anonymous.request(method, path, headers=cv_only, json=body)

@@ -35,9 +35,9 @@ from hub.crypto import PiiCipher
 from hub.schema import BASELINE_REVISION, head_revision, inspect_schema
 from hub.settings import HubSettings
 from models.face_dlib import DlibFaceAnalyzer
-from tests.support.db_fixture import FIXTURE_DB, expectations, snapshot
-from tests.support.hub import hub_settings, running_hub
-from tests.support.hub_backup import (
+from testkit.db_fixture import FIXTURE_DB, expectations, snapshot
+from testkit.hub import hub_settings, running_hub
+from testkit.hub_backup import (
     GUEST_EMAIL,
     GUEST_PASSPORT,
     PERSON,

@@ -21,8 +21,8 @@ from hub.backup import EXIT_NOT_EMPTY, MANIFEST, PGDUMP_MEMBER
 from hub.schema import head_revision, sync_url
 from innsight.broker import free_port
 from models.face_dlib import DlibFaceAnalyzer
-from tests.support.hub import hub_settings, running_hub
-from tests.support.hub_backup import (
+from testkit.hub import hub_settings, running_hub
+from testkit.hub_backup import (
     GUEST_EMAIL,
     GUEST_PASSPORT,
     PERSON,
@@ -32,8 +32,8 @@ from tests.support.hub_backup import (
     innsight_cli,
     recognise,
 )
-from tests.support.postgres import PostgresServer
-from tests.support.s3 import S3_REGION, RcloneS3Server, rclone_binary
+from testkit.postgres import PostgresServer
+from testkit.s3 import S3_REGION, RcloneS3Server, rclone_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(400)]
 

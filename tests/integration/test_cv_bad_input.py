@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from models.face_dlib import DlibFaceAnalyzer
-from tests.support.hub import RunningHub, hub_settings, running_hub
+from testkit.consent import record_consent
+from testkit.hub import RunningHub, hub_settings, running_hub
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -98,6 +99,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     with running_hub(
         settings, face_analyzer=DlibFaceAnalyzer(upsample=0), start_ingest=False
     ) as running:
+        record_consent(running.http, "emp-bad")  # the image checks come after the consent's
         yield running
 
 

@@ -16,7 +16,7 @@ from hub.vision.services import gpu_devices
 from innsight.demo import photos
 from models.face_dlib import DlibFaceAnalyzer
 from models.session import available_providers
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

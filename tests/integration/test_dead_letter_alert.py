@@ -11,8 +11,8 @@ import pytest
 
 from hub.auth.keys import with_secrets
 from innsight.broker import MosquittoBroker
-from tests.support.hub import DEVICE, SITE, hub_settings, mqtt_probe, running_hub
-from tests.support.smtp import SmtpSink, smtp_sink
+from testkit.hub import DEVICE, SITE, hub_settings, mqtt_probe, running_hub
+from testkit.smtp import SmtpSink, smtp_sink
 
 pytestmark = pytest.mark.integration
 

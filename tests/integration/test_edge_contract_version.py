@@ -14,7 +14,7 @@ import pytest
 
 from contracts.messages import SCHEMA_VERSION, Heartbeat
 from innsight.broker import MosquittoBroker
-from tests.support.hub import DEVICE, SITE, hub_settings, mqtt_probe, running_hub, wait_until
+from testkit.hub import DEVICE, SITE, hub_settings, mqtt_probe, running_hub, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -43,7 +43,7 @@ from innsight.broker import MosquittoBroker
 from innsight.demo import photos
 from models.anomaly_yolo import FALL_MODEL_ID, FIRE_MODEL_ID, hazard_model_path
 from models.faces import Image, ModelUnavailableError
-from tests.support.hub import (
+from testkit.hub import (
     DEVICE,
     SITE,
     hub_settings,

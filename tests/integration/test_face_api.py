@@ -2,7 +2,8 @@
 photo, recognise a transformed photo of the same person, refuse strangers; liveness says plainly
 that it cannot be checked without its model, but a photo of a screen fails it; each recognition
 is recorded with its camera and capture time; raw templates are admin-only and audited;
-deletion removes templates and crops and the gallery forgets the person."""
+deletion removes templates and crops and the gallery forgets the person. Enrolment needs a
+recorded consent and is strict: each refusal of the quality gate is named (issue 17)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from hub.vision.faces import LivenessProvider
 from innsight.demo import photos
 from models.face_dlib import DlibFaceAnalyzer
 from models.faces import DetectedFace, Image
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.screen import on_screen
+from testkit.consent import record_consent
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.screen import on_screen
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -52,6 +54,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     with running_hub(
         settings, face_analyzer=DlibFaceAnalyzer(upsample=1), start_ingest=False
     ) as running:
+        record_consent(running.http, PERSON)
         response = running.http.post(
             "/api/v1/cv/face/enroll",
             json={
@@ -117,6 +120,7 @@ def test_a_different_person_is_refused(hub: RunningHub, photo: Any) -> None:
     assert body["employee_name"] is None
     assert body["confidence"] == 0.0  # never the nearest stranger's similarity
     assert body["face_location"] is not None
+    assert body["message"] == "No matching face found in database"  # the seed's, nothing more
 
 
 def test_a_photo_without_a_face(hub: RunningHub) -> None:
@@ -128,6 +132,15 @@ def test_a_photo_without_a_face(hub: RunningHub) -> None:
     assert body["faces_detected"] == 0
     assert body["face_location"] is None
     assert body["employee_id"] is None
+
+
+def test_recognition_uses_the_edges_quality_gate(hub: RunningHub) -> None:
+    blurred = cv2.GaussianBlur(photos.astronaut_portrait(), (0, 0), 3.0)
+    body = _recognize(hub, np.ascontiguousarray(blurred), ".png")
+    assert body["status"] == "face_low_quality", body
+    assert "blurred" in body["message"]
+    assert body["employee_id"] is None
+    assert body["confidence"] == 0.0
 
 
 def test_liveness_is_never_pretended_without_its_model(hub: RunningHub) -> None:
@@ -189,45 +202,82 @@ def test_stored_templates_are_listed_and_raw_vectors_are_admin_only_and_audited(
     assert rows[0]["detail"] == {"faces": 1}  # counts only: never the vectors
 
 
-def test_enrol_several_images_reports_quality_and_rejections(hub: RunningHub) -> None:
+ENROL = "/api/v1/cv/face/enroll"
+
+
+def _coffee() -> Image:
     from skimage import data
 
-    coffee = np.ascontiguousarray(np.asarray(data.coffee())[:, :, ::-1])  # type: ignore[no-untyped-call]
+    return np.ascontiguousarray(np.asarray(data.coffee())[:, :, ::-1])  # type: ignore[no-untyped-call]
+
+
+def test_enrolment_without_a_consent_is_refused(hub: RunningHub) -> None:
+    body = {"employee_id": "emp-no-consent", "name": "N", "images": [_b64(photos.tom_hanks())]}
+    response = hub.http.post(ENROL, json=body)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "consent"
+    assert "POST /api/v1/privacy/consents" in error["reason"]
+    assert hub.http.get("/api/v1/cv/face/embedding/emp-no-consent").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("images", "field", "reason"),
+    [
+        pytest.param(
+            lambda: [photos.tom_hanks(), _coffee()], "images[1]", "no face found", id="no-face"
+        ),
+        pytest.param(
+            lambda: [photos.group_photo()], "images[0]", "of comparable size", id="several-faces"
+        ),
+        pytest.param(
+            lambda: [cv2.GaussianBlur(photos.astronaut_portrait(), (0, 0), 3.0)],
+            "images[0]",
+            "quality gate: blurred",
+            id="below-the-gate",
+        ),
+        pytest.param(
+            lambda: [photos.astronaut_portrait(), photos.tom_hanks()],
+            "images[1]",
+            "not the same person as images[0]",
+            id="not-one-person",
+        ),
+    ],
+)
+def test_strict_enrolment_refuses_naming_the_image_and_the_reason(
+    hub: RunningHub, images: Any, field: str, reason: str
+) -> None:
+    record_consent(hub.http, "emp-strict")
+    body = {"employee_id": "emp-strict", "name": "S", "images": [_b64(i, ".png") for i in images()]}
+    response = hub.http.post(ENROL, json=body)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == field
+    assert reason in error["reason"], error
+    assert hub.http.get("/api/v1/cv/face/embedding/emp-strict").status_code == 404  # nothing
+
+
+def test_enrolment_reports_quality_and_warns_of_a_likely_duplicate_identity(
+    hub: RunningHub,
+) -> None:
+    record_consent(hub.http, "emp-multi")
+    portrait = photos.astronaut_portrait()
+    images = [_b64(portrait, ".png"), _b64(np.ascontiguousarray(portrait[:, ::-1]))]
     response = hub.http.post(
-        "/api/v1/cv/face/enroll",
-        json={
-            "employee_id": "emp-multi",
-            "name": "Multi Image",
-            "images": [_b64(photos.tom_hanks(), ".png"), _b64(coffee)],
-        },
+        ENROL, json={"employee_id": "emp-multi", "name": "Multi Image", "images": images}
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["embeddings_created"] == 1
-    assert len(body["vector_ids"]) == 1
-    assert len(body["quality_scores"]) == 1
-    assert 0.0 < body["quality_scores"][0] <= 1.0
-    assert body["average_quality_score"] == pytest.approx(body["quality_scores"][0], abs=1e-4)
-    assert any(w.startswith("images[1]: no face") for w in body["warnings"]), body
-    first, second = body["images"]
-    assert first["accepted"] is True
-    assert first["quality"] == body["quality_scores"][0]
-    assert first["faces_found"] == 1
-    assert second == {
-        "index": 1,
-        "accepted": False,
-        "quality": None,
-        "faces_found": 0,
-        "reason": "no face found",
-    }
-    # replace_existing: the old template goes, the new one stays
+    assert body["embeddings_created"] == 2
+    assert len(body["vector_ids"]) == 2
+    assert all(0.0 < q <= 1.0 for q in body["quality_scores"])
+    assert [i["accepted"] for i in body["images"]] == [True, True]
+    assert body["images"][0]["quality"] == body["quality_scores"][0]
+    # the same face is enrolled as PERSON: a warning, not a refusal
+    assert any("duplicate identity" in w and PERSON in w for w in body["warnings"]), body
+    # replace_existing: the old templates go, the new one stays
     response = hub.http.post(
-        "/api/v1/cv/face/enroll",
-        json={
-            "employee_id": "emp-multi",
-            "images": [_b64(photos.tom_hanks(), ".png")],
-            "replace_existing": True,
-        },
+        ENROL, json={"employee_id": "emp-multi", "images": images[:1], "replace_existing": True}
     )
     assert response.status_code == 200, response.text
     faces = hub.http.get("/api/v1/cv/face/embedding/emp-multi").json()["embeddings"]
@@ -243,6 +293,7 @@ def test_delete_removes_templates_and_crops_and_the_gallery_forgets(tmp_path: Pa
     with running_hub(
         settings, face_analyzer=DlibFaceAnalyzer(upsample=1), start_ingest=False
     ) as hub:
+        record_consent(hub.http, "emp-del")
         response = hub.http.post(
             "/api/v1/cv/face/enroll",
             json={"employee_id": "emp-del", "name": "To Delete", "images": [_b64(portrait)]},
@@ -252,7 +303,10 @@ def test_delete_removes_templates_and_crops_and_the_gallery_forgets(tmp_path: Pa
         face_id = listed["embeddings"][0]["face_id"]
         crop_key = f"faces/emp-del/{face_id}.jpg"
         assert store.exists(crop_key)
-        crop = cv2.imdecode(np.frombuffer(store.get(crop_key), np.uint8), cv2.IMREAD_COLOR)
+        sealed = store.get(crop_key)  # encrypted at rest (issue 17 item 4)
+        assert not sealed.startswith(b"\xff\xd8")
+        opened = hub.app.state.hub.gallery.templates.open(sealed)
+        crop = cv2.imdecode(np.frombuffer(opened, np.uint8), cv2.IMREAD_COLOR)
         assert crop is not None
         assert min(crop.shape[:2]) >= 40
         assert _recognize(hub, portrait)["employee_id"] == "emp-del"

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.perception import astronaut_head, packaged_photo
 from contracts.messages import FacePayload, GalleryPerson, GallerySnapshot
 from edge_agent.domain.pipeline import FacePipeline
 from edge_agent.index.hnsw_gallery import HnswFaceIndex, encode_embeddings
@@ -37,6 +36,7 @@ from models.faces import (
     five_from_68,
 )
 from models.liveness import MiniFasNetLiveness, crop_box, live_probability, preprocess
+from testkit.face_photos import astronaut_head, packaged_photo
 
 pytestmark = pytest.mark.integration
 

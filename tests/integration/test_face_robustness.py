@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.perception import VARIANTS, Robustness, packaged_photo, robustness
 from edge_agent.domain.matching import DEFAULT_THRESHOLD
 from models.face_dlib import DlibFaceAnalyzer
+from testkit.face_photos import VARIANTS, Robustness, packaged_photo, robustness
 
 pytestmark = pytest.mark.integration
 

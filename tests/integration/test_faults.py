@@ -1,6 +1,6 @@
 """Fault tests (issue 4): a real edge process, real Mosquitto, the real hub ingest (SQLite).
 
-The edge is ``tests/support/edge_harness.py`` in its own process: SqliteOutbox + PahoTransport
+The edge is ``testkit/edge_harness.py`` in its own process: SqliteOutbox + PahoTransport
 + OutboxDrainer with synthetic events (delivery is under test here, not perception). The hub
 runs in this process (``create_app`` + ``HubServerThread``), the broker is a Mosquitto process.
 Each test breaks one thing (the broker, the edge, the hub, the link), then checks the hub's
@@ -33,9 +33,9 @@ from prometheus_client import CollectorRegistry
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
 from hub.settings import HubSettings
 from innsight.broker import MosquittoBroker
-from tests.support.edge_harness import EXIT_DRAINED, HarnessProcess, counter_of, expected_of
-from tests.support.hub import RunningHub, hub_settings, running_hub, wait_until
-from tests.support.tcp_proxy import TcpProxy
+from testkit.edge_harness import EXIT_DRAINED, HarnessProcess, counter_of, expected_of
+from testkit.hub import RunningHub, hub_settings, running_hub, wait_until
+from testkit.tcp_proxy import TcpProxy
 
 # Register the `fault` marker in pyproject (lead) to select these with -m fault.
 pytestmark = [pytest.mark.integration, pytest.mark.fault]

@@ -26,7 +26,6 @@ from hub.flows import context
 from hub.flows.attendance_service import AttendanceService
 from hub.flows.context import FlowDeps
 from hub.flows.hooks import HubFlowHooks
-from hub.flows.lost_found import NotAMatchError
 from hub.flows.notifications import DeliveryFailedError
 from hub.notify.factory import build_notifier
 from hub.settings import HubSettings
@@ -36,29 +35,30 @@ from hub.tables import (
     AttendanceMark,
     AuditLog,
     Event,
+    FoundItem,
     HazardAlert,
     HousekeepingTask,
     LostItem,
     NotificationLog,
     utcnow,
 )
-from tests.support.hub import hub_settings
-from tests.support.prefect import (
+from testkit.hub import hub_settings
+from testkit.prefect import (
     GUEST_EMAIL,
     HOUSEKEEPER,
     LATE_EMPLOYEE,
     SUPERVISOR_EMAIL,
     seed_hotel,
 )
-from tests.support.smtp import SmtpSink, smtp_sink
+from testkit.smtp import SmtpSink, smtp_sink
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def definitions() -> ModuleType:
-    """The Prefect tasks (imported here: tests.support.prefect sets PREFECT_HOME first)."""
-    import tests.support.prefect  # noqa: F401
+    """The Prefect tasks (imported here: testkit.prefect sets PREFECT_HOME first)."""
+    import testkit.prefect  # noqa: F401
 
     return importlib.import_module("hub.flows.definitions")
 
@@ -356,30 +356,46 @@ def test_request_without_staff_on_shift_stays_open(
     assert result["confirmation"] is None
 
 
-def test_lost_and_found_updates_and_notifies(
+def test_lost_and_found_proposes_then_confirms_and_notifies(
     settings: HubSettings, smtp: SmtpSink, definitions: ModuleType
 ) -> None:
-    async def main() -> tuple[dict[str, Any], LostItem]:
+    """The flow scores the pair itself (a report without a photo: its words) and takes no
+    similarity from its caller; the guest hears of it only once a person confirmed."""
+    from hub.hotel.errors import HotelError
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], LostItem]:
         async with bound_deps(settings) as deps:
             async with deps.session_factory() as session:
                 item = LostItem(description="black umbrella", guest_id=1)
-                session.add(item)
+                found = FoundItem(
+                    description="a black umbrella",
+                    location="lobby",
+                    found_at=utcnow(),
+                    found_by="hk-1",
+                    image_id=1,
+                    image_key="images/lost_found/1.jpg",
+                    created_by="test",
+                )
+                session.add_all([item, found])
                 await session.commit()
                 await session.refresh(item)
             assert item.id is not None
-            with pytest.raises(NotAMatchError, match="below"):
-                await definitions.apply_lost_item_match.fn(item.id, "found/1.jpg", 0.4, None)
-            result = await definitions.apply_lost_item_match.fn(
-                item.id, "found/1.jpg", 0.93, "lobby"
+            proposed = await definitions.propose_lost_item_matches.fn(item.id)
+            assert smtp.to(GUEST_EMAIL) == []
+            (match,) = proposed["proposed"]
+            confirmed = await definitions.confirm_lost_item_found.fn(
+                item.id, match["match_id"], None
             )
-            with pytest.raises(NotAMatchError, match="already found"):
-                await definitions.apply_lost_item_match.fn(item.id, "found/2.jpg", 0.99, None)
-            return result, (await all_rows(deps, LostItem))[0]
+            await definitions.notify_lost_item_owner.fn(item.id)
+            with pytest.raises(HotelError, match="cannot become found"):
+                await definitions.confirm_lost_item_found.fn(item.id, None, "bar")
+            return match, confirmed, (await all_rows(deps, LostItem))[0]
 
-    result, item = asyncio.run(main())
-    assert result["status"] == "found"
-    assert item.found_image_key == "found/1.jpg"
-    assert item.match_similarity == 0.93
+    match, confirmed, item = asyncio.run(main())
+    assert (match["text_similarity"], match["image_similarity"]) == (1.0, None)
+    assert confirmed["status"] == "found"
+    assert (item.found_location, item.found_image_key) == ("lobby", "images/lost_found/1.jpg")
+    assert item.match_similarity == match["score"]
     mail = smtp.wait_for(1)[0]
     assert mail.rcpt_tos == [GUEST_EMAIL]
     assert "umbrella" in mail.text()

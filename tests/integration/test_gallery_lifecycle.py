@@ -1,6 +1,7 @@
-"""Enrol on the hub → the edge recognises; delete on the hub → the edge forgets, and stays so
-after a restart. Real hub (API + ingest), real Mosquitto, the edge's real transport, gallery sync
-and hnswlib index, real dlib embeddings."""
+"""Enrol on the hub → the edge recognises; delete on the hub → the edge forgets; enrol again and
+withdraw the consent → the hub and the edge forget, and stay so after a restart. Real hub (API +
+ingest), real Mosquitto, the edge's real transport, gallery sync and hnswlib index, real dlib
+embeddings."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from edge_agent.transport.paho_transport import PahoTransport
 from innsight.broker import MosquittoBroker
 from innsight.demo import photos
 from models.face_dlib import DlibFaceAnalyzer
-from tests.support.hub import SITE, hub_settings, running_hub, scoped_headers, wait_until
+from testkit.consent import record_consent
+from testkit.hub import SITE, hub_settings, running_hub, scoped_headers, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -32,12 +34,15 @@ def analyzer() -> DlibFaceAnalyzer:
     return DlibFaceAnalyzer(upsample=1)
 
 
+EDGE_GALLERY_KEY = b"k" * 32  # the site's gallery key: the saved gallery is sealed with it
+
+
 @pytest.fixture
 def edge(
     tmp_path: Path, mosquitto: MosquittoBroker
 ) -> Iterator[tuple[HnswFaceIndex, GallerySync, Path]]:
     index_dir = tmp_path / "gallery"
-    index = HnswFaceIndex.load(index_dir)
+    index = HnswFaceIndex.load(index_dir, key=EDGE_GALLERY_KEY)
     transport = PahoTransport(SITE, DEVICE, mosquitto.host, mosquitto.port, min_backoff_s=0.2)
     stop = threading.Event()
     # the token the hub (same data dir, so the same JWT secret) accepts for gallery downloads
@@ -58,7 +63,7 @@ def edge(
             transport.stop()
 
 
-def test_enrol_then_delete_reaches_the_edge(
+def test_enrol_delete_and_consent_withdrawal_reach_the_edge(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
     analyzer: DlibFaceAnalyzer,
@@ -78,14 +83,13 @@ def test_enrol_then_delete_reaches_the_edge(
             ),
             what="the hub to see the device",
         )
-        enrolled = hub.http.post(
-            "/api/v1/cv/face/enroll",
-            json={
-                "employee_id": PERSON,
-                "name": "Eileen",
-                "images": [base64.b64encode(jpeg.tobytes()).decode()],
-            },
-        )
+        record_consent(hub.http, PERSON)
+        enrol = {
+            "employee_id": PERSON,
+            "name": "Eileen",
+            "images": [base64.b64encode(jpeg.tobytes()).decode()],
+        }
+        enrolled = hub.http.post("/api/v1/cv/face/enroll", json=enrol)
         assert enrolled.status_code == 200, enrolled.text
         version = enrolled.json()["gallery_version"]
         assert sync.wait_for_version(version, 20)
@@ -100,7 +104,31 @@ def test_enrol_then_delete_reaches_the_edge(
         assert len(index) == 0
         assert index.search(probe, k=1) == []
 
+        # enrolled again (the consent stands), synced, then the consent is withdrawn
+        again = hub.http.post("/api/v1/cv/face/enroll", json=enrol)
+        assert again.status_code == 200, again.text
+        assert sync.wait_for_version(again.json()["gallery_version"], 20)
+        assert index.search(probe, k=1)[0].person_id == PERSON
+        withdrawn = hub.http.post(f"/api/v1/privacy/consents/{PERSON}/withdraw")
+        assert withdrawn.status_code == 200, withdrawn.text
+        body = withdrawn.json()
+        assert (body["embeddings_deleted"], body["face_crops_deleted"]) == (1, 1)
+        assert body["non_biometric_checkin"] is True
+        final = body["gallery_version"]
+        assert final > again.json()["gallery_version"]
+        assert sync.wait_for_version(final, 20)
+        assert len(index) == 0  # the edge no longer has her
+        assert hub.http.get(f"/api/v1/cv/face/embedding/{PERSON}").json()["total_count"] == 0
+        crops = [p for p in (settings.objects_dir / "faces").rglob("*") if p.is_file()]
+        assert crops == []  # no crop left on the hub
+        state = hub.http.get(f"/api/v1/privacy/consents/{PERSON}").json()
+        assert state["active"] is False
+        assert state["non_biometric_checkin"] is True
+        refused = hub.http.post("/api/v1/cv/face/enroll", json=enrol)
+        assert refused.status_code == 422  # no consent: no enrolment
+        assert refused.json()["errors"][0]["field"] == "consent"
+
     # the edge restarts with what it saved: the person is still gone
-    reloaded = HnswFaceIndex.load(index_dir)
-    assert reloaded.version == deleted.json()["gallery_version"]
+    reloaded = HnswFaceIndex.load(index_dir, key=EDGE_GALLERY_KEY)
+    assert reloaded.version == final
     assert len(reloaded) == 0

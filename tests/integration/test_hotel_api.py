@@ -1,10 +1,14 @@
 """``/api/v1/hotel`` through the real hub over HTTP, on SQLite and PostgreSQL: the booking state
 machine, double booking, ETag conflicts, personal fields behind ``hotel:pii``, the e-mail
-blind index, shifts in the hotel's time zone, scopes, and the audit rows of the writes."""
+blind index, shifts in the hotel's time zone, scopes, and the audit rows of the writes; and the
+PMS sync (idempotent upserts by the PMS's ids, stale updates, the state machine driven by the
+PMS's status, the signed webhook: bad signature, replay, timestamp outside the window)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -13,12 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.postgres import PostgresServer, scratch_database
+from hub.hotel.pms_webhook import sign
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.postgres import PostgresServer, scratch_database
 
 pytestmark = pytest.mark.integration
 
 H = "/api/v1/hotel"
+P = f"{H}/pms"
+SECRET = "pms-shared-secret-" + "x" * 16  # the PMS webhook's
 
 
 @pytest.fixture(
@@ -41,6 +48,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -> I
         None,
         database_url=database_url,
         timezone="Asia/Ho_Chi_Minh",
+        pms_webhook_secret=SECRET,
     )
     with running_hub(settings, start_ingest=False) as running:
         yield running
@@ -521,3 +529,203 @@ def test_two_desks_at_once_one_wins(hub: RunningHub) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert sorted(pool.map(patch, (5, 6))) == [200, 412]
         assert sorted(pool.map(book, (0, 1))) == [201, 409]
+
+
+# -- PMS sync (hub/hotel/pms*.py, /api/v1/hotel/pms) ----------------------------------------
+
+
+def _pms_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _pms_at(minute: int) -> str:
+    return f"2026-12-07T10:{minute:02d}:00+07:00"
+
+
+def _sync_room(hub: RunningHub, room_type: str) -> tuple[str, str]:
+    pms_id, number = _pms_id("PR"), uuid.uuid4().hex[:6]
+    body = {"modified_at": _pms_at(0), "room_number": number, "room_type": room_type, "floor": 3}
+    _ok(hub.http.put(f"{P}/rooms/{pms_id}", json=body), 201)
+    return pms_id, number
+
+
+def _sync_guest(hub: RunningHub) -> str:
+    pms_id = _pms_id("PG")
+    _ok(
+        hub.http.put(
+            f"{P}/guests/{pms_id}", json={"modified_at": _pms_at(0), "full_name": "Pham Thi D"}
+        ),
+        201,
+    )
+    return pms_id
+
+
+def _pms_booking(guest: str, room: str | None, minute: int, **extra: Any) -> dict[str, Any]:
+    body = {
+        "modified_at": _pms_at(minute),
+        "guest_pms_id": guest,
+        "check_in_date": "2027-01-10",
+        "check_out_date": "2027-01-13",
+        "rate_per_night": 95,
+    }
+    if room is not None:
+        body["room_pms_id"] = room
+    return body | extra
+
+
+def test_upserts_are_idempotent_and_ordered_by_the_pms_time(hub: RunningHub) -> None:
+    guest = _pms_id("PG")
+    body = {"modified_at": _pms_at(5), "full_name": "Pham Thi D", "email": "d.pham@example.com"}
+    created = _ok(hub.http.put(f"{P}/guests/{guest}", json=body), 201)
+    assert created["result"] == "created"
+    assert created["local_ref"] == guest
+    assert _ok(hub.http.put(f"{P}/guests/{guest}", json=body))["result"] == "unchanged"
+    older = body | {"modified_at": _pms_at(1), "full_name": "Old Name"}
+    reason = _refused(hub.http.put(f"{P}/guests/{guest}", json=older), 409, "modified_at")
+    assert "2026-12-07T03:05:00+00:00" in reason  # the stored time, named
+    same_time = body | {"full_name": "Other Name"}
+    _refused(hub.http.put(f"{P}/guests/{guest}", json=same_time), 409, "modified_at")
+    newer = body | {"modified_at": _pms_at(9), "full_name": "Pham Thi E"}
+    assert _ok(hub.http.put(f"{P}/guests/{guest}", json=newer))["result"] == "updated"
+    stored = _ok(hub.http.get(f"{H}/guests/{guest}"))
+    assert stored["full_name"] == "Pham Thi E"
+    assert stored["email"] == "d.pham@example.com"  # encrypted at rest, read back with hotel:pii
+    _refused(  # naive times are refused: the PMS's clock needs its offset
+        hub.http.put(f"{P}/guests/{guest}", json=body | {"modified_at": "2026-12-07T11:00:00"}),
+        422,
+        "modified_at",
+    )
+
+    room_type = _room_type(hub)
+    room, number = _sync_room(hub, room_type)
+    booking = _pms_id("PB")
+    first = _pms_booking(guest, room, 1)
+    assert _ok(hub.http.put(f"{P}/bookings/{booking}", json=first), 201)["result"] == "created"
+    assert _ok(hub.http.put(f"{P}/bookings/{booking}", json=first))["result"] == "unchanged"
+    read = _ok(hub.http.get(f"{H}/bookings/{booking}"))
+    assert (read["room_number"], read["guest_ref"], read["status"]) == (number, guest, "reserved")
+    assert read["total_amount"] == 285.0
+    moved = first | {"modified_at": _pms_at(2), "check_out_date": "2027-01-14"}
+    assert _ok(hub.http.put(f"{P}/bookings/{booking}", json=moved))["result"] == "updated"
+    assert _ok(hub.http.get(f"{H}/bookings/{booking}"))["check_out_date"] == "2027-01-14"
+    _refused(hub.http.put(f"{P}/bookings/{booking}", json=first), 409, "modified_at")
+    _refused(
+        hub.http.put(
+            f"{P}/bookings/{_pms_id('PB')}", json=_pms_booking(_pms_id("nobody"), None, 1)
+        ),
+        422,
+        "guest_pms_id",
+    )
+    audit = _ok(hub.http.get("/api/v1/admin/audit-log", params={"action": "pms.sync"}))
+    assert any(row["target"] == f"pms:bookings:{booking}" for row in audit["items"])
+
+
+def test_status_from_the_pms_runs_the_state_machine_and_refuses_double_booking(
+    hub: RunningHub,
+) -> None:
+    guest = _sync_guest(hub)
+    room, number = _sync_room(hub, _room_type(hub))
+    booking = _pms_id("PB")
+    _ok(hub.http.put(f"{P}/bookings/{booking}", json=_pms_booking(guest, room, 1)), 201)
+
+    other = _pms_booking(guest, room, 1, check_in_date="2027-01-12", check_out_date="2027-01-15")
+    reason = _refused(hub.http.put(f"{P}/bookings/{_pms_id('PB')}", json=other), 409, "room_number")
+    assert booking in reason
+
+    checked_in = _pms_booking(guest, room, 2, status="checked_in")
+    _ok(hub.http.put(f"{P}/bookings/{booking}", json=checked_in))
+    assert _ok(hub.http.get(f"{H}/rooms/{number}"))["status"] == "occupied"
+    _ok(hub.http.put(f"{P}/bookings/{booking}", json=checked_in | {"modified_at": _pms_at(3)}))
+    checked_out = _pms_booking(guest, room, 4, status="checked_out")
+    _ok(hub.http.put(f"{P}/bookings/{booking}", json=checked_out))
+    assert _ok(hub.http.get(f"{H}/bookings/{booking}"))["status"] == "checked_out"
+    assert _ok(hub.http.get(f"{H}/rooms/{number}"))["status"] == "cleaning"
+    back = _pms_booking(guest, room, 5, status="booked")
+    reason = _refused(hub.http.put(f"{P}/bookings/{booking}", json=back), 409, "status")
+    assert "none (it is final)" in reason
+
+    # a PMS that skipped a step: booked -> checked_out is a check-in then a check-out
+    room2, _ = _sync_room(hub, _room_type(hub))
+    late = _pms_booking(guest, room2, 1, status="checked_out")
+    _ok(hub.http.put(f"{P}/bookings/{_pms_id('PB')}", json=late), 201)
+    cancelled = _pms_id("PB")
+    _ok(hub.http.put(f"{P}/bookings/{cancelled}", json=_pms_booking(guest, None, 1)), 201)
+    _ok(
+        hub.http.put(
+            f"{P}/bookings/{cancelled}", json=_pms_booking(guest, None, 2, status="cancelled")
+        )
+    )
+    reason = _refused(
+        hub.http.put(
+            f"{P}/bookings/{cancelled}", json=_pms_booking(guest, None, 3, status="checked_in")
+        ),
+        409,
+        "status",
+    )
+    assert "cancelled cannot become checked_in" in reason
+
+
+def _pms_push(
+    hub: RunningHub,
+    event: dict[str, Any],
+    *,
+    delivery: str | None = None,
+    at: int | None = None,
+    secret: str = SECRET,
+    body: bytes | None = None,
+) -> tuple[httpx.Response, dict[str, str], bytes]:
+    raw = body if body is not None else json.dumps(event).encode()
+    stamp = str(at if at is not None else int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Innsight-Timestamp": stamp,
+        "X-Innsight-Delivery": delivery or _pms_id("d"),
+        "X-Innsight-Signature": sign(secret, stamp, raw),
+    }
+    return _pms_send(hub, raw, headers), headers, raw
+
+
+def _pms_send(hub: RunningHub, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+    """Without a bearer token: the signature is the credential."""
+    return hub.anonymous.post(f"{P}/webhook", content=raw, headers=headers)
+
+
+def test_the_signed_webhook_refuses_forgeries_replays_and_old_timestamps(
+    hub: RunningHub,
+) -> None:
+    guest = _pms_id("PG")
+    event = {
+        "kind": "guests",
+        "pms_id": guest,
+        "data": {"modified_at": _pms_at(10), "full_name": "A"},
+    }
+    response, headers, raw = _pms_push(hub, event)
+    assert _ok(response, 201)["result"] == "created"
+    assert _ok(hub.http.get(f"{H}/guests/{guest}"))["full_name"] == "A"
+
+    _refused(_pms_send(hub, raw, headers), 409, "X-Innsight-Delivery")  # the same delivery again
+    replayed = headers | {"X-Innsight-Delivery": _pms_id("d")}  # a new id, the same signature
+    _refused(_pms_send(hub, raw, replayed), 409, "X-Innsight-Delivery")
+
+    forged, _, _ = _pms_push(hub, event, secret="not-the-shared-secret-at-all")
+    _refused(forged, 401, "X-Innsight-Signature")
+    tampered = headers | {"X-Innsight-Delivery": _pms_id("d")}
+    _refused(_pms_send(hub, raw.replace(b'"A"', b'"B"'), tampered), 401, "X-Innsight-Signature")
+    old, _, _ = _pms_push(hub, event, at=int(time.time()) - 301)
+    assert "outside the 300 s window" in _refused(old, 401, "X-Innsight-Timestamp")
+    ahead, _, _ = _pms_push(hub, event, at=int(time.time()) + 400)
+    _refused(ahead, 401, "X-Innsight-Timestamp")
+    unsigned = {k: v for k, v in headers.items() if k != "X-Innsight-Signature"}
+    _refused(_pms_send(hub, raw, unsigned), 401, "X-Innsight-Signature")
+
+    stale = {
+        "kind": "guests",
+        "pms_id": guest,
+        "data": {"modified_at": _pms_at(1), "full_name": "Z"},
+    }
+    response, _, _ = _pms_push(hub, stale)
+    assert _ok(response)["result"] == "stale"  # answered 200 so that the PMS does not retry
+    assert _ok(hub.http.get(f"{H}/guests/{guest}"))["full_name"] == "A"
+    bad, _, _ = _pms_push(hub, {"kind": "guests", "pms_id": guest, "data": {"full_name": "A"}})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["errors"][0]["field"] == "guests.data.modified_at"

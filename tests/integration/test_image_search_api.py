@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from hub.auth.scopes import Scope
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.image_sets import (
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.image_sets import (
     Item,
     brighten,
     indexed_items,
@@ -34,7 +34,7 @@ from tests.support.image_sets import (
     require_image_model,
     rotate,
 )
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 

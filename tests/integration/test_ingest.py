@@ -19,7 +19,7 @@ from contracts.messages import (
     Phase,
 )
 from innsight.broker import MosquittoBroker, free_port
-from tests.support.hub import (
+from testkit.hub import (
     BASE_TIME,
     DEVICE,
     SITE,

@@ -49,7 +49,7 @@ from hub.ingest import MqttIngest
 from hub.storage import LocalFolderStore
 from hub.tables import DeadLetter, Event, EventPublic
 from innsight.broker import MosquittoBroker
-from tests.support.hub import (
+from testkit.hub import (
     DEVICE,
     SITE,
     MqttProbe,
@@ -61,7 +61,7 @@ from tests.support.hub import (
     running_hub,
     wait_until,
 )
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 

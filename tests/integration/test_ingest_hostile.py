@@ -40,7 +40,7 @@ from edge_agent.services.heartbeat import HeartbeatService, HeartbeatStats
 from edge_agent.transport.paho_transport import PahoTransport
 from hub.settings import HubSettings
 from innsight.broker import MosquittoBroker
-from tests.support.hub import (
+from testkit.hub import (
     DEVICE,
     SITE,
     MqttProbe,
@@ -52,7 +52,7 @@ from tests.support.hub import (
     running_hub,
     wait_until,
 )
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from contracts.ids import uuid7
 from contracts.messages import Phase
 from innsight.broker import MosquittoBroker
-from tests.support.hub import (
+from testkit.hub import (
     BASE_TIME,
     acks_topic,
     events_page,
@@ -25,7 +25,7 @@ from tests.support.hub import (
     wait_for_acked,
     wait_for_events,
 )
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

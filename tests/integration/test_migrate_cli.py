@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.schema import head_revision
-from tests.support.db_fixture import copy_fixture, expectations
+from testkit.db_fixture import copy_fixture, expectations
 
 pytestmark = pytest.mark.integration
 

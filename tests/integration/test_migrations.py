@@ -27,7 +27,7 @@ from hub.schema import (
     upgrade,
 )
 from hub.schema import downgrade as downgrade_schema
-from tests.support.db_fixture import (
+from testkit.db_fixture import (
     FIXTURE_DB,
     FixtureExpectations,
     Snapshot,
@@ -37,7 +37,7 @@ from tests.support.db_fixture import (
     schema_shape,
     snapshot,
 )
-from tests.support.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 

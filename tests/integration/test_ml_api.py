@@ -23,8 +23,8 @@ from hub.ml.config import (
 from hub.ml.repository import write_synthetic
 from hub.ml.service import utc_today
 from hub.ml.synthetic import SMALL_ROOM_TYPES, GeneratorConfig, SyntheticHistory, generate
-from tests.support.hub import RunningHub, hub_settings, running_hub
-from tests.support.postgres import PostgresServer, scratch_database
+from testkit.hub import RunningHub, hub_settings, running_hub
+from testkit.postgres import PostgresServer, scratch_database
 
 pytestmark = pytest.mark.integration
 

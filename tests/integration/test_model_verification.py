@@ -27,9 +27,9 @@ from models.faces import Image, ModelUnavailableError
 from models.image_embed import load_image_embedder
 from models.ocr import OcrEngineUnavailableError, RapidOcrEngine
 from models.registry import PypiSource, load_manifest
-from tests.support.documents import ENGLISH_INVOICE, b64, photograph, png_bytes, render_invoice
-from tests.support.hub import hub_settings, running_hub
-from tests.support.image_sets import require_image_model
+from testkit.documents import ENGLISH_INVOICE, b64, photograph, png_bytes, render_invoice
+from testkit.hub import hub_settings, running_hub
+from testkit.image_sets import require_image_model
 
 INVOICE = "/api/v1/cv/ocr/invoice"
 

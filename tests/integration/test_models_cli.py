@@ -239,6 +239,8 @@ def test_list_shows_licences_and_status(capsys: pytest.CaptureFixture[str]) -> N
     assert " no " in rows["buffalo_l"]
     assert "in-package" in rows["fall-yolov8n"]
     assert "builtin" in rows["dlib-hog"]
+    assert rows["blazeface-short"].split()[2:5] == ["Apache-2.0", "yes", "edge,hub"]
+    assert rows["dlib-shape-68"].split()[3:5] == ["restricted", "-"]
 
 
 def test_build_trt_explains_what_is_missing(

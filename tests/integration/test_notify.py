@@ -18,8 +18,8 @@ from hub.notify.mqtt import MqttTopicChannel, staff_topic
 from hub.notify.smtp import SmtpEmailChannel
 from hub.notify.webhook import SIGNATURE_HEADER, WebhookChannel, sign
 from innsight.broker import MosquittoBroker, free_port
-from tests.support.hub import mqtt_probe
-from tests.support.smtp import smtp_sink
+from testkit.hub import mqtt_probe
+from testkit.smtp import smtp_sink
 
 pytestmark = pytest.mark.integration
 

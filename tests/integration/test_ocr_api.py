@@ -1,5 +1,5 @@
 """OCR through the hub's HTTP API with the real engines (RapidOCR's PP-OCR ONNX models and
-Tesseract ``vie``) on documents rendered by tests/support/documents.py: exact invoice fields in
+Tesseract ``vie``) on documents rendered by testkit/documents.py: exact invoice fields in
 Vietnamese and English, a CCCD card, passports whose MRZ verifies or carries a wrong check
 digit, refusals with reasons, scopes, encryption at rest and deletion."""
 
@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 
 from hub.auth.scopes import Scope
 from hub.vision.ocr_service import OcrConfig, estimate_skew, load_engines, read_page
-from tests.support.documents import (
+from testkit.documents import (
     ENGLISH_INVOICE,
     VIETNAMESE_ID,
     VIETNAMESE_INVOICE,
@@ -33,7 +33,7 @@ from tests.support.documents import (
     render_invoice,
     render_passport,
 )
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ import pytest
 
 from hub.auth.keys import with_secrets
 from hub.settings import HubSettings
-from tests.support import prefect as prefect_support  # before anything imports Prefect
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers, wait_until
-from tests.support.prefect import prefect_harness, seed_hotel
+from testkit import prefect as prefect_support  # before anything imports Prefect
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers, wait_until
+from testkit.prefect import prefect_harness, seed_hotel
 
 pytestmark = [
     pytest.mark.integration,

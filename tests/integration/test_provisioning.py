@@ -32,7 +32,7 @@ from hub.device_registry import verify_device_token
 from innsight.broker import free_port, mosquitto_binary
 from innsight.cli import main
 from provisioning.site import SitePaths
-from tests.support.provisioning import (
+from testkit.provisioning import (
     MqttSession,
     SiteBroker,
     connack_of,

@@ -25,9 +25,9 @@ from hub.storage import LocalFolderStore
 from hub.tables import Room
 from innsight.demo import photos
 from models.faces import Image
-from tests.support.hub import RunningHub, hub_settings, running_hub, scoped_headers
-from tests.support.postgres import PostgresServer
-from tests.support.rooms import REGIONS, another_shot, reference_room, with_patch
+from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
+from testkit.postgres import PostgresServer
+from testkit.rooms import REGIONS, another_shot, reference_room, with_patch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -33,7 +33,7 @@ from edge_agent.capture.resilient import ReconnectingFrameSource
 from edge_agent.config import CameraConfig, EdgeConfig
 from edge_agent.domain.events import PendingEvent
 from models.faces import DetectedFace, Embedding, Image
-from tests.support.rtsp_server import RtspTestServer, rtsp_server_unavailable
+from testkit.rtsp_server import RtspTestServer, rtsp_server_unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -12,7 +12,7 @@ import pytest
 from contracts.topics import Channel, device_topic
 from edge_agent.transport.paho_transport import PahoTransport
 from innsight.broker import MosquittoBroker, mosquitto_binary
-from tests.support.tls import make_server_tls
+from testkit.tls import make_server_tls
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from hub.backup import EXIT_TOOL, DatabaseToolError, _safe_member, pg_tool
-from tests.support.postgres import postgres_bin_dir
+from testkit.postgres import postgres_bin_dir
 
 
 def test_no_pg_dump_new_enough_names_the_package() -> None:

@@ -1,6 +1,6 @@
 """Camera scenes for /anomaly/detect (hub/vision/camera_scene.py): zone polygons, the foot-point
 intrusion rule, and the water detector against a single dry reference photo (real floor photo,
-simulated puddle: tests/support/floors.py)."""
+simulated puddle: testkit/floors.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hub.vision.camera_scene import (
 )
 from models.anomaly import HazardDetection
 from models.faces import FaceBox
-from tests.support import floors
+from testkit import floors
 
 DOOR = RestrictedZone("door", ((0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)))
 

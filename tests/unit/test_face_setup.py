@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 from edge_agent.config import ConfigError, RecognitionConfig, parse_config
-from edge_agent.face_setup import build_face_checks, match_threshold, tracker_for_camera
+from edge_agent.face_setup import (
+    build_face_checks,
+    face_model_ids,
+    match_threshold,
+    tracker_for_camera,
+)
+from models.face_mesh import FaceMeshLandmarker
 from models.faces import DetectedFace, Embedding, FaceBox, Image, Landmarks
+from models.registry import Commercial, load_manifest
 
 BASE = """\
 device_id: edge-door-01
@@ -50,7 +57,8 @@ def test_defaults_flag_liveness_and_gate_quality() -> None:
     checks = build_face_checks(rec, backend)
     assert checks.tracker.liveness is not None
     assert checks.tracker.require_live is False
-    assert checks.landmarker is backend  # the backend's own 68 points
+    # Face Mesh in the 68-point layout, not the backend's iBUG-trained predictor
+    assert isinstance(checks.landmarker, FaceMeshLandmarker)
     assert checks.passive_liveness is None
     assert checks.quality_gate is not None
     image = np.zeros((120, 120, 3), dtype=np.uint8)
@@ -128,3 +136,25 @@ def test_a_bad_backend_field_points_at_its_line() -> None:
 def test_liveness_window_must_hold_min_frames() -> None:
     with pytest.raises(ValueError, match="min_frames"):
         RecognitionConfig.model_validate({"liveness": {"min_frames": 50, "window_frames": 10}})
+
+
+def test_the_default_edge_uses_only_commercially_usable_face_and_liveness_weights() -> None:
+    """Issue 22: the default edge configuration loads no non-commercial (iBUG 300-W, InsightFace)
+    and no AGPL weights for faces and liveness; dlib's HOG stays selectable."""
+    config = parse_config(
+        BASE + "  - id: staff-door\n    url: rtsp://10.0.0.6/s\n    liveness: require\n"
+    )
+    ids = face_model_ids(config.recognition, [c.liveness for c in config.cameras if c.liveness])
+    assert ids == ("blazeface-short", "facemesh-468", "dlib-shape-5", "dlib-resnet-v1")
+    manifest = load_manifest()
+    for model_id in ids:
+        licence = manifest.get(model_id).licence
+        assert licence.commercial is Commercial.YES, model_id
+        assert "AGPL" not in licence.name.upper(), model_id
+        assert "edge" in manifest.get(model_id).default_for, model_id  # what `models list` says
+    hog = RecognitionConfig.model_validate({"model": {"backend": "dlib", "detector": "hog"}})
+    assert face_model_ids(hog)[0] == "dlib-hog"
+    insight = RecognitionConfig.model_validate(
+        {"model": {"backend": "insightface", "accept_non_commercial_licence": True}}
+    )
+    assert manifest.get(face_model_ids(insight)[0]).licence.commercial is Commercial.NO

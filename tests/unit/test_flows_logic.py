@@ -24,7 +24,6 @@ from hub.flows.attendance import (
     work_date_of,
 )
 from hub.flows.hazard import due_for_realert
-from hub.flows.lost_found import NotAMatchError, accept_match
 from hub.flows.maintenance import Snapshot, expired
 from hub.flows.pricing import NightPrice, changes, rule_violations
 from hub.flows.registry import PIPELINES, SYNC_WORKFLOW, WORKFLOWS, UnknownWorkflowError, spec_of
@@ -286,16 +285,6 @@ def test_room_status_after_analysis() -> None:
     assert next_status("available", False) == "cleaning"
     assert next_status("occupied", True) == "occupied"
     assert next_status("maintenance", True) == "maintenance"
-
-
-def test_lost_item_match_acceptance() -> None:
-    accept_match(0.91, "lost")
-    with pytest.raises(NotAMatchError, match="below"):
-        accept_match(0.5, "lost")
-    with pytest.raises(NotAMatchError, match="already found"):
-        accept_match(0.95, "found")
-    with pytest.raises(NotAMatchError, match="outside"):
-        accept_match(1.5, "lost")
 
 
 def test_registry() -> None:

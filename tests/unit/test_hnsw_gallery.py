@@ -7,7 +7,7 @@ exercised in tests/integration/test_face_dlib.py.
 
 from __future__ import annotations
 
-import json
+import base64
 import logging
 import os
 import threading
@@ -19,16 +19,20 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from contracts.messages import GalleryPerson, GallerySnapshot
+from contracts.messages import GalleryPerson, GallerySnapshot, TemplateProtection
 from edge_agent.index.hnsw_gallery import (
-    SIDECAR,
+    LEGACY_SIDECAR,
+    SEALED_FILE,
     GalleryFormatError,
     HnswFaceIndex,
     encode_embeddings,
 )
+from edge_agent.index.template_transform import transform
 
 DIM = 32
 MODEL = "dlib-resnet-v1"
+KEY, OTHER_KEY = bytes(range(32)), bytes(range(1, 33))  # two sites' gallery keys
+SITE_A, SITE_B = b"A" * 32, b"B" * 32  # two sites' template transform keys
 Vectors = npt.NDArray[np.float32]
 
 
@@ -37,10 +41,25 @@ def unit(rows: npt.NDArray[np.floating]) -> Vectors:
     return np.asarray(rows / np.linalg.norm(rows, axis=1, keepdims=True), dtype=np.float32)
 
 
+def protection(transform_key: bytes) -> TemplateProtection:
+    return TemplateProtection(
+        key_id="0" * 16, transform_key_b64=base64.b64encode(transform_key).decode()
+    )
+
+
+def rotated(people: dict[str, Vectors], transform_key: bytes) -> dict[str, Vectors]:
+    return {pid: transform(transform_key, rows) for pid, rows in people.items()}
+
+
 def snapshot(
-    people: dict[str, Vectors], version: int = 1, dim: int = DIM, model_id: str = MODEL
+    people: dict[str, Vectors],
+    version: int = 1,
+    dim: int = DIM,
+    model_id: str = MODEL,
+    protection: TemplateProtection | None = None,
 ) -> GallerySnapshot:
     return GallerySnapshot(
+        protection=protection,
         version=version,
         model_id=model_id,
         dim=dim,
@@ -64,7 +83,7 @@ def people() -> dict[str, Vectors]:
 
 @pytest.fixture
 def index(people: dict[str, Vectors]) -> HnswFaceIndex:
-    idx = HnswFaceIndex()
+    idx = HnswFaceIndex(key=KEY)
     idx.replace(snapshot(people, version=4))
     return idx
 
@@ -185,27 +204,47 @@ def test_save_and_load_round_trip(
     tmp_path: Path, index: HnswFaceIndex, people: dict[str, Vectors]
 ) -> None:
     index.save(tmp_path / "gallery")
-    loaded = HnswFaceIndex.load(tmp_path / "gallery")
+    loaded = HnswFaceIndex.load(tmp_path / "gallery", key=KEY)
     assert (loaded.model_id, loaded.version, loaded.dim, len(loaded)) == (MODEL, 4, DIM, 20)
     for pid in ("p0", "p13"):
         assert loaded.search(people[pid][2], k=3) == index.search(people[pid][2], k=3)
 
 
 def test_an_empty_gallery_round_trips(tmp_path: Path) -> None:
-    idx = HnswFaceIndex()
+    idx = HnswFaceIndex(key=KEY)
     idx.replace(snapshot({}, version=3))
     idx.save(tmp_path)
-    loaded = HnswFaceIndex.load(tmp_path)
+    loaded = HnswFaceIndex.load(tmp_path, key=KEY)
     assert (len(loaded), loaded.version, loaded.model_id) == (0, 3, MODEL)
 
 
-def test_saving_again_leaves_one_index_file(tmp_path: Path, index: HnswFaceIndex) -> None:
+def test_saving_again_leaves_one_sealed_file(tmp_path: Path, index: HnswFaceIndex) -> None:
     index.save(tmp_path)
     index.replace(snapshot(random_people(3, 1, seed=2), version=5))
     index.save(tmp_path)
-    assert len(list(tmp_path.glob("gallery-*.hnsw"))) == 1
-    assert not list(tmp_path.glob(".*.tmp"))
-    assert HnswFaceIndex.load(tmp_path).version == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SEALED_FILE]
+    assert HnswFaceIndex.load(tmp_path, key=KEY).version == 5
+
+
+def test_the_saved_file_holds_no_template_or_person_id_in_clear(
+    tmp_path: Path, people: dict[str, Vectors]
+) -> None:
+    idx = HnswFaceIndex(key=KEY)
+    idx.replace(snapshot(people, version=4, protection=protection(SITE_A)))
+    idx.save(tmp_path)
+    raw = (tmp_path / SEALED_FILE).read_bytes()
+    stored = np.asarray(people["p7"][0], dtype="<f4")
+    for needle in (stored.tobytes(), transform(SITE_A, stored).astype("<f4").tobytes()):
+        assert needle[:16] not in raw  # neither the embedding nor its transformed template
+    assert SITE_A not in raw  # the transform key
+    assert MODEL.encode() not in raw  # nothing of the metadata either
+
+
+def test_without_a_key_nothing_is_written(tmp_path: Path, people: dict[str, Vectors]) -> None:
+    idx = HnswFaceIndex()
+    idx.replace(snapshot(people))
+    idx.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_crash_while_saving_keeps_the_previous_gallery(
@@ -219,7 +258,7 @@ def test_a_crash_while_saving_keeps_the_previous_gallery(
     real_replace = os.replace
 
     def crash_on_commit(src: str | Path, dst: str | Path) -> None:
-        if Path(dst).name == SIDECAR:
+        if Path(dst).name == SEALED_FILE:
             raise OSError("power cut")
         real_replace(src, dst)
 
@@ -227,7 +266,7 @@ def test_a_crash_while_saving_keeps_the_previous_gallery(
     with pytest.raises(OSError, match="power cut"):
         index.save(tmp_path)
     monkeypatch.undo()
-    loaded = HnswFaceIndex.load(tmp_path)
+    loaded = HnswFaceIndex.load(tmp_path, key=KEY)
     assert loaded.version == 4
     assert loaded.search(people["p5"][0])[0].person_id == "p5"
 
@@ -236,38 +275,73 @@ def test_a_missing_directory_is_a_first_start_not_a_fault(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO):
-        idx = HnswFaceIndex.load(tmp_path / "nowhere")
+        idx = HnswFaceIndex.load(tmp_path / "nowhere", key=KEY)
     assert len(idx) == 0
     assert idx.model_id is None
     assert "starting empty" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_a_corrupt_sidecar_loads_empty(
+def test_a_damaged_file_loads_empty(
     tmp_path: Path, index: HnswFaceIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
     index.save(tmp_path)
-    (tmp_path / SIDECAR).write_text('{"format": 1, "version": ')
+    data = bytearray((tmp_path / SEALED_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / SEALED_FILE).write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING):
-        assert len(HnswFaceIndex.load(tmp_path)) == 0
+        assert len(HnswFaceIndex.load(tmp_path, key=KEY)) == 0
     assert "empty" in caplog.text
 
 
-def test_a_corrupt_index_file_loads_empty(tmp_path: Path, index: HnswFaceIndex) -> None:
-    index.save(tmp_path)
-    (index_file,) = tmp_path.glob("gallery-*.hnsw")
-    data = bytearray(index_file.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    index_file.write_bytes(bytes(data))
-    assert len(HnswFaceIndex.load(tmp_path)) == 0
+def test_a_gallery_file_copied_to_another_site_matches_nobody(
+    tmp_path: Path, people: dict[str, Vectors]
+) -> None:
+    site_a = HnswFaceIndex(key=KEY)
+    site_a.replace(snapshot(people, protection=protection(SITE_A)))
+    site_a.save(tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / SEALED_FILE).write_bytes((tmp_path / "a" / SEALED_FILE).read_bytes())
+    at_b = HnswFaceIndex.load(tmp_path / "b", key=OTHER_KEY)  # site B's gallery key
+    assert len(at_b) == 0
+    assert all(at_b.search(rows[0]) == [] for rows in people.values())
 
 
-def test_a_sidecar_with_wrong_types_loads_empty(tmp_path: Path, index: HnswFaceIndex) -> None:
-    index.save(tmp_path)
-    meta = json.loads((tmp_path / SIDECAR).read_text())
-    meta["dim"] = "thirty-two"
-    (tmp_path / SIDECAR).write_text(json.dumps(meta))
-    assert len(HnswFaceIndex.load(tmp_path)) == 0
+def test_a_clear_gallery_saved_before_issue_17_is_removed(
+    tmp_path: Path, index: HnswFaceIndex
+) -> None:
+    (tmp_path / LEGACY_SIDECAR).write_text('{"format": 1}')
+    (tmp_path / "gallery-3-abc.hnsw").write_bytes(b"raw templates")
+    assert len(HnswFaceIndex.load(tmp_path, key=KEY)) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the site-keyed template transform --------------------------------------------------
+
+
+def test_protected_search_gives_the_same_answers_and_similarities(
+    people: dict[str, Vectors],
+) -> None:
+    clear, protected = HnswFaceIndex(), HnswFaceIndex()
+    clear.replace(snapshot(people))
+    protected.replace(snapshot(rotated(people, SITE_A), protection=protection(SITE_A)))
+    probes = unit(np.concatenate([rows[1:2] for rows in people.values()]) + 0.3)
+    for probe in probes:  # plain probes: the index rotates them
+        a, b = clear.search(probe, k=3), protected.search(probe, k=3)
+        assert [m.person_id for m in a] == [m.person_id for m in b]
+        assert [m.similarity for m in a] == pytest.approx([m.similarity for m in b], abs=1e-5)
+
+
+def test_another_sites_templates_match_nobody_here(people: dict[str, Vectors]) -> None:
+    """Site A's templates (decrypted by a thief) loaded under site B's transform: the same
+    people's probes score like strangers."""
+    stolen = HnswFaceIndex()
+    stolen.replace(snapshot(rotated(people, SITE_A), protection=protection(SITE_B)))
+    own = HnswFaceIndex()
+    own.replace(snapshot(rotated(people, SITE_A), protection=protection(SITE_A)))
+    for rows in people.values():
+        assert own.search(rows[0])[0].similarity > 0.99
+        assert stolen.search(rows[0])[0].similarity < 0.75  # random 32-d vectors: ~N(0, 0.18)
 
 
 # --- search quality -----------------------------------------------------------------------
@@ -298,26 +372,26 @@ def recall_at_1(idx: HnswFaceIndex, people: dict[str, Vectors], queries: Vectors
 
 def test_recall_at_1_matches_exact_search_before_and_after_load(tmp_path: Path) -> None:
     people, queries = recall_case()
-    idx = HnswFaceIndex()
+    idx = HnswFaceIndex(key=KEY)
     idx.replace(snapshot(people, dim=RECALL_DIM))
     assert recall_at_1(idx, people, queries) >= 0.99
 
     idx.save(tmp_path)
-    loaded = HnswFaceIndex.load(tmp_path)
-    assert loaded.ef == 64  # hnswlib does not save ef; load must set it again
+    loaded = HnswFaceIndex.load(tmp_path, key=KEY, ef=64)
+    assert loaded.ef == 64  # set again after every load
     assert recall_at_1(loaded, people, queries) >= 0.99
 
-    # The same file loaded without setting ef searches with hnswlib's default of 10: this is
-    # the loss the line above guards against, so the case is hard enough to show it.
-    (index_file,) = tmp_path.glob("gallery-*.hnsw")
-    bare = hnswlib.Index(space="cosine", dim=RECALL_DIM)
-    bare.load_index(str(index_file))
-    assert bare.ef == 10
+    # The same vectors searched with hnswlib's default ef of 10 lose recall: this is the loss
+    # the line above guards against, so the case is hard enough to show it.
     gallery = np.concatenate(list(people.values()))
+    bare = hnswlib.Index(space="cosine", dim=RECALL_DIM)
+    bare.init_index(max_elements=len(gallery), ef_construction=200, M=32)
+    bare.add_items(gallery, np.arange(len(gallery)))
+    assert bare.ef == 10
     labels, _ = bare.knn_query(queries, k=1)
     assert np.mean(labels[:, 0] == np.argmax(queries @ gallery.T, axis=1)) < 0.99
 
 
 def test_ef_is_configurable_and_set_after_load(tmp_path: Path, index: HnswFaceIndex) -> None:
     index.save(tmp_path)
-    assert HnswFaceIndex.load(tmp_path, ef=120).ef == 120
+    assert HnswFaceIndex.load(tmp_path, key=KEY, ef=120).ef == 120

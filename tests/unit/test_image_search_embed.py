@@ -21,7 +21,7 @@ from models.image_embed import (
     preprocess,
     spec_from_metadata,
 )
-from tests.support.image_sets import crop, load_bgr, require_image_model, rotate
+from testkit.image_sets import crop, load_bgr, require_image_model, rotate
 
 SPEC = KNOWN_SPECS["efficientnet-lite0"]
 ESPRESSO = 967

@@ -338,3 +338,46 @@ def test_export_cache_key_follows_source_exporter_and_arguments() -> None:
     assert exporter_key(fire.model_copy(update={"export": other_args})) != key
     lite = load_manifest().get("efficientnet-lite0")
     assert exporter_key(lite) != key
+
+
+def test_a_pinned_export_is_refused_when_its_bytes_differ(tmp_path: Path) -> None:
+    """A byte-deterministic converter (the MediaPipe models): the manifest pins the exported
+    file's own sha256, so a file with a self-consistent provenance but other bytes is refused."""
+    wanted = b"the converter's output"
+    manifest = _manifest(
+        _entry(
+            source="pypi:mediapipe==0.10.21:mediapipe/modules/face_detection/x.tflite",
+            sha256="b" * 64,
+            file="demo.onnx",
+            export={
+                "module": "models.export.tflite_onnx",
+                "venv": "tflite",
+                "sha256": hashlib.sha256(wanted).hexdigest(),
+            },
+        )
+    )
+    path = _write_export(tmp_path, wanted, "b" * 64)
+    assert model_path("demo-model", models_dir=tmp_path, manifest=manifest) == path
+    _write_export(tmp_path, b"another converter's output", "b" * 64)
+    with pytest.raises(ModelUnavailableError, match=r"not the pinned export.*models fetch demo"):
+        model_path("demo-model", models_dir=tmp_path, manifest=manifest)
+
+
+def test_mediapipe_models_convert_in_their_own_venv_keeping_the_torch_pins() -> None:
+    """The tflite venv has its own pins and folder; the torch venv's key (and so its cached
+    exports) is what it was before the MediaPipe models were added."""
+    manifest = load_manifest()
+    for model_id in ("blazeface-short", "facemesh-468", "pose-landmark-full"):
+        entry = manifest.get(model_id)
+        assert entry.export is not None
+        assert entry.export.venv == "tflite"
+        assert entry.export.sha256 is not None
+        assert entry.licence.name == "Apache-2.0"
+        assert entry.licence.commercial is Commercial.YES
+    specs = [r.spec for r in build_venv.TFLITE_REQUIREMENTS]
+    assert "mediapipe==0.10.21" in specs
+    assert not any(s.startswith(("torch", "tensorflow")) for s in specs)
+    assert all(not r.spec.startswith(("tflite", "mediapipe")) for r in build_venv.REQUIREMENTS)
+    torch_dir = build_venv.venv_dir(Path("/c"))
+    assert torch_dir.name.startswith("build-venv-")
+    assert build_venv.venv_dir(Path("/c"), build_venv.TFLITE).name.startswith("tflite-venv-")

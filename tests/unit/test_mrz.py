@@ -1,5 +1,5 @@
 """ICAO 9303 MRZ parsing and check digits (hub/vision/mrz.py), on the specimen lines printed in
-ICAO Doc 9303 (parts 4 and 5) and on the test passports of tests/support/documents.py."""
+ICAO Doc 9303 (parts 4 and 5) and on the test passports of testkit/documents.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 
 from hub.vision.mrz import MrzError, check_digit, find_mrz, normalise_line, parse_mrz
-from tests.support.documents import check_digit as independent_check_digit
-from tests.support.documents import passport
+from testkit.documents import check_digit as independent_check_digit
+from testkit.documents import passport
 
 TODAY = date(2026, 11, 23)
 

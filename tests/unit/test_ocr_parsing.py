@@ -29,7 +29,7 @@ from hub.vision.ocr_text import (
     parse_date,
 )
 from models.ocr import OcrEngineUnavailableError, OcrLine, TextBox
-from tests.support.documents import check_digit as cd
+from testkit.documents import check_digit as cd
 
 
 def seg(text: str, x: int, y: int, *, conf: float = 0.95, w: int | None = None) -> OcrLine:

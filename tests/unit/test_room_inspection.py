@@ -16,7 +16,7 @@ from hub.vision.room_inspection import (
     inspect,
     ssim_map,
 )
-from tests.support.rooms import REGIONS, another_shot, reference_room, with_patch
+from testkit.rooms import REGIONS, another_shot, reference_room, with_patch
 
 TAGS = {
     "bed": "bed_unmade",

@@ -4,8 +4,9 @@ stored templates, recorded recognitions and the gallery artefact.
 Shapes follow the seed documents (``POST /api/v1/cv/face/recognize`` etc.; see
 docs/api.md for every deviation). Access: health is open but shows only ``status``,
 ``timestamp`` and ``version`` without ``cv:read``; ``/cv/metrics`` is open to loopback callers,
-else ``metrics:read`` (as ``/metrics``); recognition needs ``cv:read``; enrolment and deletion
-need ``cv:write`` (enrolment is rate limited per caller) and are audited; listing stored
+else ``metrics:read`` (as ``/metrics``); recognition needs ``cv:read`` (rate limited per caller);
+enrolment and deletion need ``cv:write`` (enrolment is rate limited per caller, and needs a
+recorded consent: hub/privacy/consent.py) and are audited; listing stored
 templates needs ``cv:write``, their raw vectors (opt-in) and the recognition records need
 ``admin`` and are audited, never cached or logged; gallery downloads take an enrolled device's
 token or ``cv:read``.
@@ -26,7 +27,7 @@ from contracts.ids import ID_PATTERN
 from hub.api.auth import (
     AdminUser,
     CvEnroller,
-    CvReader,
+    CvRecognizer,
     CvWriter,
     GalleryReader,
     MaybePrincipal,
@@ -46,7 +47,6 @@ from hub.gallery import (
     GalleryError,
     GalleryNotFoundError,
     ImageRejectedError,
-    NoUsableFaceError,
     vector_id,
 )
 from hub.tables import AuditLog
@@ -105,6 +105,7 @@ SEED_RECOGNITION_STATUS: dict[str, str] = {
     "face_not_found": "failure",
     "no_face_detected": "no_face",
     "face_too_small": "no_face",
+    "face_low_quality": "no_face",
     "liveness_check_failed": "liveness_failed",
     "liveness_unavailable": "liveness_unavailable",
 }
@@ -291,15 +292,16 @@ class RecognizeResponse(BaseModel):
         description="null on success, else the status (face_not_found, liveness_check_failed, ...)"
     )
     status: str = Field(
-        description="success | no_face_detected | face_too_small | face_not_found | "
-        "liveness_check_failed | liveness_unavailable"
+        description="success | no_face_detected | face_too_small | face_low_quality | "
+        "face_not_found | liveness_check_failed | liveness_unavailable"
     )
     message: str
     employee_id: str | None
     employee_name: str | None
     confidence: float = Field(
-        description="Cosine similarity to the recognised employee; 0.0 when nobody was "
-        "recognised (the nearest stranger's similarity is never given out)."
+        description="Cosine similarity to the recognised employee; the constant 0.0 when "
+        "nobody was recognised (the seed's field: no similarity and no nearest person is "
+        "ever given for a face that matches nobody)."
     )
     is_alive: bool | None = Field(
         description="The liveness verdict; null when liveness was not checked "
@@ -405,7 +407,7 @@ class EnrollImage(BaseModel):
     index: int
     accepted: bool
     quality: float | None = Field(description="0..1 from the face's size and sharpness")
-    faces_found: int
+    faces_found: int = Field(description="Faces detected; others were under half the area.")
     reason: str | None
 
 
@@ -638,14 +640,16 @@ async def cv_metrics(request: Request, runtime: Runtime, cv: Cv, metrics: Metric
 
 @router.post("/face/recognize", response_model=RecognizeResponse)
 async def recognize_face(
-    runtime: Runtime, cv: Cv, metrics: Metrics, _caller: CvReader, request: RecognizeRequest
+    runtime: Runtime, cv: Cv, metrics: Metrics, _caller: CvRecognizer, request: RecognizeRequest
 ) -> RecognizeResponse:
     """Who is this? The largest face in the photo against the gallery of enrolled employees.
 
-    A face below the threshold is ``face_not_found`` with confidence 0.0 (never "the nearest
-    person"); with ``check_liveness`` a face that fails liveness is ``liveness_check_failed``,
-    and when liveness cannot be decided the answer is ``liveness_unavailable`` (nothing is
-    recognised). Every answer is recorded with ``camera_id`` and ``timestamp``.
+    The face must pass the edge's quality gate (``face_too_small``, ``face_low_quality``). A
+    face below the match threshold is ``face_not_found``: no similarity (confidence is the
+    constant 0.0) and no employee, never "the nearest person"; with ``check_liveness`` a face
+    that fails liveness is ``liveness_check_failed``, and when liveness cannot be decided the
+    answer is ``liveness_unavailable`` (nothing is recognised). Rate limited per caller (429
+    with ``Retry-After``). Every answer is recorded with ``camera_id`` and ``timestamp``.
     """
     received = datetime.now(UTC)
     try:
@@ -820,7 +824,13 @@ async def enroll_face(
     request: EnrollRequest,
 ) -> EnrollResponse:
     """Enrol face templates for an employee; ``metadata`` (name, department, position) is
-    stored on the employee, who is created when unknown (then ``metadata.name`` is needed)."""
+    stored on the employee, who is created when unknown (then ``metadata.name`` is needed).
+
+    Needs a recorded consent (``POST /api/v1/privacy/consents``; 422 naming ``consent``).
+    Strict: 422 naming ``images[i]`` and the reason for a photo with no face, several faces of
+    comparable size, a face failing the edge's quality gate, or a photo not of the same person
+    as an earlier one; nothing is stored then. A warning (not a refusal) when the faces
+    already match another enrolled employee (a likely duplicate identity)."""
     try:
         analyzer = await runtime.faces.get()
     except ModelUnavailableError as err:
@@ -843,10 +853,7 @@ async def enroll_face(
         ) from err
     except ImageRejectedError as err:
         raise image_http_error(err.field, err.code, err.reason) from err
-    except NoUsableFaceError as err:
-        detail = [_warning_as_error(w) for w in err.warnings] or field_error("images", err.reason)
-        raise HTTPException(status_code=422, detail=detail) from err
-    except EnrollmentError as err:
+    except EnrollmentError as err:  # no consent; no face, several, below the gate, not one
         raise HTTPException(status_code=422, detail=field_error(err.field, err.reason)) from err
     gallery_version = result.gallery.version if result.gallery is not None else None
     metrics.enrolments.inc(result.faces_enrolled)
@@ -893,8 +900,9 @@ async def remove_faces(
     principal: CvWriter,
     employee_id: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> RemoveResponse:
-    """Delete the employee's face templates and crops and withdraw the consent; the edges
-    forget them at the next gallery sync."""
+    """Delete the employee's face templates and crops; the edges forget them at the next
+    gallery sync. The consent record stays (withdrawing it is
+    ``POST /api/v1/privacy/consents/{employee_id}/withdraw``)."""
     try:
         result = await runtime.gallery.remove_faces(employee_id)
     except EmployeeNotFoundError as err:
@@ -919,12 +927,6 @@ async def remove_faces(
         face_crops_deleted=result.crops_deleted,
         gallery_version=gallery_version,
     )
-
-
-def _warning_as_error(warning: str) -> dict[str, str]:
-    """'images[1]: no face found' -> {field: images[1], reason: no face found}."""
-    field, _, reason = warning.partition(": ")
-    return field_error(field, reason) if reason else field_error("images", warning)
 
 
 async def _gallery_response(runtime: Runtime, version: int | None) -> Response:

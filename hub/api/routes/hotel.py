@@ -47,6 +47,7 @@ from hub.hotel.errors import HotelError
 from hub.hotel.importer import ImportRefused
 from hub.hotel.importer import import_csv as import_rows
 from hub.hotel.validation import check_shift, shift_window
+from hub.privacy.employment import employment_end_hook
 from hub.tables import Employee, Guest, Room, RoomType, ShiftSchedule
 
 router = APIRouter(prefix="/api/v1/hotel", tags=["hotel"])
@@ -788,6 +789,9 @@ class EmployeeOut(BaseModel):
     is_active: bool
     attendance_camera: bool
     face_consent_at: datetime | None
+    non_biometric_checkin: bool = Field(
+        description="face consent withdrawn: checks in by PIN / badge only (hub/privacy/consent)"
+    )
     pii_redacted: bool
     updated_at: datetime
     etag: str
@@ -851,10 +855,15 @@ async def update_employee(
     session: Session,
     caller: Writer,
     response: Response,
+    runtime: Runtime,
     if_match: IfMatch = None,
 ) -> EmployeeOut:
+    # the end of employment deletes the face templates (issue 17, hub/privacy/employment.py)
+    ended = employment_end_hook(runtime.gallery, runtime.session_factory, caller.actor)
     row = await _run(
-        lambda: staff.update_employee(session, employee_id, _values(body), if_match, caller.actor)
+        lambda: staff.update_employee(
+            session, employee_id, _values(body), if_match, caller.actor, ended
+        )
     )
     out = EmployeeOut.of(row, caller)
     _set_etag(response, out.etag)

@@ -6,8 +6,9 @@ hotel's ids (``guest_id: "GUEST001"``, ``booking_id: "BOOK001"``, i.e. ``guests.
 ``bookings.booking_ref``); the database's integer ids are not accepted.
 
 Errors: an unknown room type, room, guest, booking or model is a 404, a bad range or value a
-422, a booking that cannot be scored or a history too short to train on a 409, and a model not
-trained yet a 503 saying how to train it; all in the hub's error body.
+422, a booking that cannot be scored a 409, and a history too short to train on or a model not
+trained yet a 503 naming the command to run and how much history the model needs; all in the
+hub's error body.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ _STATUS: dict[type[MLError], int] = {
     NotFoundError: 404,
     InvalidInputError: 422,
     ConflictError: 409,
-    InsufficientHistoryError: 409,
+    InsufficientHistoryError: 503,
     ModelNotTrainedError: 503,
 }
 

@@ -1,1 +1,0 @@
-"""Test helpers: real services started on free ports."""
