@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
+
+from innsight.hub_cli_args import add_data_dir_argument
 
 EXIT_OK = 0
 EXIT_TAMPERED = 1
@@ -27,13 +28,7 @@ def add_audit_parser(hub: Any) -> None:
         "verify",
         help="check the audit log's hash chain; exit 1 naming the first edited or deleted row",
     )
-    verify.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="the hub's data dir (default: $INNSIGHT_DATA_DIR); the database comes from "
-        "INNSIGHT_DATABASE_URL as for `hub serve`",
-    )
+    add_data_dir_argument(verify)
     verify.set_defaults(func=_cmd_audit_verify)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
+
+from innsight.hub_cli_args import add_data_dir_argument
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -31,13 +32,7 @@ def add_gallery_parser(hub: Any) -> None:
         "rekey",
         help="new template key; re-derive every face template from its crop; new gallery version",
     )
-    rekey.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="the hub's data dir (default: $INNSIGHT_DATA_DIR); the database comes from "
-        "INNSIGHT_DATABASE_URL as for `hub serve`",
-    )
+    add_data_dir_argument(rekey)
     rekey.set_defaults(func=_cmd_rekey)
 
 

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from innsight.hub_cli_args import add_data_dir_argument
+
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -53,13 +55,7 @@ def add_import_parser(hub: Any) -> None:
         default=None,
         help="where the rejected rows go (default: FILE.rejected.csv)",
     )
-    command.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="the hub's data dir (default: $INNSIGHT_DATA_DIR); the database comes from "
-        "INNSIGHT_DATABASE_URL as for `hub serve`",
-    )
+    add_data_dir_argument(command)
     command.add_argument("--no-progress", action="store_true", help="no progress bar")
     command.set_defaults(func=_cmd_import)
 

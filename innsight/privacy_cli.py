@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from innsight.hub_cli_args import add_data_dir_argument
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 
@@ -30,13 +32,7 @@ def add_privacy_parser(hub: Any) -> None:
     )
     report.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     report.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
-    report.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="the hub's data dir (default: $INNSIGHT_DATA_DIR); the database comes from "
-        "INNSIGHT_DATABASE_URL as for `hub serve`",
-    )
+    add_data_dir_argument(report)
     report.set_defaults(func=_cmd_privacy_report)
 
 

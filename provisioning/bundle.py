@@ -91,6 +91,14 @@ def with_attendance_liveness(
     return data
 
 
+def with_gallery_key(data: Mapping[str, Any], gallery_key: str | None) -> dict[str, Any]:
+    """``data`` with ``gallery.key`` set (other gallery settings kept); unchanged for None."""
+    out = dict(data)
+    if gallery_key is not None:
+        out["gallery"] = {**(out.get("gallery") or {}), "key": gallery_key}
+    return out
+
+
 def _validated(text: str, source: str) -> EdgeConfig:
     try:
         return parse_config(text, source)
@@ -119,9 +127,10 @@ def build_bundle(
     secrets: BundleSecrets,
     settings: Mapping[str, Any],
     attendance_cameras: Collection[str] = (),
+    gallery_key: str | None = None,
 ) -> str:
     """The bundle's YAML text, checked against :class:`EdgeConfig`; liveness ``require`` on
-    the ``attendance_cameras`` (:func:`with_attendance_liveness`)."""
+    the ``attendance_cameras`` (:func:`with_attendance_liveness`); the site's ``gallery_key``."""
     data: dict[str, Any] = {
         "device_id": device_id,
         "site": site,
@@ -135,6 +144,7 @@ def build_bundle(
         "hub": {"url": hub_url, "token": secrets.hub_token},
         **with_attendance_liveness(settings, attendance_cameras),
     }
+    data = with_gallery_key(data, gallery_key)
     text = _header(device_id, site) + yaml.dump(data, Dumper=_BundleDumper, sort_keys=False)
     _validated(text, "<bundle>")
     return text
@@ -146,9 +156,11 @@ def with_new_secrets(
     secrets: BundleSecrets,
     ca_pem: str,
     attendance_cameras: Collection[str] = (),
+    gallery_key: str | None = None,
 ) -> str:
     """``device_id``'s existing bundle with its password, token and CA replaced (cameras and
-    other settings kept; liveness ``require`` on the ``attendance_cameras``)."""
+    other settings kept; liveness ``require`` on the ``attendance_cameras``; the site's
+    ``gallery_key`` added where the bundle has none)."""
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -162,6 +174,8 @@ def with_new_secrets(
     data["mqtt"].pop("tls_ca", None)
     data["hub"] = {**(data.get("hub") or {}), "token": secrets.hub_token}
     data = with_attendance_liveness(data, attendance_cameras)
+    if not (data.get("gallery") or {}).get("key"):  # a key already there seals its gallery
+        data = with_gallery_key(data, gallery_key)
     text = _header(str(data.get("device_id")), str(data.get("site"))) + yaml.dump(
         data, Dumper=_BundleDumper, sort_keys=False
     )

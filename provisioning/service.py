@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.index.sealed import load_or_create_key
 from hub.db import SessionFactory
 from hub.device_registry import (
     DeviceRecord,
@@ -98,6 +99,12 @@ def _ca_pem(paths: SitePaths) -> str:
     return paths.ca_cert.read_text(encoding="ascii")
 
 
+def _gallery_key(paths: SitePaths) -> str:
+    """The site's gallery key (made once, 0600), as the bundle carries it."""
+    load_or_create_key(paths.gallery_key)
+    return paths.gallery_key.read_text(encoding="ascii").strip()
+
+
 async def enroll(
     session_factory: SessionFactory, paths: SitePaths, info: SiteInfo, request: EnrollRequest
 ) -> EnrollResult:
@@ -121,6 +128,7 @@ async def enroll(
             secrets=BundleSecrets(password, token),
             settings=request.settings,
             attendance_cameras=request.attendance_cameras,
+            gallery_key=_gallery_key(paths),
         )
         with _restore_on_error(_broker_files(paths, request.bundle_path)):
             PasswordFile(paths.passwd).set(device, password)
@@ -157,12 +165,15 @@ def _rotated_bundle(
             secrets=secrets,
             settings=settings,
             attendance_cameras=attendance_cameras,
+            gallery_key=_gallery_key(paths),
         )
     if not bundle_path.is_file():
         raise BundleError(
             f"no bundle at {bundle_path} to update: pass --cameras FILE to write a new one"
         )
-    return with_new_secrets(bundle_path, device, secrets, _ca_pem(paths), attendance_cameras)
+    return with_new_secrets(
+        bundle_path, device, secrets, _ca_pem(paths), attendance_cameras, _gallery_key(paths)
+    )
 
 
 async def rotate(

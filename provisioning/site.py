@@ -115,6 +115,12 @@ class SitePaths:
     def hub_env(self) -> Path:
         return self.root / "hub.env"
 
+    @property
+    def gallery_key(self) -> Path:
+        """The site's gallery key (0600): every device bundle of the site carries it, so the
+        edges' saved galleries are sealed per site (edge_agent/index/sealed.py)."""
+        return self.root / "gallery.key"
+
     def load_info(self) -> SiteInfo:
         try:
             data = yaml.safe_load(self.site_file.read_text(encoding="utf-8"))

