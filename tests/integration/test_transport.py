@@ -152,9 +152,12 @@ def test_qos1_publishes_reach_a_subscriber_in_order(
 def test_status_online_is_retained_and_stop_leaves_stopped(
     mosquitto: MosquittoBroker, recorders: list[Recorder]
 ) -> None:
+    early = Recorder(mosquitto, [STATUS], "early")  # sees the status arrive at the broker
+    recorders.append(early)
     edge = PahoTransport(SITE, DEVICE, mosquitto.host, mosquitto.port)
     edge.start()
     assert edge.wait_connected(10)
+    early.wait_for(lambda ms: any(bytes(m.payload) == b"online" for m in ms))
     late = Recorder(mosquitto, [STATUS], "late")  # subscribes after the fact: retained
     recorders.append(late)
     [online] = late.wait_for(lambda ms: len(ms) == 1)
