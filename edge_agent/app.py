@@ -1,9 +1,10 @@
 """Composition root of the edge agent: the only place that builds real adapters (DESIGN §3).
 
 Threads: one capture loop per camera (decode → pipeline → outbox), the MQTT transport's own loop,
-the outbox drainer, gallery sync and the heartbeat. They share one stop event. A clean stop ends
-the cameras first, waits (bounded) until the hub has acknowledged every event, then publishes
-``stopped`` and disconnects; anything not acked by then stays in the outbox for the next start.
+the outbox drainer, gallery sync and the heartbeat. A clean stop ends the cameras, gallery sync
+and heartbeat first, waits (bounded) until the hub has acknowledged every event (the drainer keeps
+publishing and re-sending meanwhile: it has a stop event of its own), then publishes ``stopped``
+and disconnects; anything not acked by then stays in the outbox for the next start.
 """
 
 from __future__ import annotations
@@ -187,6 +188,9 @@ class EdgeAgent:
             load_detectors(config.hazards) if config.hazards.enabled else []
         )
         self.stop_event = threading.Event()
+        # Set after the drain wait of stop(): the drainer outlives the cameras so that rows
+        # enqueued last are published and unacked ones re-sent while stop() waits for acks.
+        self._drain_stop = threading.Event()
         self._services: list[threading.Thread] = []
         self._camera_threads: list[threading.Thread] = []
         self.unacked_at_stop: int | None = None
@@ -196,14 +200,12 @@ class EdgeAgent:
         self.drainer.attach()
         self.gallery_sync.attach()
         self.transport.start()
-        for name, target in (
-            ("drain", self.drainer.run),
-            ("gallery-sync", self.gallery_sync.run),
-            ("heartbeat", self.heartbeat.run),
+        for name, target, stop in (
+            ("drain", self.drainer.run, self._drain_stop),
+            ("gallery-sync", self.gallery_sync.run, self.stop_event),
+            ("heartbeat", self.heartbeat.run, self.stop_event),
         ):
-            thread = threading.Thread(
-                target=target, args=(self.stop_event,), name=name, daemon=True
-            )
+            thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
             thread.start()
             self._services.append(thread)
         logger.info(
@@ -252,6 +254,7 @@ class EdgeAgent:
         self.stop_event.set()
         self.wait_cameras(timeout_s=10.0)
         drained = self.drainer.wait_until_drained(drain_timeout_s)
+        self._drain_stop.set()
         if not drained:
             logger.warning(
                 "stopping with %d event(s) not yet acked: they stay in the outbox for next start",

@@ -42,6 +42,9 @@ def _env(data_dir: Path) -> dict[str, str]:
         INNSIGHT_DATA_DIR=str(data_dir),
         INNSIGHT_SITE="hotel-first",
         INNSIGHT_MQTT_ENABLED="false",  # no broker on this machine yet
+        # these tests sign in a dozen times within seconds from one address; the sign-in rate
+        # limit (5 at once, 10 a minute) is tested in tests/integration/test_auth.py
+        INNSIGHT_RATE_LIMIT_LOGIN_BURST="100",
     )
     return env
 
