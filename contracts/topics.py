@@ -64,6 +64,23 @@ def site_subscription(site: str, channel: Channel) -> str:
     return f"{ROOT}/{site}/+/{suffix}"
 
 
+def all_sites_subscription(channel: Channel) -> str:
+    """The chain hub's wildcard subscription for one channel of every device of every site."""
+    suffix = "events/+" if channel is Channel.EVENTS else channel.value
+    return f"{ROOT}/+/+/{suffix}"
+
+
+# What a site's bridge forwards to the chain broker (docs/chain.md), besides staff alarms.
+BRIDGED_CHANNELS = (Channel.EVENTS, Channel.STATUS, Channel.HEARTBEAT)
+
+
+def bridged_filters(site: str) -> list[str]:
+    """The topic filters a site's broker bridges to the chain broker: its devices' events,
+    status and heartbeats, and the hub's staff notifications (alarms)."""
+    topics = [site_subscription(site, channel) for channel in BRIDGED_CHANNELS]
+    return [*topics, f"{ROOT}/{site}/staff/+/notifications"]
+
+
 def parse_topic(topic: str) -> Topic:
     """Parse a concrete topic; raises :class:`ContractError` (``bad_topic``) when it is not ours."""
     parts = topic.split("/")

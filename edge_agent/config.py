@@ -161,6 +161,17 @@ class DlibFaceConfig(_Frozen):
     upsample: Annotated[int, Field(ge=0, le=2)] = 1
 
 
+class LbphFaceConfig(_Frozen):
+    """LBPH templates (``lbph-u2-4x4``, models/face_lbph.py: weightless, classical) on dlib's
+    alignment; faces found by BlazeFace or HOG as with ``dlib``. A second CPU model with its own
+    gallery: it matches a face against its own enrolment photo, not across photos."""
+
+    backend: Literal["lbph"] = "lbph"
+    detector: Literal["blazeface", "hog"] = "blazeface"
+    min_face_px: Annotated[int, Field(ge=16, le=1000)] = 48
+    upsample: Annotated[int, Field(ge=0, le=2)] = 1
+
+
 class YuNetFaceConfig(_Frozen):
     """OpenCV YuNet + SFace (MIT / Apache-2.0); weights from ``innsight models fetch``."""
 
@@ -192,11 +203,12 @@ class InsightFaceConfig(_Frozen):
 
 
 FaceBackendConfig = Annotated[
-    DlibFaceConfig | YuNetFaceConfig | InsightFaceConfig, Field(discriminator="backend")
+    DlibFaceConfig | LbphFaceConfig | YuNetFaceConfig | InsightFaceConfig,
+    Field(discriminator="backend"),
 ]
 
 
-FACE_BACKEND_TAGS = frozenset({"dlib", "yunet-sface", "insightface"})
+FACE_BACKEND_TAGS = frozenset({"dlib", "lbph", "yunet-sface", "insightface"})
 """Discriminator tags pydantic puts in error locations; left out of the YAML path."""
 
 

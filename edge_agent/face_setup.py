@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from edge_agent.config import (
     DlibFaceConfig,
     InsightFaceConfig,
+    LbphFaceConfig,
     LivenessMode,
     RecognitionConfig,
     YuNetFaceConfig,
@@ -31,6 +32,7 @@ OPERATING_THRESHOLDS = {
     "dlib-resnet-v1": DEFAULT_THRESHOLD,  # measured: benchmarks/perception.py
     "sface-2021dec": 0.363,  # OpenCV's published threshold, not measured here
     "buffalo_l": 0.4,  # common ArcFace R50 operating point, not measured here
+    "lbph-u2-4x4": 0.92,  # measured: models/face_lbph.py, tests/unit/test_face_lbph.py
 }
 """Cosine threshold per embedding model, used when the config does not set match_threshold."""
 
@@ -49,6 +51,19 @@ def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
 
         detector = BlazeFaceDetector(min_face_px=model.min_face_px)
         return BlazeFaceDlibAnalyzer(detector, dlib, verifier=build_landmarker())
+    if isinstance(model, LbphFaceConfig):
+        from models.face_dlib import DlibFaceAnalyzer
+        from models.face_lbph import LbphFaceAnalyzer
+
+        aligner = DlibFaceAnalyzer(upsample=model.upsample, landmarks68=False)
+        if model.detector == "hog":
+            return LbphFaceAnalyzer(aligner, aligner)
+        from models.face_blazeface import BlazeFaceDetector, BlazeFaceDlibAnalyzer
+
+        found_by = BlazeFaceDlibAnalyzer(
+            BlazeFaceDetector(min_face_px=model.min_face_px), aligner, verifier=build_landmarker()
+        )
+        return LbphFaceAnalyzer(found_by, aligner)
     if isinstance(model, YuNetFaceConfig):
         from models.face_yunet import YuNetSFaceAnalyzer
 
@@ -80,6 +95,9 @@ def face_model_ids(
         # BlazeFace's uncertain detections are confirmed by Face Mesh
         ids += ["dlib-hog"] if model.detector == "hog" else ["blazeface-short", "facemesh-468"]
         ids += ["dlib-shape-5", "dlib-resnet-v1"]
+    elif isinstance(model, LbphFaceConfig):
+        ids += ["dlib-hog"] if model.detector == "hog" else ["blazeface-short", "facemesh-468"]
+        ids += ["dlib-shape-5", "lbph-u2-4x4"]
     elif isinstance(model, YuNetFaceConfig):
         ids += ["yunet-2023mar", "sface-2021dec"]
     else:

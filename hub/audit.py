@@ -28,6 +28,9 @@ class AuditAction(StrEnum):
     LOST_FOUND_MATCH_CONFIRM = "lost_found.match_confirm"
     LOST_FOUND_MATCH_REJECT = "lost_found.match_reject"
     LOST_FOUND_STATUS = "lost_found.status"
+    # hub/console (issue 18)
+    ALERT_HANDLE = "alert.handle"
+    ATTENDANCE_CORRECT = "attendance.correct"
 
 
 def audit(

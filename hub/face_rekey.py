@@ -36,7 +36,7 @@ from hub.face_templates import (
 from hub.gallery import GalleryService, detect_faces, face_crop_key
 from hub.storage import ObjectStore, StorageError
 from hub.tables import EmployeeFace
-from models.faces import FaceAnalyzer, Image
+from models.faces import FaceAnalyzer, Image, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +64,15 @@ def _rederive(
     key: TemplateKey,
     employee_id: str,
     face_id: int,
+    *,
+    crop_id: int | None = None,
+    model: FaceAnalyzer | None = None,
 ) -> _Derived:
-    """One template from its crop under ``key`` (worker thread); the crop is re-sealed when it
-    was still in clear."""
-    crop_key = face_crop_key(employee_id, face_id)
+    """One template from its crop (``crop_id``'s, default its own) under ``key``, found by
+    ``analyzer`` and embedded by ``model`` (default ``analyzer``; worker thread); the crop is
+    re-sealed when it was still in clear."""
+    model = model or analyzer
+    crop_key = face_crop_key(employee_id, crop_id or face_id)
     try:
         stored = store.get(crop_key)
     except StorageError:
@@ -81,10 +86,10 @@ def _rederive(
     if not faces:
         return _Derived(face_id, None, crop_key)
     face = max(faces, key=lambda f: f.box.area)
-    vector = np.asarray(analyzer.embed(image, face), dtype=np.float32)
+    vector = np.asarray(model.embed(image, face), dtype=np.float32)
     if not is_sealed(stored):
         store.put(crop_key, protector.seal(crop), "application/octet-stream")
-    return _Derived(face_id, protector.protect(analyzer.model_id, vector, key), crop_key)
+    return _Derived(face_id, protector.protect(model.model_id, vector, key), crop_key)
 
 
 async def rekey_templates(
@@ -107,16 +112,43 @@ async def rekey_templates(
     async with sessions() as session:
         rows = (
             await session.exec(
-                select(EmployeeFace.id, EmployeeFace.employee_id).order_by(col(EmployeeFace.id))
+                select(
+                    EmployeeFace.id,
+                    EmployeeFace.employee_id,
+                    EmployeeFace.crop_id,
+                    EmployeeFace.model_id,
+                ).order_by(col(EmployeeFace.id))
             )
         ).all()
-    derived = [
-        await asyncio.to_thread(
-            _rederive, analyzer, protector, store, new, employee_id, int(face_id)
+        # every model's gallery is republished: its snapshot carries the new transform key
+        models = dict(
+            (await session.exec(select(EmployeeFace.model_id, EmployeeFace.dim).distinct())).all()
         )
-        for face_id, employee_id in rows
-        if face_id is not None
-    ]
+    # every template re-embedded by its own model (hub/gallery_models.py); a model the hub
+    # cannot load keeps its templates, re-rotated under the new key by protect_stored_templates
+    embedders = await gallery.embedders(analyzer)
+    derived = []
+    for face_id, employee_id, crop_id, model_id in rows:
+        try:
+            model = await asyncio.to_thread(embedders.get, model_id)
+        except ModelUnavailableError as err:
+            logger.warning("templates of %s re-rotated, not re-derived: %s", model_id, err)
+            continue
+        if face_id is None:
+            continue
+        derived.append(
+            await asyncio.to_thread(
+                _rederive,
+                analyzer,
+                protector,
+                store,
+                new,
+                employee_id,
+                int(face_id),
+                crop_id=crop_id,
+                model=model,
+            )
+        )
     dropped = [d for d in derived if d.embedding is None]
     async with sessions() as session:
         for item in derived:
@@ -127,7 +159,6 @@ async def rekey_templates(
                 continue
             face.embedding = item.embedding
             face.template_key_id = new.key_id
-            face.model_id, face.dim = analyzer.model_id, analyzer.dim
             session.add(face)
         if dropped:
             await session.exec(
@@ -142,6 +173,9 @@ async def rekey_templates(
         except StorageError as err:
             logger.warning("crop of a dropped template not deleted: %s", type(err).__name__)
     announcement = None
+    for model_id, dim in sorted(models.items()):  # the hub model's last: the one reported
+        if model_id != analyzer.model_id:
+            await gallery.publish_new_version(model_id, dim)
     if derived:
         announcement = await gallery.publish_new_version(analyzer.model_id, analyzer.dim)
     logger.info(

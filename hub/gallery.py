@@ -22,7 +22,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -30,29 +30,40 @@ from typing import Protocol
 import cv2
 import numpy as np
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.messages import GalleryPerson, GallerySnapshot, GalleryVersion
 from contracts.topics import Channel, device_topic
 from hub import face_gate
+from hub.cluster.state_versions import GALLERY as GALLERY_STATE
+from hub.cluster.state_versions import bump_in
 from hub.crypto import PiiDecryptError
 from hub.db import SessionFactory
 from hub.face_templates import TemplateProtector
+from hub.gallery_models import (
+    HUB_MODEL_ID,
+    FaceEmbedders,
+    FleetModel,
+    fleet_models,
+    register_model,
+    registered,
+)
 from hub.ingest import IngestError
 from hub.privacy.consent_store import active_consents
 from hub.settings import HubSettings
 from hub.storage import ObjectStore, StorageError
 from hub.tables import Device, Employee, EmployeeFace, GalleryVersionRecord
 from hub.vision.decode import ImageDecodeError, decode_image_b64
-from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
+from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
 MAX_ENROLL_IMAGES = 10
 DEFAULT_MATCH_THRESHOLD: float = HubSettings.model_fields["face_match_threshold"].default
 
-GALLERY_URL_PATH = "/api/v1/cv/gallery/{version}"
+GALLERY_URL_PATH = "/api/v1/cv/gallery/{version}"  # versions: one sequence over all models
 # Enrolled face crops (kept so templates can be rebuilt for a new embedding model); deleted with
 # the templates. The margin around the detector's box and the JPEG quality of the stored crop.
 FACE_CROP_KEY = "faces/{employee_id}/{face_id}.jpg"
@@ -258,6 +269,7 @@ class _Prepared:
     crops: list[bytes] = field(default_factory=list)
     images: list[ImageReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sources: list[tuple[Image, DetectedFace]] = field(default_factory=list)  # what was embedded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,8 +340,18 @@ class GalleryService:
         publisher: Publisher | None = None,
         match_threshold: float = DEFAULT_MATCH_THRESHOLD,
         templates: TemplateProtector,
+        configured_models: Sequence[str] = (),
+        analyzer_source: Callable[[], Awaitable[FaceAnalyzer]] | None = None,
     ) -> None:
+        """``configured_models``: face models to keep templates for besides the hub's own and
+        those the edges report (settings ``gallery_face_models``); ``analyzer_source``: the
+        hub's analyzer for back-fills (default: ``hub_face_analyzer`` loaded on first use)."""
         self.templates = templates  # site-keyed transform + sealing (hub/face_templates.py)
+        self.hub_model_id = HUB_MODEL_ID  # set to the analyzer's model at the first enrolment
+        self._configured = tuple(configured_models)
+        self._analyzer_source = analyzer_source
+        self._embedders: FaceEmbedders | None = None
+        self._backfills: dict[str, asyncio.Task[object]] = {}
         self._match_threshold = match_threshold
         self._session_factory = session_factory
         self._store = store
@@ -339,31 +361,64 @@ class GalleryService:
         self._publisher = publisher
         self._lock = asyncio.Lock()
 
+    @property
+    def session_factory(self) -> SessionFactory:
+        return self._session_factory
+
+    def set_analyzer_source(self, source: Callable[[], Awaitable[FaceAnalyzer]]) -> None:
+        self._analyzer_source = source
+
+    def start_configured_backfills(self) -> None:
+        """Back-fill the configured models and resume the unfinished back-fills of reported
+        ones (hub start; cheap when nothing is missing)."""
+        for model_id in self._configured:
+            if model_id != self.hub_model_id:
+                self.start_backfill(model_id)
+
+        async def resume() -> None:
+            async with self._session_factory() as session:
+                rows = await registered(session)
+            for row in rows:
+                if row.backfill_status in ("pending", "running"):
+                    self.start_backfill(row.model_id)
+
+        self._backfills["*resume"] = asyncio.get_running_loop().create_task(resume())
+
     def set_publisher(self, publisher: Publisher | None) -> None:
         self._publisher = publisher
 
     # -- reading -----------------------------------------------------------------------
 
-    async def latest(self) -> GalleryVersionRecord | None:
+    async def latest(self, model_id: str | None = None) -> GalleryVersionRecord | None:
+        """The newest gallery of ``model_id`` (``None``: of any model). Versions are one
+        sequence over all models, so each model's versions only grow."""
         async with self._session_factory() as session:
-            query = (
-                select(GalleryVersionRecord)
-                .order_by(col(GalleryVersionRecord.version).desc())
-                .limit(1)
-            )
+            query = select(GalleryVersionRecord)
+            if model_id is not None:
+                query = query.where(GalleryVersionRecord.model_id == model_id)
+            query = query.order_by(col(GalleryVersionRecord.version).desc()).limit(1)
             return (await session.exec(query)).first()
 
-    async def artefact(self, version: int | None) -> tuple[GalleryVersionRecord, bytes]:
-        """The stored snapshot bytes of ``version`` (``None``: the latest)."""
+    async def artefact(
+        self, version: int | None, model_id: str | None = None
+    ) -> tuple[GalleryVersionRecord, bytes]:
+        """The stored snapshot bytes of ``version`` (``None``: the latest of ``model_id``, or
+        of the hub's model); a ``version`` of another model than ``model_id`` is not found."""
         if version is None:
-            record = await self.latest()
+            record = await self.latest(model_id or self.hub_model_id)
             if record is None:
-                raise GalleryNotFoundError("no gallery has been published yet")
+                raise GalleryNotFoundError(
+                    f"no gallery of model {model_id or self.hub_model_id!r} has been published yet"
+                )
         else:
             async with self._session_factory() as session:
                 record = await session.get(GalleryVersionRecord, version)
             if record is None:
                 raise GalleryNotFoundError(f"gallery version {version} does not exist")
+            if model_id is not None and record.model_id != model_id:
+                raise GalleryNotFoundError(
+                    f"gallery version {version} is of model {record.model_id!r}, not {model_id!r}"
+                )
         try:
             data = self.templates.open(await asyncio.to_thread(self._store.get, record.object_key))
         except (StorageError, PiiDecryptError) as err:
@@ -391,9 +446,33 @@ class GalleryService:
         await self.announce(announcement)
         return announcement
 
+    async def _publish_models_locked(self, model_ids: Iterable[str]) -> dict[str, GalleryVersion]:
+        """A new version of the gallery of every model in ``model_ids`` that has one or has
+        templates (the dimension: the stored templates', else the last gallery's)."""
+        published: dict[str, GalleryVersion] = {}
+        for model_id in sorted(set(model_ids)):
+            dim = await self._dim_of(model_id)
+            if dim is not None:
+                published[model_id] = await self._publish_locked(model_id, dim)
+        return published
+
+    async def _dim_of(self, model_id: str) -> int | None:
+        async with self._session_factory() as session:
+            dim = (
+                await session.exec(
+                    select(EmployeeFace.dim).where(EmployeeFace.model_id == model_id).limit(1)
+                )
+            ).first()
+        if dim is not None:
+            return int(dim)
+        latest = await self.latest(model_id)
+        return latest.dim if latest is not None else None
+
     async def _publish_locked(self, model_id: str, dim: int) -> GalleryVersion:
         created_at = utcnow()
         async with self._session_factory() as session:
+            # first: replicas publish one at a time, and the others reload (hub/cluster/)
+            await bump_in(session, GALLERY_STATE)
             current = (await session.exec(select(func.max(GalleryVersionRecord.version)))).one()
             version = int(current or 0) + 1
             snapshot = await build_snapshot(
@@ -434,15 +513,19 @@ class GalleryService:
         if publisher is None:
             logger.info("no MQTT publisher: gallery version %d not announced", announcement.version)
             return []
-        if device_ids is None:
+        if device_ids is None:  # the devices that run the gallery's model
             async with self._session_factory() as session:
                 found = await session.exec(
-                    select(Device.device_id).where(
+                    select(Device.device_id, Device.last_heartbeat).where(
                         Device.site == self._site,
                         Device.revoked_at.is_(None),  # type: ignore[union-attr]
                     )
                 )
-                device_ids = list(found.all())
+                device_ids = [
+                    device_id
+                    for device_id, beat in found.all()
+                    if (face_model_of(beat) or self.hub_model_id) == announcement.model_id
+                ]
         reached = []
         payload = announcement.to_json_bytes()
         for device_id in device_ids:
@@ -456,10 +539,144 @@ class GalleryService:
         return reached
 
     async def announce_latest_to(self, device_id: str) -> None:
-        """Re-announce the newest gallery to one device (called when it comes online)."""
-        record = await self.latest()
+        """Announce the newest gallery of the device's face model to it (called when it comes
+        online and when its heartbeat reports another face model). A model the fleet did not
+        run before is registered and its templates are back-filled from the kept crops."""
+        async with self._session_factory() as session:
+            device = await session.get(Device, device_id)
+            model_id = face_model_of(device.last_heartbeat if device is not None else None)
+            if model_id is not None and model_id not in await self.models(session):
+                await register_model(session, model_id, "heartbeat")
+                try:
+                    await session.commit()
+                except IntegrityError:  # another replica registered it first: its back-fill
+                    await session.rollback()
+                else:
+                    logger.info("face model %s joined the fleet (device %s)", model_id, device_id)
+                    self.start_backfill(model_id)
+        record = await self.latest(model_id or self.hub_model_id)
         if record is not None:
             await self.announce(self.announcement(record), [device_id])
+
+    # -- the fleet's models --------------------------------------------------------------
+
+    async def models(self, session: AsyncSession | None = None) -> list[str]:
+        """The face models the hub keeps templates for: its own, the configured ones and those
+        edges reported (hub/gallery_models.py)."""
+        if session is not None:
+            return await fleet_models(session, self.hub_model_id, self._configured)
+        async with self._session_factory() as own:
+            return await fleet_models(own, self.hub_model_id, self._configured)
+
+    async def model_states(self) -> list[FleetModel]:
+        """Every fleet model with its templates, newest gallery and back-fill progress."""
+        async with self._session_factory() as session:
+            ids = await self.models(session)
+            rows = {row.model_id: row for row in await registered(session)}
+            counted = await session.exec(
+                select(EmployeeFace.model_id, func.count()).group_by(col(EmployeeFace.model_id))
+            )
+            counts = {model_id: int(n) for model_id, n in counted.all()}
+        states = []
+        for model_id in ids:
+            latest = await self.latest(model_id)
+            row = rows.get(model_id)
+            own = model_id == self.hub_model_id
+            states.append(
+                FleetModel(
+                    model_id=model_id,
+                    origin=row.origin if row is not None else ("hub" if own else "config"),
+                    templates=counts.get(model_id, 0),
+                    gallery_version=latest.version if latest is not None else None,
+                    people=latest.people if latest is not None else None,
+                    backfill_status=(
+                        row.backfill_status if row is not None else ("done" if own else "pending")
+                    ),
+                    backfill_total=row.backfill_total if row is not None else 0,
+                    backfill_done=row.backfill_done if row is not None else 0,
+                    backfill_failed=row.backfill_failed if row is not None else 0,
+                    backfill_error=row.backfill_error if row is not None else None,
+                    backfill_updated_at=row.backfill_at if row is not None else None,
+                )
+            )
+        return states
+
+    async def embedders(self, analyzer: FaceAnalyzer | None = None) -> FaceEmbedders:
+        """The embedders of every model, around the hub's analyzer (loaded when not given)."""
+        if analyzer is None and self._embedders is not None:
+            return self._embedders
+        if analyzer is None:
+            if self._analyzer_source is not None:
+                analyzer = await self._analyzer_source()
+            else:
+                from models.face_blazeface import hub_face_analyzer
+
+                analyzer = await asyncio.to_thread(hub_face_analyzer)
+        if self._embedders is None or self._embedders.primary is not analyzer:
+            self._embedders = FaceEmbedders(analyzer)
+            self.hub_model_id = analyzer.model_id
+        return self._embedders
+
+    def start_backfill(self, model_id: str) -> None:
+        """Back-fill ``model_id``'s templates in the background (one run per model at a time;
+        hub/flows/gallery_backfill.py does the work)."""
+        running = self._backfills.get(model_id)
+        if running is not None and not running.done():
+            return
+        from hub.flows.gallery_backfill import backfill_model
+
+        self._backfills[model_id] = asyncio.get_running_loop().create_task(
+            backfill_model(self, model_id), name=f"gallery-backfill-{model_id}"
+        )
+
+    async def cancel_backfills(self) -> None:
+        """Stop the running back-fills (hub shutdown); what they stored stays."""
+        tasks = [task for task in self._backfills.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait_backfills(self) -> None:
+        """Wait for the back-fills started so far (tests, shutdown)."""
+        tasks = [task for task in self._backfills.values() if not task.done()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def record_templates(
+        self,
+        employee_id: str,
+        crop_id: int,
+        model_id: str,
+        dim: int,
+        blob: bytes,
+        quality: float,
+    ) -> bool:
+        """Store one back-filled template (``blob`` already protected) of ``crop_id``'s crop;
+        False when that crop's template was deleted meanwhile (nothing stored)."""
+        async with self._lock, self._session_factory() as session:
+            source = await session.get(EmployeeFace, crop_id)
+            if source is None or source.employee_id != employee_id:
+                return False
+            session.add(
+                EmployeeFace(
+                    employee_id=employee_id,
+                    embedding=blob,
+                    dim=dim,
+                    model_id=model_id,
+                    quality=quality,
+                    created_at=utcnow(),
+                    template_key_id=self.templates.key_id,
+                    crop_id=crop_id,
+                )
+            )
+            await session.commit()
+        return True
+
+    async def read_crop(self, employee_id: str, crop_id: int) -> bytes:
+        """The kept (sealed) enrolment crop, opened; raises :class:`StorageError`."""
+        data = await asyncio.to_thread(self._store.get, face_crop_key(employee_id, crop_id))
+        return self.templates.open(data)
 
     # -- enrolment -----------------------------------------------------------------------
 
@@ -499,11 +716,24 @@ class GalleryService:
                 await asyncio.to_thread(decode_image, index, text, max_bytes=self._max_image_bytes)
             )
         prepared = await asyncio.to_thread(_prepare_faces, analyzer, images, self._match_threshold)
+        # the same faces embedded by every other model of the fleet (hub/gallery_models.py)
+        embedders = await self.embedders(analyzer)
+        others = [m for m in await self.models() if m != analyzer.model_id]
+        extra, skipped = await asyncio.to_thread(embed_other_models, embedders, others, prepared)
+        prepared.warnings.extend(
+            f"no {model_id} templates yet ({reason}); its back-fill makes them from the kept "
+            "crops once the model is available"
+            for model_id, reason in skipped.items()
+        )
         # stored and compared only under the site's template key (hub/face_templates.py)
         key_id = self.templates.key_id
         prepared.embeddings = [
             self.templates.protect(analyzer.model_id, blob) for blob in prepared.embeddings
         ]
+        protected = {
+            model_id: (dim, [self.templates.protect(model_id, blob) for blob in blobs])
+            for model_id, (dim, blobs) in extra.items()
+        }
 
         async with self._lock:
             now = utcnow()
@@ -536,8 +766,10 @@ class GalleryService:
                 employee.updated_at = now
                 session.add(employee)
                 replaced: list[int] = []
+                touched = {analyzer.model_id, *protected}
                 if replace_existing:
-                    replaced = await _face_ids(session, employee_id)
+                    replaced = await _crop_ids(session, employee_id)
+                    touched.update(await _model_ids(session, employee_id))
                     await session.exec(
                         delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
                     )
@@ -554,10 +786,31 @@ class GalleryService:
                     for blob, quality in zip(prepared.embeddings, prepared.qualities, strict=True)
                 ]
                 session.add_all(rows)
-                await session.commit()
+                await session.flush()
                 new_ids = [row.id for row in rows if row.id is not None]
-            announcement = await self._publish_locked(analyzer.model_id, analyzer.dim)
-        await self.announce(announcement)
+                for row in rows:  # each primary template is its own crop's
+                    row.crop_id = row.id
+                for model_id, (dim, blobs) in protected.items():
+                    session.add_all(
+                        EmployeeFace(
+                            employee_id=employee_id,
+                            embedding=blob,
+                            dim=dim,
+                            model_id=model_id,
+                            quality=quality,
+                            created_at=now,
+                            template_key_id=key_id,
+                            crop_id=crop_id,
+                        )
+                        for blob, quality, crop_id in zip(
+                            blobs, prepared.qualities, new_ids, strict=True
+                        )
+                    )
+                await session.commit()
+            announcements = await self._publish_models_locked(touched)
+        announcement = announcements[analyzer.model_id]
+        for published in announcements.values():
+            await self.announce(published)
         await self._delete_crops(employee_id, replaced)
         stored = await self._store_crops(employee_id, new_ids, prepared.crops)
         if stored < len(new_ids):
@@ -618,7 +871,8 @@ class GalleryService:
                     raise EmployeeNotFoundError(
                         employee_id, f"employee {employee_id!r} does not exist"
                     )
-                face_ids = await _face_ids(session, employee_id)
+                face_ids = await _crop_ids(session, employee_id)
+                models = await _model_ids(session, employee_id)
                 count = len(face_ids)
                 await session.exec(
                     delete(EmployeeFace).where(col(EmployeeFace.employee_id) == employee_id)
@@ -626,12 +880,11 @@ class GalleryService:
                 employee.updated_at = utcnow()
                 session.add(employee)
                 await session.commit()
-            latest = await self.latest()
-            announcement = None
-            if count and latest is not None:
-                announcement = await self._publish_locked(latest.model_id, latest.dim)
-        if announcement is not None:
-            await self.announce(announcement)
+            published = await self._publish_models_locked(models) if count else {}
+        for each in published.values():
+            await self.announce(each)
+        # the hub model's new version is the one reported (the others were announced too)
+        announcement = published.get(self.hub_model_id) or next(iter(published.values()), None)
         crops = await self._delete_crops(employee_id, face_ids)
         return RemovalResult(employee_id, count, announcement, crops)
 
@@ -697,11 +950,48 @@ def _embedding_count(snapshot: GallerySnapshot) -> int:
     return total_bytes // (4 * snapshot.dim)
 
 
-async def _face_ids(session: AsyncSession, employee_id: str) -> list[int]:
+def face_model_of(heartbeat: object) -> str | None:
+    """The face model an edge reported in its last heartbeat (``models.face``), if any."""
+    if not isinstance(heartbeat, dict):
+        return None
+    models = heartbeat.get("models")
+    face = models.get("face") if isinstance(models, dict) else None
+    return face if isinstance(face, str) and face else None
+
+
+def embed_other_models(
+    embedders: FaceEmbedders, model_ids: Sequence[str], prepared: _Prepared
+) -> tuple[dict[str, tuple[int, list[bytes]]], dict[str, str]]:
+    """The enrolled faces embedded by each of ``model_ids`` (worker thread): ``{model: (dim,
+    embeddings)}`` and ``{model: why not}`` for models that cannot be loaded or embed here."""
+    made: dict[str, tuple[int, list[bytes]]] = {}
+    skipped: dict[str, str] = {}
+    for model_id in model_ids:
+        try:
+            model = embedders.get(model_id)
+            vectors = [
+                embedding_bytes(model.embed(image, face)) for image, face in prepared.sources
+            ]
+        except (ModelUnavailableError, ValueError) as err:
+            skipped[model_id] = str(err)
+            continue
+        made[model_id] = (model.dim, vectors)
+    return made, skipped
+
+
+async def _crop_ids(session: AsyncSession, employee_id: str) -> list[int]:
+    """The employee's kept crops (a crop per enrolled face; NULL before migration 0009)."""
     found = await session.exec(
-        select(EmployeeFace.id).where(EmployeeFace.employee_id == employee_id)
+        select(EmployeeFace.id, EmployeeFace.crop_id).where(EmployeeFace.employee_id == employee_id)
     )
-    return [int(face_id) for face_id in found.all() if face_id is not None]
+    return sorted({crop or face for face, crop in found.all() if face is not None})
+
+
+async def _model_ids(session: AsyncSession, employee_id: str) -> set[str]:
+    found = await session.exec(
+        select(EmployeeFace.model_id).where(EmployeeFace.employee_id == employee_id)
+    )
+    return set(found.all())
 
 
 async def _employee(session: AsyncSession, employee_id: str) -> Employee | None:
@@ -751,5 +1041,6 @@ def _prepare_faces(
         prepared.embeddings.append(embedding_bytes(vector))
         prepared.qualities.append(score)
         prepared.crops.append(face_crop_jpeg(image, face.box))
+        prepared.sources.append((image, face))
         prepared.images.append(ImageReport(index, True, score, len(faces)))
     return prepared

@@ -83,6 +83,12 @@ class HubSettings(BaseModel):
     # (edge_agent/domain/matching.py): raw dlib descriptors are ~1.45 long, so their customary
     # 0.6 Euclidean cut sits near cosine 0.91; 0.93 keeps every stranger measured so far out.
     face_match_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.93
+    gallery_face_models: list[str] = Field(
+        default_factory=list,
+        description="Face models the hub keeps templates and a gallery for besides those its "
+        "edges report in their heartbeats (comma-separated in the environment; "
+        "docs/galleries.md), e.g. lbph-u2-4x4 or sface-2021dec.",
+    )
 
     ingest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
     ingest_max_batch_delay_s: Annotated[float, Field(ge=0.0, le=10.0)] = 0.05
@@ -91,6 +97,9 @@ class HubSettings(BaseModel):
     ingest_shared_group: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
 
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    # CompreFace-compatible REST (hub/compat/compreface, docs/compreface.md): /api/v1/recognition,
+    # /api/v1/detection, /api/v1/verification with service-scoped x-api-key keys; off by default.
+    compat_compreface: bool = False
 
     # Object storage (hub/storage.py): an S3 endpoint (MinIO) when s3_endpoint is set, else the
     # local objects_dir. The hub starts while the endpoint is down; /health shows it.
@@ -161,6 +170,10 @@ class HubSettings(BaseModel):
         default=True,
         description="GET /metrics without a token from 127.0.0.1/::1; else metrics:read.",
     )
+    # OpenTelemetry traces of HTTP requests (hub/observability/tracing.py): off by default;
+    # "otlp" needs opentelemetry-exporter-otlp-proto-http and reads OTEL_EXPORTER_OTLP_* itself
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_service_name: str = Field(default="innsight-hub", min_length=1, max_length=128)
     rate_limit_heavy_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 30.0
     rate_limit_heavy_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
     rate_limit_login_per_minute: Annotated[float, Field(gt=0, le=60_000)] = 10.0
@@ -205,6 +218,10 @@ class HubSettings(BaseModel):
     )
     flows_work_pool: str = Field(default="innsight", min_length=1, max_length=100)
     flows_poll_interval_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    # API replicas (hub/cluster/, docs/scale-out.md): how often the shared state versions are
+    # read (PostgreSQL's LISTEN/NOTIFY wakes a replica sooner), and the leader lease's length.
+    cluster_poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    leader_lease_s: Annotated[float, Field(ge=1, le=600)] = 15.0
     flows_default_schedules: bool = Field(
         default=True, description="Create the default schedules (pricing at 03:00, ...)."
     )
@@ -254,8 +271,24 @@ class HubSettings(BaseModel):
     # the audit trail: never shorter than any class above (it records their deletion)
     retention_audit_days: Annotated[int, Field(ge=365, le=36500)] = 2190
     hazard_realert_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
+    # Frigate-shaped MQTT and Home Assistant discovery (hub/compat; docs/integrations.md), off
+    # by default. Names go out only for employees with an active consent for one of
+    # compat_name_purposes (comma-separated; "none": never).
+    frigate_enabled: bool = False
+    frigate_topic_prefix: str = Field(default="frigate", pattern=r"^[A-Za-z0-9_.\-/]{1,64}$")
+    ha_discovery_enabled: bool = False
+    ha_discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_.\-/]{1,64}$")
+    ha_state_prefix: str = Field(default="innsight-ha", pattern=r"^[A-Za-z0-9_.\-/]{1,64}$")
+    ha_last_employee: bool = False
+    ha_rescan_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    compat_name_purposes: str = Field(
+        default="access",
+        pattern=r"^(none|(attendance|access|safety)(,(attendance|access|safety))*)$",
+    )
+    compat_sub_label: Literal["name", "employee_id"] = "name"
+    compat_active_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
 
-    @field_validator("attendance_cameras", mode="before")
+    @field_validator("attendance_cameras", "gallery_face_models", mode="before")
     @classmethod
     def _split_cameras(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -429,6 +429,31 @@ class EmployeeFace(SQLModel, table=True):
         description="the template key the embedding is rotated under; NULL: stored in clear "
         "before migration 0006 (converted when the hub starts)",
     )
+    crop_id: int | None = Field(
+        default=None,
+        description="the template whose kept enrolment crop (faces/{employee_id}/{crop_id}.jpg) "
+        "this one was embedded from: one crop, a template per face model (migration 0009)",
+    )
+
+
+class GalleryModel(SQLModel, table=True):
+    """A face model the fleet runs (reported in an edge's heartbeat or configured in
+    ``gallery_face_models``): the hub keeps a template per enrolment crop for each, and the
+    back-fill's progress (hub/gallery_models.py, migration 0009)."""
+
+    __tablename__ = "gallery_models"
+
+    model_id: str = Field(max_length=128, primary_key=True)
+    origin: str = Field(max_length=16, description="hub | config | heartbeat")
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    backfill_status: str = Field(
+        default="pending", max_length=16, description="pending | running | done | failed"
+    )
+    backfill_total: int = 0
+    backfill_done: int = 0
+    backfill_failed: int = 0
+    backfill_error: str | None = Field(default=None, max_length=1024)
+    backfill_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class FaceRecognitionLog(SQLModel, table=True):
@@ -655,6 +680,39 @@ class EventFlowWork(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+class StateVersion(SQLModel, table=True):
+    """A named version (``gallery``, ``image_index:room``...) that every API replica follows:
+    bumped by the replica that changed the state, reloaded by the others (hub/cluster/)."""
+
+    __tablename__ = "state_versions"
+
+    name: str = Field(primary_key=True, max_length=64)
+    version: int = Field(default=0, sa_type=BigInteger, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """One rate-limit key shared by every replica (GCRA: ``tat`` is the theoretical arrival
+    time, epoch seconds; hub/cluster/ratelimit_store.py)."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: str = Field(primary_key=True, max_length=255)
+    tat: float = Field(nullable=False)
+
+
+class LeaseRow(SQLModel, table=True):
+    """Who runs a once-per-deployment job until ``expires_at`` (epoch seconds; hub/cluster/
+    lease.py)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=255, nullable=False)
+    expires_at: float = Field(nullable=False)
+    acquired_at: float = Field(nullable=False)
+
+
 class DeadLetterPublic(SQLModel):
     id: int
     topic: str
@@ -750,6 +808,9 @@ class ApiKeyPublic(SQLModel):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    service: str | None = Field(
+        default=None, description="recognition | detection | verification: a CompreFace key"
+    )
 
 
 class ApiKey(SQLModel, table=True):
@@ -763,6 +824,8 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64, unique=True, index=True, repr=False)
     scopes: list[str] = Field(default_factory=list, sa_type=JSONType)
     created_by: str = Field(max_length=128)
+    # hub/compat/compreface: a key of one CompreFace-compatible service, refused elsewhere
+    service: str | None = Field(default=None, max_length=16, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
@@ -1149,3 +1212,52 @@ class RoomReference(SQLModel, table=True):
     created_by: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# -- staff console (issue 18; migration 0011) ----------------------------------------------------
+
+
+class ConsolePreference(SQLModel, table=True):
+    """A console user's preferences, keyed by the principal's actor (``user:alice``)."""
+
+    __tablename__ = "console_preferences"
+
+    actor: str = Field(max_length=160, primary_key=True)
+    language: str = Field(default="en", max_length=8)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AlertHandling(SQLModel, table=True):
+    """How staff handled a hazard alert: status (open | acknowledged | resolved | false_alarm),
+    assignee and note. A false alarm is kept, not deleted (detector tuning reads them)."""
+
+    __tablename__ = "alert_handling"
+
+    alert_id: int = Field(primary_key=True, foreign_key="hazard_alerts.id")
+    status: str = Field(default="open", max_length=16, index=True)
+    assigned_to: str | None = Field(default=None, max_length=128)
+    note: str | None = Field(default=None, max_length=500)
+    updated_by: str = Field(max_length=160)
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class AttendanceCorrection(SQLModel, table=True):
+    """A correction of one employee's attendance on one day, with its reason and author; the
+    attendance log it changed (or created) keeps the corrected values."""
+
+    __tablename__ = "attendance_corrections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    attendance_log_id: int = Field(foreign_key="attendance_logs.id", index=True)
+    employee_id: str = Field(max_length=ID_MAX, index=True)
+    work_date: date
+    status: str = Field(max_length=16, description="present | late | absent")
+    previous_status: str | None = Field(default=None, max_length=16)
+    check_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    check_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    reason: str = Field(max_length=500)
+    corrected_by: str = Field(max_length=160)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -70,6 +70,9 @@ class MosquittoBroker:
     binary: str | None = None
     tls: BrokerTls | None = None
     password_file: Path | None = None
+    # Lines appended after the generated ones (global options, more listeners, a bridge's
+    # ``connection`` section; Mosquitto applies listener and bridge options to the latest one).
+    extra_config: list[str] = field(default_factory=list)
     _process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -117,6 +120,7 @@ class MosquittoBroker:
                     "log_type error",
                     "log_type warning",
                     "log_type notice",
+                    *self.extra_config,
                     "",
                 ]
             )

@@ -8,21 +8,26 @@ slot in the same way.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from innsight.hub_cli_args import ROLE_CHAIN, add_role_argument
+
 EXIT_CONFIG = 2
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(level: str, log_format: str = "text") -> None:
+    # text lines, or one JSON object per line with the request id (docs/observability.md)
+    from hub.observability.logs import configure_logging, log_format_of
+
+    try:
+        chosen = log_format_of(log_format)
+    except ValueError as err:  # INNSIGHT_LOG_FORMAT=yaml: say so, keep logging
+        print(f"INNSIGHT_LOG_FORMAT: {err}; using text", file=sys.stderr)
+        chosen = "text"
+    configure_logging(level, chosen)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -51,8 +56,24 @@ def _cmd_hub_serve(args: argparse.Namespace) -> int:
     refused = refuse_newer_database(settings)  # exit 6 with the reason, before uvicorn starts
     if refused is not None:
         return refused
-    serve(settings)
+    if args.role == ROLE_CHAIN:  # a chain of hotels' read-only view (docs/chain.md)
+        from hub.api.chain_app import serve_chain
+
+        if getattr(args, "workers", 1) != 1:
+            print("--workers: the chain hub runs as one process", file=sys.stderr)
+            return EXIT_CONFIG
+
+        serve_chain(settings)
+        return 0
+    serve(settings, workers=args.workers)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 to 64")
+    return value
 
 
 def _cmd_edge_check_config(args: argparse.Namespace) -> int:
@@ -87,6 +108,12 @@ def _cmd_edge_run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="innsight", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default=os.environ.get("INNSIGHT_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("INNSIGHT_LOG_FORMAT", "text").strip().lower() or "text",
+        help="text lines, or one JSON object per line (env: INNSIGHT_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="hub + broker + one edge agent on a bundled clip")
@@ -108,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = hub.add_parser("serve", help="run the REST API and the MQTT ingest (env: INNSIGHT_*)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="API worker processes on this port (they agree through the database: "
+        "docs/scale-out.md)",
+    )
+    add_role_argument(serve)
     serve.set_defaults(func=_cmd_hub_serve)
 
     edge = sub.add_parser("edge", help="the camera appliance agent").add_subparsers(
@@ -177,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(args.log_level)
+    _configure_logging(args.log_level, args.log_format)
     result: int = args.func(args)
     return result
 

@@ -1,4 +1,10 @@
-"""``innsight hub gallery rekey``: re-key the site's face templates (issue 17 item 4).
+"""``innsight hub gallery rekey | models | backfill MODEL``.
+
+``models`` lists the fleet's face models with their templates, newest gallery and back-fill
+progress; ``backfill MODEL`` makes a model's missing templates from the kept crops now
+(hub/flows/gallery_backfill.py; docs/galleries.md).
+
+``rekey``: re-key the site's face templates (issue 17 item 4).
 
 Makes a new template key, re-derives every template from its kept crop with the hub's face model,
 deletes the templates without a usable crop, drops the old key and publishes a new gallery
@@ -34,6 +40,81 @@ def add_gallery_parser(hub: Any) -> None:
     )
     add_data_dir_argument(rekey)
     rekey.set_defaults(func=_cmd_rekey)
+    models = gallery.add_parser(
+        "models", help="the fleet's face models: templates, gallery version, back-fill progress"
+    )
+    add_data_dir_argument(models)
+    models.set_defaults(func=_cmd_models)
+    backfill = gallery.add_parser(
+        "backfill", help="make a face model's missing templates from the kept enrolment crops"
+    )
+    backfill.add_argument("model_id", help="e.g. lbph-u2-4x4, sface-2021dec")
+    add_data_dir_argument(backfill)
+    backfill.set_defaults(func=_cmd_backfill)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hub.gallery_models import FleetModel
+    from hub.settings import HubSettingsError
+
+    if args.data_dir is not None:
+        os.environ["INNSIGHT_DATA_DIR"] = str(args.data_dir)
+
+    async def run() -> list[FleetModel]:
+        from hub.flows.context import current
+
+        deps = await current()
+        return [] if deps.gallery is None else await deps.gallery.model_states()
+
+    try:
+        states = asyncio.run(run())
+    except HubSettingsError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    sys.stdout.write("model\torigin\ttemplates\tgallery\tbackfill\tdone/total\tfailed\n")
+    for m in states:
+        sys.stdout.write(
+            f"{m.model_id}\t{m.origin}\t{m.templates}\t{m.gallery_version or '-'}\t"
+            f"{m.backfill_status}\t{m.backfill_done}/{m.backfill_total}\t{m.backfill_failed}"
+            + (f"\t{m.backfill_error}" if m.backfill_error else "")
+            + "\n"
+        )
+    return EXIT_OK
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hub.flows.gallery_backfill import BackfillReport, backfill_model
+    from hub.settings import HubSettingsError
+
+    if args.data_dir is not None:
+        os.environ["INNSIGHT_DATA_DIR"] = str(args.data_dir)
+
+    async def run() -> BackfillReport | None:
+        from hub.flows.context import current
+
+        deps = await current()
+        if deps.gallery is None:
+            return None
+        return await backfill_model(deps.gallery, args.model_id)
+
+    try:
+        report = asyncio.run(run())
+    except HubSettingsError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    if report is None or report.status == "failed":
+        reason = "no gallery service" if report is None else report.error
+        sys.stderr.write(f"error: back-fill of {args.model_id} failed: {reason}\n")
+        return EXIT_USAGE
+    sys.stdout.write(
+        f"{report.model_id}: {report.done} of {report.total} crops embedded, {report.failed} "
+        f"failed, gallery version {report.gallery_version or '-'}\n"
+    )
+    return EXIT_OK
 
 
 def _cmd_rekey(args: argparse.Namespace) -> int:

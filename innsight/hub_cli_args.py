@@ -16,3 +16,18 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
         help="the hub's data dir (default: $INNSIGHT_DATA_DIR); the database comes from "
         "INNSIGHT_DATABASE_URL as for `hub serve`",
     )
+
+
+ROLE_SITE = "site"
+ROLE_CHAIN = "chain"
+
+
+def add_role_argument(parser: argparse.ArgumentParser) -> None:
+    """``--role site|chain`` of ``hub serve``: a hotel's hub, or the chain hub (docs/chain.md)."""
+    parser.add_argument(
+        "--role",
+        choices=(ROLE_SITE, ROLE_CHAIN),
+        default=ROLE_SITE,
+        help="site: a hotel's hub (default); chain: the read-only cross-site hub that ingests "
+        "every hotel's bridged topics from the chain broker",
+    )

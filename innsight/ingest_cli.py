@@ -8,7 +8,6 @@ from the environment (``INNSIGHT_*``), as for ``innsight hub serve``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from typing import Any
 
@@ -38,5 +37,7 @@ def _cmd_hub_ingest(args: argparse.Namespace) -> int:
     refused = refuse_newer_database(settings)
     if refused is not None:
         return refused
+    import asyncio  # not at import: every `innsight` command builds this parser
+
     asyncio.run(run_worker(settings, str(args.worker), group=str(args.group)))
     return 0

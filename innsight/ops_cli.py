@@ -13,7 +13,8 @@ Exit codes of ``hub init`` / ``hub users`` / ``hub token`` (:mod:`innsight.hub_a
 from __future__ import annotations
 
 import argparse
-from importlib import metadata
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,35 @@ ROLES = ("admin", "manager", "staff", "viewer", "dpo")
 
 def package_version() -> str:
     """The installed ``innsight`` distribution's version (its package metadata)."""
+    from importlib import metadata  # read for --version only, not by every command
+
     try:
         return metadata.version("innsight")
     except metadata.PackageNotFoundError:  # running from a tree that was never installed
         return "0+unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, reading the package metadata only when it is asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        _namespace: argparse.Namespace,
+        _values: str | Sequence[Any] | None,
+        _option_string: str | None = None,
+    ) -> None:
+        sys.stdout.write(f"{parser.prog} {package_version()}\n")
+        parser.exit()
 
 
 def _hub(args: argparse.Namespace) -> int:
@@ -163,7 +189,7 @@ def _add_service_args(parser: argparse.ArgumentParser, component: str) -> None:
 def add_ops_parsers(parser: argparse.ArgumentParser, *, hub: Any, edge: Any) -> None:
     """Add ``--version`` to ``parser`` and the operator commands to the ``hub`` and ``edge``
     sub-parser groups of ``innsight``."""
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     _add_hub_parsers(hub)
     edge_service = edge.add_parser("install-service", help="write the edge agent's systemd unit")
     _add_service_args(edge_service, "edge")

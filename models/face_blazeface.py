@@ -197,6 +197,11 @@ class BlazeFaceDlibAnalyzer:
     def detector(self) -> BlazeFaceDetector:
         return self._detector
 
+    @property
+    def embedder(self) -> Any:
+        """The dlib analyzer that embeds (and aligns: other models reuse its chip)."""
+        return self._embedder
+
     def detect(self, image: Image) -> list[DetectedFace]:
         height, width = image.shape[:2]
         scale = 1.0

@@ -9,13 +9,14 @@ never printed: the bundle file (0600) is where they go, and the output says wher
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from provisioning.bridge_cli import add_bridge_parser
 
 if TYPE_CHECKING:
     from hub.db import SessionFactory
@@ -64,6 +65,8 @@ def _load_site(args: argparse.Namespace, settings: HubSettings) -> tuple[SitePat
 
 
 def _with_hub_db(settings: HubSettings, work: Callable[[SessionFactory], Awaitable[T]]) -> T:
+    import asyncio  # not at import: every `innsight` command builds this parser
+
     from hub.db import create_engine, create_session_factory, init_db
 
     async def run() -> T:
@@ -342,3 +345,5 @@ def add_provision_parser(sub: Any) -> None:
     _common(reload, site_required=False)
     reload.add_argument("--broker-pid", type=int, default=None)
     reload.set_defaults(provision_func=_cmd_reload, no_reload=False)
+
+    add_bridge_parser(commands)  # `provision bridge` (docs/chain.md)

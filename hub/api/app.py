@@ -17,6 +17,9 @@ from hub.api.auth import API_KEY_HEADER, AuthState
 from hub.api.deps import FaceAnalyzerProvider, HubRuntime, build_cv_services
 from hub.api.errors import error_body, field_error, install_error_handlers
 from hub.api.routes import admin, auth, cv, cv_anomaly, cv_images, cv_ocr, cv_room, events, metrics
+from hub.api.routes import cluster as cluster_routes
+from hub.api.routes import compreface as compreface_routes
+from hub.api.routes import compreface_infer as compreface_infer_routes
 from hub.api.routes import hotel as hotel_routes
 from hub.api.routes import hotel_pms as hotel_pms_routes
 from hub.api.routes import llm as llm_routes
@@ -25,15 +28,21 @@ from hub.api.routes import ml as ml_routes
 from hub.api.routes import prefect as prefect_routes
 from hub.api.routes import privacy as privacy_routes
 from hub.api.routes import privacy_consent as privacy_consent_routes
+from hub.api.routes.console import mount_console
 from hub.assistant.service import AssistantService
 from hub.auth.keys import jwt_secret_of, with_secrets
+from hub.cluster.runtime import Cluster, start_cluster, stop_cluster
+from hub.compat.bridge import CompatBridge
+from hub.compat.wiring import start_compat
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import SessionFactory, create_engine, create_session_factory, init_db
 from hub.face_templates import protect_stored_templates, template_protector
-from hub.flows.wiring import Flows, start_flows, stop_flows
+from hub.flows.wiring import Flows, catch_up_attendance, start_flows, stop_flows
 from hub.gallery import MAX_ENROLL_IMAGES, GalleryService
 from hub.ingest import MqttIngest
 from hub.ml.api import MLProvider
+from hub.observability.context import REQUEST_ID_HEADER
+from hub.observability.setup import install_observability
 from hub.settings import HubSettings
 from hub.storage import ObjectStore, object_store_for
 from hub.vision.image_index import IndexParams
@@ -124,6 +133,8 @@ def create_app(
         bind_pii_cipher(engine, pii_cipher)
         ingest: MqttIngest | None = None
         flows: Flows | None = None
+        cluster: Cluster | None = None
+        compat: CompatBridge | None = None
         try:
             await init_db(engine)
             session_factory = create_session_factory(engine)
@@ -138,6 +149,7 @@ def create_app(
                 max_image_bytes=settings.max_upload_bytes,
                 match_threshold=settings.face_match_threshold,
                 templates=template_protector(settings, pii_cipher),
+                configured_models=settings.gallery_face_models,
             )
             # templates stored in clear before migration 0006 (or under a previous key)
             await protect_stored_templates(session_factory, store, gallery.templates)
@@ -157,9 +169,14 @@ def create_app(
                 (lambda: _dlib_factory(settings.face_upsample)) if face_analyzer is None else None,
                 face_analyzer,
             )
+            gallery.set_analyzer_source(faces.get)  # back-fills embed with the hub's analyzer
+            gallery.start_configured_backfills()
             app.state.ml = MLProvider(session_factory, settings.data_dir / "ml")
             flows = await start_flows(
                 settings, session_factory, store, ingest=ingest, gallery=gallery, ml=app.state.ml
+            )
+            compat = await start_compat(
+                settings, session_factory, ingest, chain=flows.hooks.events_stored
             )
             app.state.hub = HubRuntime(
                 settings=settings,
@@ -177,6 +194,17 @@ def create_app(
             )
             app.state.cv = build_cv_services(app.state.hub)
             flows.deps.images = app.state.hub.image_search  # lost & found photos
+            app.state.auth.use_database(session_factory)  # rate limits shared by replicas
+            started_flows = flows
+            cluster = await start_cluster(  # API replicas: versions, leader lease (hub/cluster)
+                settings,
+                session_factory,
+                faces=app.state.cv.faces,
+                images=app.state.hub.image_search,
+                runner=flows.runner,
+                leader_jobs=[("attendance_catch_up", lambda: catch_up_attendance(started_flows))],
+            )
+            app.state.cluster = cluster
             if ingest is not None:
                 await ingest.start()
             logger.info("hub ready (site %s, ingest %s)", settings.site, ingest is not None)
@@ -184,9 +212,16 @@ def create_app(
         finally:
             if ingest is not None:
                 await ingest.stop()
+            if cluster is not None:
+                await stop_cluster(cluster)
+            app.state.auth.use_database(None)
+            if compat is not None:
+                await compat.stop()
             if flows is not None:
                 await stop_flows(flows)
             runtime = getattr(app.state, "hub", None)
+            if runtime is not None:  # a back-fill resumes at the next start (idempotent)
+                await runtime.gallery.cancel_backfills()
             if runtime is not None and runtime.image_search is not None:
                 await runtime.image_search.save()
             await app.state.assistant.aclose()  # the conversation memory's connection
@@ -216,12 +251,20 @@ def create_app(
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", API_KEY_HEADER],
-            expose_headers=["Retry-After", "X-Content-SHA256", "X-Gallery-Version"],
+            expose_headers=[
+                "Retry-After",
+                "X-Content-SHA256",
+                "X-Gallery-Version",
+                REQUEST_ID_HEADER,
+            ],
             allow_credentials=False,
             max_age=600,
         )
+    # request ids, JSON-log context, optional traces, every metric family registered up front
+    install_observability(app, settings, http_registry)
     app.include_router(auth.router)
     app.include_router(admin.router)
+    app.include_router(cluster_routes.router)
     app.include_router(events.router)
     app.include_router(cv.router)
     app.include_router(cv_images.router)
@@ -237,4 +280,8 @@ def create_app(
     app.include_router(privacy_consent_routes.router)
     app.include_router(hotel_pms_routes.router)
     app.include_router(lost_found_routes.router)
+    if settings.compat_compreface:  # CompreFace-compatible REST (docs/compreface.md)
+        app.include_router(compreface_routes.router)
+        app.include_router(compreface_infer_routes.router)
+    mount_console(app)  # the staff console at /console (issue 18)
     return app

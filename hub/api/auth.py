@@ -36,6 +36,8 @@ from hub.auth.ratelimit import RateLimiter, retry_after_header
 from hub.auth.scopes import SCOPE_DESCRIPTIONS, Scope, grants, missing_scopes, role_scopes
 from hub.auth.store import find_api_key, find_user
 from hub.auth.tokens import JwtCodec, TokenError, TokenKind
+from hub.cluster.ratelimit_store import DatabaseRateLimiter
+from hub.db import SessionFactory
 from hub.device_registry import verify_device_token
 from hub.settings import HubSettings
 
@@ -71,36 +73,60 @@ PastedBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(pasted_bea
 
 
 RECOGNIZE_LIMIT = "face recognition"  # its own limiter (settings.rate_limit_recognize_*)
+LOGIN_LIMIT = "sign-in"  # settings.rate_limit_login_*
 
 
 class AuthState:
     """What the dependencies need, built once by ``create_app``: the token codec, the token
-    lifetime and the rate limiters."""
+    lifetime and the rate limits.
+
+    The rate limits live in the database once the lifespan has bound it
+    (:meth:`use_database`), so every API replica counts the same requests
+    (:mod:`hub.cluster.ratelimit_store`); before that, in this process."""
 
     def __init__(self, settings: HubSettings, jwt_secret: str) -> None:
         self.codec = JwtCodec(jwt_secret, site=settings.site)
         self.token_ttl = timedelta(minutes=settings.access_token_expire_minutes)
         self.metrics_open_on_loopback = settings.metrics_open_on_loopback
-        self._heavy_per_minute = settings.rate_limit_heavy_per_minute
-        self._heavy_burst = settings.rate_limit_heavy_burst
-        self._heavy: dict[str, RateLimiter] = {
-            RECOGNIZE_LIMIT: RateLimiter(
-                settings.rate_limit_recognize_per_minute, settings.rate_limit_recognize_burst
-            )
+        self._heavy_limit = (settings.rate_limit_heavy_per_minute, settings.rate_limit_heavy_burst)
+        self._limits: dict[str, tuple[float, int]] = {
+            RECOGNIZE_LIMIT: (
+                settings.rate_limit_recognize_per_minute,
+                settings.rate_limit_recognize_burst,
+            ),
+            LOGIN_LIMIT: (settings.rate_limit_login_per_minute, settings.rate_limit_login_burst),
         }
-        self.login = RateLimiter(
-            settings.rate_limit_login_per_minute, settings.rate_limit_login_burst
-        )
+        self._local: dict[str, RateLimiter] = {}
+        self._shared: dict[str, DatabaseRateLimiter] = {}
+        self._sessions: SessionFactory | None = None
         # first start: while no administrator exists, every 401 says how to create one
         self.setup = AdminGate(setup_hint(settings))
 
+    def use_database(self, sessions: SessionFactory | None) -> None:
+        """Count requests in the database from now on (``None``: in this process again)."""
+        self._sessions = sessions
+        self._shared.clear()
+
     def limiter(self, name: str) -> RateLimiter:
-        """The limiter of one heavy endpoint (each has its own buckets per caller)."""
-        limiter = self._heavy.get(name)
+        """The in-process limiter of one endpoint (each has its own buckets per caller)."""
+        limiter = self._local.get(name)
         if limiter is None:
-            limiter = RateLimiter(self._heavy_per_minute, self._heavy_burst)
-            self._heavy[name] = limiter
+            limiter = RateLimiter(*self._limits.get(name, self._heavy_limit))
+            self._local[name] = limiter
         return limiter
+
+    async def hit(self, name: str, caller: str) -> float:
+        """Count one request of ``caller`` under limit ``name``: 0.0 when it may go, else the
+        seconds until it could (the ``Retry-After``)."""
+        if self._sessions is None:
+            return self.limiter(name).hit(caller)
+        shared = self._shared.get(name)
+        if shared is None:
+            shared = DatabaseRateLimiter(
+                self._sessions, name, *self._limits.get(name, self._heavy_limit)
+            )
+            self._shared[name] = shared
+        return await shared.hit(caller)
 
 
 def get_auth(request: Request) -> AuthState:
@@ -150,6 +176,8 @@ async def _api_key_principal(session: AsyncSession, key: str, source: str) -> Pr
     row = await find_api_key(session, key)
     if row is None or row.revoked_at is not None:
         raise AuthFailure(source, "unknown or revoked API key")
+    if row.service is not None:  # hub/compat/compreface: that service's routes only
+        raise AuthFailure(source, f"a key of the CompreFace-compatible {row.service} API only")
     return Principal("api_key", row.prefix, frozenset(row.scopes))
 
 
@@ -242,7 +270,7 @@ class Authorize:
         principal = await _authenticate(request, session, bearer, api_key)
         _check_scopes(principal, security_scopes.scopes)
         if self.rate_limit is not None:
-            wait_s = get_auth(request).limiter(self.rate_limit).hit(principal.actor)
+            wait_s = await get_auth(request).hit(self.rate_limit, principal.actor)
             if wait_s > 0:
                 raise too_many_requests(self.rate_limit, wait_s)
         # issue 17: biometric/personal data, admin and flows:run access is audited (chained)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
@@ -30,6 +29,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 
+from hub.assistant.answers import AssistantAnswer as AssistantAnswer
+from hub.assistant.answers import StreamEvent as StreamEvent
 from hub.assistant.context import AskerContext
 from hub.assistant.data import HotelData
 from hub.assistant.grounding import grounding
@@ -123,29 +124,6 @@ def build_graph(
     graph.add_conditional_edges("model", route, ["tools", END])
     graph.add_edge("tools", "model")
     return graph.compile(checkpointer=checkpointer)
-
-
-@dataclass(frozen=True, slots=True)
-class AssistantAnswer:
-    """``sources``: one entry per table a successful tool read (``type`` database, ``table``,
-    the ``tool`` and its ``result``); ``confidence``: the share of the answer's checkable claims
-    that the tool results back (hub/assistant/grounding.py), ``grounding`` its detail."""
-
-    response: str
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    tools_used: list[str] = field(default_factory=list)
-    confidence: float = 0.0
-    pending_actions: list[dict[str, Any]] = field(default_factory=list)
-    grounding: dict[str, Any] = field(default_factory=dict)
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One Server-Sent Event: ``token`` | ``tool_call`` | ``tool_result`` | ``final``."""
-
-    event: str
-    data: dict[str, Any]
 
 
 async def ask_stream(

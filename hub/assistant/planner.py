@@ -9,15 +9,17 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.assistant.actions import KNOWN_WORKFLOWS
 from hub.assistant.context import AskerContext
 from hub.assistant.routing import classify, fold
 from hub.assistant.tools import ActionProposer
+
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
 
 MAX_STEPS = 8
 

@@ -9,30 +9,24 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from hub.assistant.answers import AssistantAnswer, StreamEvent
 from hub.assistant.context import AskerContext
 from hub.assistant.data import HotelData
 from hub.assistant.generate import GeneratedMessage, Lang, message_from_text
-from hub.assistant.graph import (
-    AssistantAnswer,
-    StreamEvent,
-    ask,
-    ask_stream,
-    build_chat_model,
-    close_chat_model,
-)
 from hub.assistant.memory import ConversationMemory, thread_id_of
 from hub.assistant.monitoring import DetectionReport, template_summary
 from hub.assistant.planner import Plan, TaskContext, parse_plan, plan_prompt, rule_plan
 from hub.assistant.routing import RoutedRequest, Routing, classify
 from hub.assistant.tools import ActionProposer
 from hub.settings import HubSettings
+
+if TYPE_CHECKING:  # LangChain and LangGraph load on first use (tests/unit/test_lazy_imports.py)
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +91,24 @@ class LLMHealth:
     reason: str | None
 
 
+def _build_chat_model(settings: HubSettings) -> BaseChatModel:
+    from hub.assistant.graph import build_chat_model
+
+    return build_chat_model(settings)
+
+
+def _prompt(system: str, human: str) -> list[BaseMessage]:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    return [SystemMessage(system), HumanMessage(human)]
+
+
 class AssistantService:
     def __init__(
         self,
         settings: HubSettings,
         *,
-        model_factory: Callable[[HubSettings], BaseChatModel] = build_chat_model,
+        model_factory: Callable[[HubSettings], BaseChatModel] = _build_chat_model,
         memory: ConversationMemory | None = None,
     ) -> None:
         self._settings = settings
@@ -122,6 +128,8 @@ class AssistantService:
     async def aclose(self) -> None:
         model, self._model = self._model, None
         if model is not None:
+            from hub.assistant.graph import close_chat_model
+
             await close_chat_model(model)
         await self.memory.aclose()
 
@@ -132,6 +140,8 @@ class AssistantService:
             return await self._openai_health()
         base = self._settings.llm_base_url.rstrip("/")
         wanted = self._settings.llm_model
+        import httpx  # with its CLI extras (rich) it costs every hub process; load on use
+
         try:
             async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
                 reply = await client.get(f"{base}/api/tags")
@@ -151,6 +161,8 @@ class AssistantService:
         wanted = self._settings.llm_model
         key = self._settings.llm_api_key
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        import httpx
+
         try:
             async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
                 reply = await client.get(f"{base}/models", headers=headers)
@@ -189,6 +201,10 @@ class AssistantService:
     ) -> AssistantAnswer:
         await self.ensure_ready()
         saver = await self.memory.saver()
+        import httpx
+
+        from hub.assistant.graph import ask
+
         try:
             return await ask(
                 self.model(),
@@ -226,6 +242,10 @@ class AssistantService:
         proposer: ActionProposer | None,
         saver: Any,
     ) -> AsyncIterator[StreamEvent]:
+        import httpx
+
+        from hub.assistant.graph import ask_stream
+
         try:
             async for event in ask_stream(
                 self.model(),
@@ -260,7 +280,7 @@ class AssistantService:
         )
         try:
             structured = self.model().with_structured_output(RoutingOut, method=method)
-            prompt = [SystemMessage(ROUTING_PROMPT), HumanMessage(message)]
+            prompt = _prompt(ROUTING_PROMPT, message)
             reply = await structured.ainvoke(prompt, **cap)
         except Exception as err:  # noqa: BLE001 - any LLM failure falls back to the rules
             # the type only: parse errors quote the model's text, which may echo guest text
@@ -279,7 +299,7 @@ class AssistantService:
             return message, "template"
         prompt = POLISH_PROMPT.format(language=LANGUAGE_NAMES[lang])
         try:
-            reply = await self.model().ainvoke([SystemMessage(prompt), HumanMessage(message.body)])
+            reply = await self.model().ainvoke(_prompt(prompt, message.body))
         except Exception as err:  # noqa: BLE001 - the template answer stands
             logger.warning("LLM polishing failed (%s); using the template", type(err).__name__)
             return message, "template"
@@ -297,9 +317,7 @@ class AssistantService:
             return summary, action, "template"
         findings = [asdict(f) for f in report.findings]
         try:
-            reply = await self.model().ainvoke(
-                [SystemMessage(MONITORING_PROMPT), HumanMessage(json.dumps(findings))]
-            )
+            reply = await self.model().ainvoke(_prompt(MONITORING_PROMPT, json.dumps(findings)))
         except Exception as err:  # noqa: BLE001 - the template summary stands
             logger.warning("LLM monitoring summary failed (%s)", type(err).__name__)
             return summary, action, "template"
@@ -315,9 +333,7 @@ class AssistantService:
         why: str | None = None
         if await self._available():
             try:
-                reply = await self.model().ainvoke(
-                    [SystemMessage(plan_prompt(tool_names, context)), HumanMessage(task)]
-                )
+                reply = await self.model().ainvoke(_prompt(plan_prompt(tool_names, context), task))
                 return parse_plan(reply.text), "llm", None
             except Exception as err:  # noqa: BLE001 - the rules take over
                 logger.warning("LLM planning failed (%s); trying the rules", type(err).__name__)

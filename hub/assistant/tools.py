@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
-
-from langchain_core.tools import BaseTool, StructuredTool
+from typing import TYPE_CHECKING, Any
 
 from hub.assistant.actions import ActionArgsError, ActionSpec, ActionStore
 from hub.assistant.context import AskerContext
 from hub.assistant.data import HotelData
 from hub.auth.scopes import Role
+
+if TYPE_CHECKING:  # langchain loads on first use (tests/unit/test_lazy_imports.py)
+    from langchain_core.tools import BaseTool
 
 ALL_ROLES = frozenset(Role)
 SUPERVISORS = frozenset({Role.ADMIN, Role.MANAGER})
@@ -180,6 +181,8 @@ def tools_for(
 ) -> list[BaseTool]:
     """The tools the caller's role may use; the others are never bound to the model. With a
     ``proposer``, the mutating tools of the role are added (they only propose, see actions.py)."""
+    from langchain_core.tools import StructuredTool
+
     tools: list[BaseTool] = [
         StructuredTool.from_function(
             coroutine=spec.coroutine, name=spec.name, description=spec.description
@@ -229,6 +232,8 @@ class ActionProposer:
     def _tool(self, spec: ActionSpec, context: AskerContext) -> BaseTool:
         async def run(**kwargs: Any) -> dict[str, Any]:
             return await self.propose(spec, context, kwargs)
+
+        from langchain_core.tools import StructuredTool
 
         return StructuredTool.from_function(
             coroutine=run,

@@ -10,10 +10,20 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
 API_KEY_PREFIX = "ik_"
 DISPLAY_CHARS = len(API_KEY_PREFIX) + 8
 _RANDOM_BYTES = 32
+
+
+class KeyService(StrEnum):
+    """The CompreFace-compatible service a key is limited to (hub/compat/compreface): such a key
+    works only under ``/api/v1/{service}`` and is refused by the rest of the hub's API."""
+
+    RECOGNITION = "recognition"
+    DETECTION = "detection"
+    VERIFICATION = "verification"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """A small in-process token bucket per key (pure; the clock is injected).
 
 Each key gets ``burst`` requests at once and ``per_minute`` over time. ``hit`` answers 0 when
-the request may go, else the seconds until it could (the ``Retry-After``). One hub process
-answers the API (uvicorn runs one worker), so in-process state is the whole truth.
+the request may go, else the seconds until it could (the ``Retry-After``). The API counts in
+the database once it has one (:mod:`hub.cluster.ratelimit_store`, the same limits shared by
+every replica); this in-process limiter counts until then, and in tools without a database.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
+
+from contracts.ids import ID_PATTERN
 
 
 class Scope(StrEnum):
@@ -90,10 +93,22 @@ class ScopeError(ValueError):
     """A scope string names a scope the hub does not know."""
 
 
+# Per-site scopes of the chain hub (hub/chain/scopes.py): ``site:{site id}`` limits a caller to
+# that hotel's data; ``admin`` sees every site.
+SITE_SCOPE_PREFIX = "site:"
+_SITE_ID_RE = re.compile(ID_PATTERN)
+
+
+def is_site_scope(scope: str) -> bool:
+    """``site:{id}`` with a valid site id."""
+    site = scope.removeprefix(SITE_SCOPE_PREFIX)
+    return scope.startswith(SITE_SCOPE_PREFIX) and bool(_SITE_ID_RE.fullmatch(site))
+
+
 def parse_scopes(text: str) -> frozenset[str]:
     """``"cv:read ml:read"`` (OAuth2's space-separated form) -> the set; unknown -> ScopeError."""
     scopes = frozenset(text.split())
-    unknown = sorted(scopes - _KNOWN)
+    unknown = sorted(s for s in scopes - _KNOWN if not is_site_scope(s))
     if unknown:
         raise ScopeError(f"unknown scope {unknown[0]!r}; known: {', '.join(sorted(_KNOWN))}")
     return scopes

@@ -54,9 +54,15 @@ async def create_user(
 
 
 async def create_api_key(
-    session: AsyncSession, name: str, scopes: Iterable[str], *, created_by: str
+    session: AsyncSession,
+    name: str,
+    scopes: Iterable[str],
+    *,
+    created_by: str,
+    service: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key row and the key itself (to show once; only its hash is stored)."""
+    """A new key row and the key itself (to show once; only its hash is stored); ``service``:
+    a key of one CompreFace-compatible service (:class:`hub.auth.api_keys.KeyService`)."""
     new = generate_api_key()
     row = ApiKey(
         name=name,
@@ -64,6 +70,7 @@ async def create_api_key(
         key_hash=new.key_hash,
         scopes=sorted(set(scopes)),
         created_by=created_by,
+        service=service,
     )
     session.add(row)
     await session.flush()

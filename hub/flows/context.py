@@ -96,6 +96,7 @@ async def _from_environment() -> FlowDeps:
         max_image_bytes=settings.max_upload_bytes,
         match_threshold=settings.face_match_threshold,
         templates=template_protector(settings, pii_cipher),
+        configured_models=settings.gallery_face_models,
     )
     return FlowDeps(
         settings=settings,

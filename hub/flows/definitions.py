@@ -14,6 +14,7 @@ from typing import Any, Literal
 from prefect import flow, task
 
 from hub.flows import (
+    gallery_backfill,
     hazard,
     lost_found,
     maintenance,
@@ -169,6 +170,17 @@ async def gallery_publish(
     model_id: str = GALLERY_MODEL_ID, dim: int = GALLERY_DIM
 ) -> dict[str, Any]:
     return await publish_gallery(model_id, dim)
+
+
+@task(name="backfill-gallery-model", retries=1, retry_delay_seconds=BACKOFF_S)
+async def backfill_gallery_model(model_id: str) -> dict[str, Any]:
+    return await gallery_backfill.backfill(await current(), model_id)
+
+
+@flow(name="gallery_backfill")
+async def gallery_backfill_flow(model_id: str) -> dict[str, Any]:
+    """Templates of a face model new to the fleet, from the kept enrolment crops."""
+    return await backfill_gallery_model(model_id)
 
 
 @task(name="retrain-models")

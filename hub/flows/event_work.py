@@ -58,9 +58,17 @@ _EVENT_FIELDS = (
 ApplyEvents = Callable[[list[dict[str, Any]], list[str]], Awaitable[None]]
 
 
+# Event kinds that raise an alert: a hazard the edge saw, or a camera the edge lost.
+ALERT_KINDS = frozenset({"anomaly", "camera"})
+CAMERA_LOST = "camera"  # the alert's ``hazard`` for a lost camera (the console's label key)
+
+
 def hazard_key(row: Mapping[str, Any]) -> tuple[str, str]:
-    """(hazard, location) of an anomaly event row, as a hazard alert names them."""
+    """(hazard, location) of an anomaly or camera event row, as a hazard alert names them: an
+    anomaly's type and zone (else its camera), or ``camera`` and the camera that was lost."""
     payload = row.get("payload") or {}
+    if row.get("kind") == "camera":
+        return CAMERA_LOST, str(row.get("camera_id"))[:128]
     hazard = str(payload.get("type", "unknown"))[:16]
     location = str(payload.get("zone") or row.get("camera_id"))[:128]
     return hazard, location
@@ -69,10 +77,10 @@ def hazard_key(row: Mapping[str, Any]) -> tuple[str, str]:
 def coalesce_hazards(
     rows: Sequence[Mapping[str, Any]], open_alerts: set[tuple[str, str]]
 ) -> list[str]:
-    """The anomaly events to escalate: the first of each (hazard, zone) without an open alert."""
+    """The events to escalate: the first of each (hazard, zone) without an open alert."""
     chosen: dict[tuple[str, str], str] = {}
     for row in sorted(rows, key=lambda r: r["started_at"]):
-        if row.get("kind") != "anomaly":
+        if row.get("kind") not in ALERT_KINDS:
             continue
         key = hazard_key(row)
         if key not in open_alerts and key not in chosen:
@@ -145,7 +153,7 @@ class EventWorkQueue:
                 _EVENTS.c.event_id.in_(event_ids)
             )
             events = [dict(row) for row in (await conn.execute(query)).mappings().all()]
-            anomalies = [e for e in events if e["kind"] == "anomaly"]
+            anomalies = [e for e in events if e["kind"] in ALERT_KINDS]
             open_alerts: set[tuple[str, str]] = set()
             if anomalies:
                 rows = await conn.execute(

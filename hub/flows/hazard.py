@@ -1,5 +1,5 @@
-"""Hazard escalation: anomaly events (fire, smoke, water, intrusion, fall) -> alert channels;
-an alert is re-sent until someone acknowledges it."""
+"""Hazard escalation: anomaly events (fire, smoke, water, intrusion, fall) and lost cameras ->
+alert channels; an alert is re-sent until someone acknowledges it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from hub.db import SessionFactory
 from hub.flows.context import FlowDeps
+from hub.flows.event_work import ALERT_KINDS, hazard_key
 from hub.flows.notifications import Target, deliver
 from hub.tables import Event, HazardAlert, utcnow
 
@@ -52,13 +53,16 @@ async def _send(deps: FlowDeps, alert: HazardAlert) -> dict[str, Any]:
 
 
 async def escalate(deps: FlowDeps, event_ids: Sequence[str]) -> dict[str, Any]:
-    """One alert per anomaly event (an event already alerted is not alerted again)."""
+    """One alert per anomaly or camera-lost event (an event already alerted is not alerted
+    again)."""
     ids = [uuid.UUID(e) for e in event_ids]
     created: list[HazardAlert] = []
     async with deps.session_factory() as session:
         events = (
             await session.exec(
-                select(Event).where(col(Event.event_id).in_(ids), Event.kind == "anomaly")
+                select(Event).where(
+                    col(Event.event_id).in_(ids), col(Event.kind).in_(list(ALERT_KINDS))
+                )
             )
         ).all()
         known = set(
@@ -71,11 +75,13 @@ async def escalate(deps: FlowDeps, event_ids: Sequence[str]) -> dict[str, Any]:
         for event in events:
             if event.event_id in known:
                 continue
-            payload = event.payload or {}
+            hazard, location = hazard_key(
+                {"kind": event.kind, "payload": event.payload, "camera_id": event.camera_id}
+            )
             alert = HazardAlert(
                 event_id=event.event_id,
-                hazard=str(payload.get("type", "unknown"))[:16],
-                location=str(payload.get("zone") or event.camera_id)[:128],
+                hazard=hazard,
+                location=location,
                 detected_at=event.started_at,
             )
             session.add(alert)

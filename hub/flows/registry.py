@@ -74,6 +74,11 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             "gallery_publish", "gallery_publish", "Publish a new face gallery version to the edges."
         ),
         WorkflowSpec(
+            "gallery_backfill",
+            "gallery_backfill_flow",
+            "Templates of a face model new to the fleet, from the kept enrolment crops.",
+        ),
+        WorkflowSpec(
             "nightly_retrain",
             "nightly_retrain",
             "Retrain the ML models (champion/challenger).",

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -175,6 +176,9 @@ class FlowRunner:
         # dropped when a run of the workflow finishes here, so the next answer counts it
         self._estimates: dict[str, tuple[Estimate, float]] = {}
         self.error: str | None = None
+        # local executor: whether this replica executes the due runs now (API replicas: only
+        # the holder of the leader lease does, hub/cluster/leader.py; the others skip a poll)
+        self.executes: Callable[[], bool] = lambda: True
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -274,11 +278,7 @@ class FlowRunner:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                async with get_client() as client:
-                    due = await client.get_scheduled_flow_runs_for_deployments(
-                        list(self._registered.deployment_ids.values()),
-                        scheduled_before=datetime.now(UTC) + timedelta(milliseconds=200),
-                    )
+                due = await self._due(get_client) if self.executes() else []
                 for flow_run in due:
                     if flow_run.id not in self._active:
                         self._active[flow_run.id] = asyncio.create_task(
@@ -288,6 +288,14 @@ class FlowRunner:
                 logger.warning("polling Prefect for due runs failed: %s", type(err).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def _due(self, get_client: Callable[[], Any]) -> list[Any]:
+        async with get_client() as client:
+            due: list[Any] = await client.get_scheduled_flow_runs_for_deployments(
+                list(self._registered.deployment_ids.values()),
+                scheduled_before=datetime.now(UTC) + timedelta(milliseconds=200),
+            )
+        return due
 
     async def _execute(self, flow_run: Any) -> None:
         from prefect.flow_engine import run_flow_async

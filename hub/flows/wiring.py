@@ -61,16 +61,21 @@ async def start_flows(
     if ingest is not None:
         ingest.set_on_events_stored(hooks.events_stored)
         ingest.set_on_dead_letter_alert(hooks.dead_letter_alert)
-    try:
-        await hooks.catch_up_attendance(utcnow() - ATTENDANCE_CATCH_UP)
-    except SQLAlchemyError:  # the hub still starts; the next events apply normally
-        logger.exception("attendance catch-up failed")
     logger.info(
         "flows: notifier channels %s, Prefect %s",
         ",".join(notifier.channels) or "none",
         settings.flows_executor if runner is not None else "disabled",
     )
     return Flows(deps, hooks, runner)
+
+
+async def catch_up_attendance(flows: Flows) -> None:
+    """Re-apply attendance to the last day's face events: a background job of the replica
+    that holds the leader lease (hub/cluster/leader.py), run when it becomes leader."""
+    try:
+        await flows.hooks.catch_up_attendance(utcnow() - ATTENDANCE_CATCH_UP)
+    except SQLAlchemyError:  # the hub still starts; the next events apply normally
+        logger.exception("attendance catch-up failed")
 
 
 async def stop_flows(flows: Flows) -> None:

@@ -96,40 +96,52 @@ class Classifier:
             return
         self.metrics.received.labels(channel=parsed.channel.value).inc()
         device = parsed.device
-        if parsed.site != self._site:
+        key = self.device_key(parsed.site, device)
+        if key is None:
             detail = f"site {parsed.site!r} is not this hub's site {self._site!r}"
             self._dead(batch, received, ContractErrorCode.BAD_TOPIC.value, detail, device, None)
             return
         if parsed.channel is Channel.EVENTS:
-            self._classify_event(batch, received, device, parsed.event_kind)
+            self._classify_event(batch, received, device, parsed.event_kind, key)
         elif parsed.channel is Channel.STATUS:
-            self._classify_status(batch, received, device)
+            self._classify_status(batch, received, key)
         elif parsed.channel is Channel.HEARTBEAT:
-            self._classify_heartbeat(batch, received, device)
+            self._classify_heartbeat(batch, received, device, key)
         else:
             detail = f"the hub does not consume {parsed.channel.value!r} messages"
             self._dead(batch, received, ContractErrorCode.BAD_TOPIC.value, detail, device, None)
+
+    def device_key(self, site: str, device: str) -> str | None:
+        """How this hub stores the device of a topic of ``site``: the id itself for its own
+        site, None (refused) for any other. The chain hub (hub/chain/) keys devices by site."""
+        return device if site == self._site else None
 
     def event_topic_device(self, topic: str) -> str | None:
         parts = topic.split("/")
         if (
             len(parts) == 5
             and parts[0] == ROOT
-            and parts[1] == self._site
             and parts[3] == Channel.EVENTS.value
+            and is_valid_id(parts[1])
             and is_valid_id(parts[2])
         ):
-            return parts[2]
+            return self.device_key(parts[1], parts[2])
         return None
 
     def _classify_event(
-        self, batch: Batch, received: Received, device: str, kind: EventKind | None
+        self,
+        batch: Batch,
+        received: Received,
+        device: str,
+        kind: EventKind | None,
+        key: str | None = None,
     ) -> None:
+        key = key or device
         try:
             envelope = parse_event(received.raw)
         except ContractError as err:
             seq = peek_seq(received.raw)
-            self._dead(batch, received, err.code.value, err.detail, device, seq, ackable=True)
+            self._dead(batch, received, err.code.value, err.detail, key, seq, ackable=True)
             return
         if envelope.device_id != device or envelope.kind != kind:
             mismatch = []
@@ -140,9 +152,11 @@ class Classifier:
                 mismatch.append(f"envelope kind {envelope.kind.value!r} != topic {topic_kind!r}")
             reason = ContractErrorCode.TOPIC_MISMATCH.value
             self._dead(
-                batch, received, reason, "; ".join(mismatch), device, envelope.seq, ackable=True
+                batch, received, reason, "; ".join(mismatch), key, envelope.seq, ackable=True
             )
             return
+        if key != device:
+            envelope = envelope.model_copy(update={"device_id": key})
         batch.events.append(EventMessage(envelope, received))
 
     def _classify_status(self, batch: Batch, received: Received, device: str) -> None:
@@ -160,17 +174,22 @@ class Classifier:
             return
         batch.statuses[device] = StatusMessage(device, status, received)
 
-    def _classify_heartbeat(self, batch: Batch, received: Received, device: str) -> None:
+    def _classify_heartbeat(
+        self, batch: Batch, received: Received, device: str, key: str | None = None
+    ) -> None:
+        key = key or device
         try:
             heartbeat = parse_heartbeat(received.raw)
         except ContractError as err:
-            self.contracts.refused(device, received.raw)
-            self._dead(batch, received, err.code.value, err.detail, device, None)
+            self.contracts.refused(key, received.raw)
+            self._dead(batch, received, err.code.value, err.detail, key, None)
             return
         if heartbeat.device_id != device:
             detail = f"heartbeat device_id {heartbeat.device_id!r} != topic {device!r}"
             reason = ContractErrorCode.TOPIC_MISMATCH.value
-            self._dead(batch, received, reason, detail, device, None)
+            self._dead(batch, received, reason, detail, key, None)
             return
-        self.contracts.accepted(device)
-        batch.heartbeats[device] = HeartbeatMessage(heartbeat, received)
+        self.contracts.accepted(key)
+        if key != device:
+            heartbeat = heartbeat.model_copy(update={"device_id": key})
+        batch.heartbeats[key] = HeartbeatMessage(heartbeat, received)

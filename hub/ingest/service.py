@@ -179,7 +179,7 @@ class MqttIngest:
                 client = new_client(s, self._client_id, shared=self._shared_group is not None)
                 async with client:
                     self._acks.stalled = False
-                    for topic in subscriptions(self._site, self._shared_group):
+                    for topic in self._subscriptions():
                         await client.subscribe(topic, qos=1)
                     self._client = client
                     self.metrics.connected.set(1)
@@ -216,6 +216,10 @@ class MqttIngest:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, s.mqtt_reconnect_max_s)
         logger.info("ingest stopped")
+
+    def _subscriptions(self) -> list[str]:
+        """The topic filters this ingest subscribes to (the chain hub's cover every site)."""
+        return subscriptions(self._site, self._shared_group)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = client.messages

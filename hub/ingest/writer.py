@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,11 +65,12 @@ def lock_key(event_id: uuid.UUID) -> int:
 
 def needs_flows(row: Mapping[str, Any], created: bool) -> bool:
     """Whether the flows must look at this changed event row: a face with a person or a spoof
-    verdict (attendance), or an anomaly seen for the first time (hazard alert)."""
+    verdict (attendance), or an anomaly or a camera outage seen for the first time (an alert;
+    an outage whose ``restored`` came in the same batch as its ``lost`` still happened)."""
     kind = row.get("kind")
     if kind == "face":
         return row.get("person_id") is not None or row.get("liveness") == SPOOF_VERDICT
-    return kind == "anomaly" and created
+    return kind in ("anomaly", "camera") and created
 
 
 class _Statements:
@@ -122,10 +124,23 @@ def _statements(dialect: str) -> _Statements:
 class BatchWriter:
     """Applies a batch in one transaction (see the module docstring)."""
 
-    def __init__(self, session_factory: SessionFactory, store: ObjectStore, site: str) -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        store: ObjectStore,
+        site: str,
+        *,
+        site_of: Callable[[str], str] | None = None,
+        flow_work: bool = True,
+    ) -> None:
+        """``site_of`` names the site of a stored device id (the chain hub's are per site;
+        default: ``site``); ``flow_work=False`` writes no ``event_flow_work`` rows (a hub that
+        runs no flows: the chain hub)."""
         self._session_factory = session_factory
         self._store = store
         self._site = site
+        self._site_of = site_of
+        self._flow_work = flow_work
 
     async def apply(self, batch: Batch) -> Outcome:
         """One transaction; raises what the database raised (the caller splits or retries)."""
@@ -214,7 +229,7 @@ class BatchWriter:
         work = [
             {"event_id": row["event_id"], "created_at": now}
             for row in changed
-            if needs_flows(row, row["event_id"] in created)
+            if self._flow_work and needs_flows(row, row["event_id"] in created)
         ]
         if work:
             await conn.execute(statements.work, work)
@@ -240,7 +255,7 @@ class BatchWriter:
         for device_id in device_ids:
             row = rows.get(device_id) or {
                 "device_id": device_id,
-                "site": self._site,
+                "site": self._site if self._site_of is None else self._site_of(device_id),
                 "status": "unknown",
                 "status_at": None,
                 "last_seen": None,
@@ -263,11 +278,24 @@ class BatchWriter:
             heartbeat_message = batch.heartbeats.get(device_id)
             if heartbeat_message is not None:
                 heartbeat = heartbeat_message.heartbeat
+                if heartbeat.models.get("face") != _face_model(row["last_heartbeat"]):
+                    outcome.online.append(device_id)  # its gallery's model is new or changed
                 row["last_heartbeat"] = heartbeat.model_dump(mode="json", by_alias=True)
                 row["gallery_version"] = heartbeat.gallery_version
                 row["last_seen"] = now
             rows[device_id] = row
         await conn.execute(statements.devices, [rows[d] for d in device_ids])
+
+
+def _face_model(heartbeat: object) -> object:
+    """``models.face`` of a stored heartbeat (a dict, or JSON text on some drivers)."""
+    if isinstance(heartbeat, str):
+        try:
+            heartbeat = json.loads(heartbeat)
+        except ValueError:
+            return None
+    models = heartbeat.get("models") if isinstance(heartbeat, dict) else None
+    return models.get("face") if isinstance(models, dict) else None
 
 
 async def write_dead_letters(

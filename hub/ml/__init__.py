@@ -12,7 +12,7 @@ Pure logic (pandas, numpy, LightGBM, scikit-learn, SciPy; no database, no HTTP):
   champion / challenger; ``plots``: matplotlib figures (Agg canvas);
 - ``config`` (frozen pydantic), ``errors``, ``results`` (response models, the seed API's
   shapes), ``catalog``; ``terms``: the seed API's vocabulary (booking source, payment method,
-  guest segment) mapped onto the dataset's; ``metrics``: the ``ml_*`` Prometheus families.
+  guest segment) mapped onto the dataset's; ``metrics``: the ``innsight_ml_*`` Prometheus families.
 
 Adapters: ``repository`` (hub database <-> :class:`History`, prediction log, model records),
 ``registry`` (model files, verified by sha256), ``service`` (the async facade the API and the

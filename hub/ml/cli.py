@@ -7,7 +7,6 @@ This module only builds the parser; each handler imports the ML stack when it ru
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -96,6 +95,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         async with _database(_settings()) as sessions, sessions() as session:
             return await write_synthetic(session, synthetic)
 
+    import asyncio  # not at import: every `innsight` command builds this parser
+
     try:
         counts = asyncio.run(run())
     except DatabaseNotEmptyError as err:
@@ -120,6 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         async with _database(settings) as sessions:
             service = MLService(sessions, settings.data_dir / "ml")
             return (await service.retrain(args.model)).outcomes
+
+    import asyncio  # not at import: every `innsight` command builds this parser
 
     try:
         outcomes = asyncio.run(run())
@@ -176,6 +179,8 @@ def cmd_plots(args: argparse.Namespace) -> int:
             curve = await service.price_curve(room_type, saturday)
             paths.append(plot_price_curve(curve, out / f"price_revenue_{room_type}.png"))
             return paths
+
+    import asyncio  # not at import: every `innsight` command builds this parser
 
     try:
         paths = asyncio.run(run())

@@ -1,5 +1,6 @@
-"""The ML service's Prometheus metrics (``ml_*``), served at ``GET /api/v1/ml/metrics`` and,
-with every other family of the hub's registry, at ``GET /metrics``."""
+"""The ML service's Prometheus metrics (``innsight_ml_*``), served at
+``GET /api/v1/ml/metrics`` and, with every other family of the hub's registry, at
+``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -29,38 +30,38 @@ class MlMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.prediction_duration = Histogram(
-            "ml_prediction_duration_seconds",
+            "innsight_ml_prediction_duration_seconds",
             "Time to answer one ML prediction request, by model and endpoint.",
             ["model", "endpoint"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )
         self.predictions = Counter(
-            "ml_predictions",
+            "innsight_ml_predictions",
             "ML prediction requests by model, endpoint and status (success | error).",
             ["model", "endpoint", "status"],
             registry=registry,
         )
         self.training_runs = Counter(
-            "ml_training_runs",
+            "innsight_ml_training_runs",
             "Model trainings by model and outcome (promoted | kept_current | skipped | error).",
             ["model_name", "status"],
             registry=registry,
         )
         self.model_trained = Gauge(
-            "ml_model_trained",
+            "innsight_ml_model_trained",
             "1 when a promoted version of the model exists, else 0.",
             ["model_name"],
             registry=registry,
         )
         self.model_score = Gauge(
-            "ml_model_score",
+            "innsight_ml_model_score",
             "The promoted version's primary evaluation metric on its held-out window.",
             ["model_name", "metric"],
             registry=registry,
         )
         self.predictions_logged = Gauge(
-            "ml_predictions_logged",
+            "innsight_ml_predictions_logged",
             "Rows in the ml_predictions table.",
             registry=registry,
         )

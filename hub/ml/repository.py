@@ -12,23 +12,15 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Float, cast, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from hub.ml.history import (
-    SERVICE_COLUMNS,
-    History,
-    empty_services,
-    normalise_bookings,
-)
 from hub.ml.schema import NULL_ID
-from hub.ml.synthetic import SyntheticHistory, room_views
 from hub.tables import (
     Booking,
     BookingAttributes,
@@ -38,6 +30,12 @@ from hub.tables import (
     Room,
     ServiceOrder,
 )
+
+if TYPE_CHECKING:  # pandas loads with the ML work, not with the hub (test_lazy_imports.py)
+    import pandas as pd
+
+    from hub.ml.history import History
+    from hub.ml.synthetic import SyntheticHistory
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +82,10 @@ async def fingerprint(session: AsyncSession) -> tuple[Any, ...]:
 
 async def load_history(session: AsyncSession, as_of: date, currency: str = "USD") -> History:
     """Every booking, room and service order, as a :class:`History` known on ``as_of``."""
+    import pandas as pd
+
+    from hub.ml.history import SERVICE_COLUMNS, History, empty_services
+
     a = BookingAttributes
     columns: list[Any] = [
         col(c)
@@ -183,6 +185,10 @@ async def load_history(session: AsyncSession, as_of: date, currency: str = "USD"
 
 
 def _bookings_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    from hub.ml.history import normalise_bookings
+
     if raw.empty:
         return normalise_bookings(
             pd.DataFrame(
@@ -320,6 +326,10 @@ async def write_synthetic(session: AsyncSession, synthetic: SyntheticHistory) ->
             f"the database already holds {bookings_now} bookings and {rooms_now} rooms; "
             "`innsight ml generate` only fills an empty history"
         )
+    import pandas as pd
+
+    from hub.ml.synthetic import room_views
+
     history = synthetic.history
     guest_base = int((await session.exec(select(func.max(col(Guest.id))))).one() or 0)
     now = datetime.now(UTC)

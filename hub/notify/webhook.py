@@ -8,8 +8,6 @@ import hmac
 import json
 import logging
 
-import httpx
-
 from hub.notify.base import Notification, NotifyError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +38,8 @@ class WebhookChannel:
         headers = {"Content-Type": "application/json"}
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, body)
+        import httpx  # loaded on the first webhook, not with every hub process
+
         try:
             async with httpx.AsyncClient(timeout=self._timeout_s) as client:
                 response = await client.post(self._url, content=body, headers=headers)

@@ -308,6 +308,15 @@ class FaceRecognitionService:
             self._names.update(names)
             return matrix
 
+    async def refresh(self) -> int:
+        """Reload the galleries held here whose version moved on (another API replica
+        published one: hub/cluster/); how many were reloaded."""
+        reloaded = 0
+        for held in list(self._cache.values()):
+            if await self.gallery(held.model_id, int(held.vectors.shape[1])) is not held:
+                reloaded += 1
+        return reloaded
+
     async def _load(
         self, model_id: str, dim: int, version: int
     ) -> tuple[GalleryMatrix, dict[str, str]]:

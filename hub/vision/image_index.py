@@ -156,7 +156,8 @@ class CategoryIndex:
             if not self._dirty and self.path.is_file() and self.sidecar.is_file():
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            # per process: replicas sharing a data dir (hub serve --workers N) never collide
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             self._index.save_index(str(tmp))
             digest = _file_sha256(tmp)
             os.replace(tmp, self.path)
@@ -169,7 +170,7 @@ class CategoryIndex:
                 "sha256": digest,
                 "ids": ids,
             }
-            tmp_meta = self.sidecar.with_name(f".{self.sidecar.name}.tmp")
+            tmp_meta = self.sidecar.with_name(f".{self.sidecar.name}.{os.getpid()}.tmp")
             tmp_meta.write_text(json.dumps(meta))
             os.replace(tmp_meta, self.sidecar)
             self._dirty = False

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -306,6 +306,18 @@ class ImageSearchService:
         self._save_interval_s = save_interval_s
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._last_save: dict[tuple[str, str], float] = {}
+        # told the category after each change here, so other API replicas reload (hub/cluster/)
+        self._on_change: Callable[[str], Awaitable[None]] | None = None
+
+    def set_on_change(self, callback: Callable[[str], Awaitable[None]] | None) -> None:
+        self._on_change = callback
+
+    async def _changed(self, category: str) -> None:
+        if self._on_change is not None:
+            try:
+                await self._on_change(category)
+            except Exception:  # the change is stored; other replicas catch up at their poll
+                logger.exception("could not announce the change of image index %s", category)
 
     @property
     def store(self) -> ObjectStore:
@@ -413,6 +425,14 @@ class ImageSearchService:
         """Drop the in-memory indexes (the next use loads or rebuilds them)."""
         self._slots.clear()
 
+    def forget_category(self, category: str) -> int:
+        """Drop the loaded indexes of ``category`` (another replica changed it: the next use
+        rebuilds them from the database); how many were dropped."""
+        keys = [key for key in self._slots if key[1] == category]
+        for key in keys:
+            del self._slots[key]
+        return len(keys)
+
     # ---- index ---------------------------------------------------------------------------
 
     async def index_image(
@@ -477,6 +497,7 @@ class ImageSearchService:
         index = await self.category_index(embedder, category.value)
         await asyncio.to_thread(index.add, row.id, vector)
         await self._maybe_save(index)
+        await self._changed(category.value)
         logger.info("indexed image %d in %s", row.id, category.value)
         return IndexedImage(
             image_id=row.id,
@@ -612,6 +633,7 @@ class ImageSearchService:
             if slot.index is not None and slot.index.path.stem == hit.category:
                 await asyncio.to_thread(slot.index.remove, image_id)
                 await self._maybe_save(slot.index)
+        await self._changed(hit.category)
         keys = [hit.object_key] + ([hit.thumbnail_key] if hit.thumbnail_key else [])
         await self._delete_objects(*keys)
         logger.info("deleted image %d from %s", image_id, hit.category)

@@ -25,6 +25,8 @@ from hub.vision.ocr_text import (
     parse_date,
     vietnamese_marks,
 )
+from hub.vision.receipt_date import pick_date
+from hub.vision.receipt_total import FLAG_BELOW, detect_receipt_currency, pick_total
 
 HEURISTIC = 0.8  # confidence factor of a value found without its label
 UNCHECKED = 0.9  # an amount the invoice's arithmetic does not confirm
@@ -222,11 +224,12 @@ def _first_code(value: str) -> str | None:
     return match.group(0) if match else None
 
 
-def parse_invoice(rows: Sequence[Row]) -> InvoiceFields:
-    """The invoice's fields from its OCR rows (top to bottom)."""
+def parse_invoice(rows: Sequence[Row], *, today: date | None = None) -> InvoiceFields:
+    """The invoice's fields from its OCR rows (top to bottom). ``today``: dates after it are
+    misreadings (none refused when not given)."""
     texts = [row.text for row in rows]
     language = "vi" if sum(vietnamese_marks(text) for text in texts) >= 3 else "en"
-    currency = detect_currency(texts)
+    currency = detect_currency(texts) or detect_receipt_currency(texts)
     result = InvoiceFields(language=language)
     if currency is None and language == "vi":
         currency, currency_conf = "VND", HEURISTIC
@@ -283,8 +286,47 @@ def parse_invoice(rows: Sequence[Row]) -> InvoiceFields:
             break
 
     _collect_items(rows, header_index, currency, result)
+    picked = pick_total(rows, currency)
+    if picked is not None:
+        totals["total"] = (picked.value, rows[picked.row_index].confidence)
     _apply_totals(totals, result)
+    if picked is not None and result.total == picked.value and "total" in result.confidence:
+        # the pick's confidence weighs the competing candidates; a contradiction of the items
+        # or the subtotal (a warning from _apply_totals) caps it unless the slip's own
+        # arithmetic (cash - change, rounding) confirms it
+        contradicted = not picked.checked and any(
+            "the total says" in warning for warning in result.warnings
+        )
+        conf = result.confidence["total"]
+        result.confidence["total"] = (
+            min(conf, picked.confidence) if contradicted else picked.confidence
+        )
+    _apply_receipt_date(rows, currency, today, result)
+    for name in ("total", "invoice_date"):
+        if name in result.confidence and result.confidence[name] < FLAG_BELOW:
+            result.warnings.append(
+                f"{name}: low confidence ({result.confidence[name]:.2f}), check it by hand"
+            )
     return result
+
+
+def _apply_receipt_date(
+    rows: Sequence[Row], currency: str | None, today: date | None, result: InvoiceFields
+) -> None:
+    """The receipt-aware date (D/M vs M/D per page, two-digit years, ``05-JAN-2017``) replaces
+    the first-found one when they differ; agreeing, the higher confidence stands."""
+    picked = pick_date(rows, currency=currency, today=today)
+    if picked is None:
+        if today is not None and result.invoice_date is not None and result.invoice_date > today:
+            result.invoice_date = None
+            result.confidence.pop("invoice_date", None)
+        return
+    if result.invoice_date == picked.value:
+        conf = result.confidence.get("invoice_date", 0.0)
+        result.confidence["invoice_date"] = max(conf, picked.confidence)
+    else:
+        result.invoice_date = picked.value
+        result.confidence["invoice_date"] = picked.confidence
 
 
 def _collect_items(

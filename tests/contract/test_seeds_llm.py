@@ -430,14 +430,15 @@ def case_health(hub: RunningHub, endpoint: SeedEndpoint) -> None:
 def case_metrics(hub: RunningHub, endpoint: SeedEndpoint) -> None:
     text = _sender(hub, Scope.METRICS_READ)("GET", endpoint.path)
     assert re.search(
-        r'^llm_requests_total\{endpoint="assistant_query",outcome="ok"\} [1-9]', text, re.M
+        r'^innsight_llm_requests_total\{endpoint="assistant_query",outcome="ok"\} [1-9]', text, re.M
     )
     assert re.search(
-        r'^llm_tool_calls_total\{status="success",tool="room_status"\} [1-9]', text, re.M
+        r'^innsight_llm_tool_calls_total\{status="success",tool="room_status"\} [1-9]', text, re.M
     )
-    assert "llm_request_duration_seconds_bucket" in text
-    assert "llm_answer_confidence_count" in text
-    assert not re.search(r"^(cv|innsight)_", text, re.M)  # only the llm_ families
+    assert "innsight_llm_request_duration_seconds_bucket" in text
+    assert "innsight_llm_answer_confidence_count" in text
+    # only the assistant's families
+    assert not re.search(r"^(cv_|innsight_(?!llm_))", text, re.M)
 
 
 CASES: dict[tuple[str, str], Callable[..., None]] = {

@@ -322,9 +322,10 @@ def case_health(send: Send, endpoint: SeedEndpoint) -> None:
 def case_metrics(send: Send, endpoint: SeedEndpoint) -> None:
     send("POST", "/api/v1/ml/clv/predict", {"guest_id": "GUEST001"})
     text = send("GET", endpoint.path)
-    assert 'ml_predictions_total{endpoint="clv/predict",model="clv",status="success"}' in text
-    assert 'ml_prediction_duration_seconds_count{endpoint="clv/predict",model="clv"}' in text
-    assert 'ml_model_trained{model_name="cancellation"} 1.0' in text
+    labels = 'endpoint="clv/predict",model="clv"'
+    assert f'innsight_ml_predictions_total{{{labels},status="success"}}' in text
+    assert f"innsight_ml_prediction_duration_seconds_count{{{labels}}}" in text
+    assert 'innsight_ml_model_trained{model_name="cancellation"} 1.0' in text
     assert "innsight_http_requests" not in text  # only the ml_ families
 
 

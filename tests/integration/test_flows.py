@@ -426,9 +426,17 @@ def test_hazard_alert_realerts_until_acknowledged(
             assert (await hazard.realert(deps, later + timedelta(minutes=10)))["sent"] == 0
             alerts = await all_rows(deps, HazardAlert)
             assert [(a.hazard, a.location, a.sends) for a in alerts] == [("fire", "kitchen", 2)]
+            # a camera the edge lost is an alert too, named by the camera
+            lost = face_row(
+                None, utcnow(), kind="camera", camera_id="car-park", payload={"state": "lost"}
+            )
+            await store_events(deps, [lost])
+            assert (await definitions.escalate_hazards.fn([str(lost["event_id"])]))["sent"] == 1
+            alerts = await all_rows(deps, HazardAlert)
+            assert [(a.hazard, a.location) for a in alerts][-1] == ("camera", "car-park")
 
     asyncio.run(main())
-    mails = smtp.wait_for(2)
+    mails = smtp.wait_for(3)
     assert all(m.rcpt_tos == [MANAGER_EMAIL] for m in mails)
     assert "kitchen" in mails[0].subject + mails[0].text()
 

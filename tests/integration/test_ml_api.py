@@ -398,13 +398,20 @@ def test_predictions_are_logged_and_counted(hub: RunningHub, trained: dict[str, 
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     success = (
-        'ml_predictions_total{endpoint="forecast/occupancy",model="occupancy",status="success"}'
+        'innsight_ml_predictions_total{endpoint="forecast/occupancy",model="occupancy",'
+        'status="success"}'
     )
-    error = 'ml_predictions_total{endpoint="forecast/occupancy",model="occupancy",status="error"}'
+    error = (
+        'innsight_ml_predictions_total{endpoint="forecast/occupancy",model="occupancy",'
+        'status="error"}'
+    )
     assert success in text
     assert error in text  # the 503 before training
-    logged = next(line for line in text.splitlines() if line.startswith("ml_predictions_logged "))
+    logged = next(
+        line for line in text.splitlines() if line.startswith("innsight_ml_predictions_logged ")
+    )
     assert float(logged.split()[1]) >= 30
-    assert 'ml_training_runs_total{model_name="cancellation",status="promoted"} 1.0' in text
+    promoted = 'innsight_ml_training_runs_total{model_name="cancellation",status="promoted"} 1.0'
+    assert promoted in text
     # the same families are in the hub's /metrics
-    assert "ml_prediction_duration_seconds_bucket" in hub.http.get("/metrics").text
+    assert "innsight_ml_prediction_duration_seconds_bucket" in hub.http.get("/metrics").text

@@ -46,7 +46,9 @@ def test_production_security_settings() -> None:
     assert directive_values(TEMPLATE, "password_file") == ["/mosquitto/config/site/passwd"]
     assert directive_values(TEMPLATE, "acl_file") == ["/mosquitto/config/site/acl"]
     assert directive_values(TEMPLATE, "listener") == ["8883", "1883 127.0.0.1"]
-    assert directive_values(TEMPLATE, "use_username_as_clientid") == ["true", "true"]
+    # edges (8883): the username is the client id; the hub's loopback listener keeps its
+    # workers' own client ids (several processes sign in as the hub)
+    assert directive_values(TEMPLATE, "use_username_as_clientid") == ["true", "false"]
     assert directive_values(TEMPLATE, "require_certificate") == ["false"]
     assert directive_values(TEMPLATE, "tls_version") == ["tlsv1.2"]
 

@@ -13,6 +13,7 @@ from hub.api.deps import Session
 from hub.api.errors import field_error
 from hub.api.params import StorableText
 from hub.audit import AuditAction, audit
+from hub.auth.api_keys import KeyService
 from hub.auth.password_policy import password_problems
 from hub.auth.scopes import Role, Scope
 from hub.auth.store import UserExistsError, create_api_key, create_user, list_api_keys
@@ -31,6 +32,11 @@ class ApiKeyCreate(BaseModel):
         str, Field(min_length=1, max_length=100, description="what the key is for"), StorableText
     ]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(Scope))]
+    service: KeyService | None = Field(
+        default=None,
+        description="a key of one CompreFace-compatible service (docs/compreface.md): it works "
+        "only under /api/v1/{service} and is refused by the rest of the API",
+    )
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -65,14 +71,18 @@ def _public(row: ApiKey) -> ApiKeyPublic:
 async def create_key(principal: AdminUser, session: Session, body: ApiKeyCreate) -> ApiKeyCreated:
     """Make an API key; the response carries the key, which is never shown again."""
     row, key = await create_api_key(
-        session, body.name, [s.value for s in body.scopes], created_by=principal.actor
+        session,
+        body.name,
+        [s.value for s in body.scopes],
+        created_by=principal.actor,
+        service=body.service.value if body.service is not None else None,
     )
     audit(
         session,
         actor=principal.actor,
         action=AuditAction.API_KEY_CREATE,
         target=f"api_key:{row.id}",
-        detail={"prefix": row.prefix, "scopes": row.scopes},
+        detail={"prefix": row.prefix, "scopes": row.scopes, "service": row.service},
     )
     await session.commit()
     return ApiKeyCreated(**_public(row).model_dump(), key=key)

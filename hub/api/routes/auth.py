@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from hub.api.auth import client_address, get_auth, too_many_requests, with_setup_hint
+from hub.api.auth import (
+    LOGIN_LIMIT,
+    client_address,
+    get_auth,
+    too_many_requests,
+    with_setup_hint,
+)
 from hub.api.deps import Session
 from hub.api.errors import field_error
 from hub.api.params import StorableText
@@ -41,7 +47,7 @@ async def issue_token(
 ) -> TokenResponse:
     """Exchange a username and password for an access token (OAuth2 password flow)."""
     auth = get_auth(request)
-    wait_s = auth.login.hit(client_address(request))
+    wait_s = await auth.hit(LOGIN_LIMIT, client_address(request))
     if wait_s > 0:
         raise too_many_requests("sign-in", wait_s)
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -541,7 +542,7 @@ async def health(
         return HealthResponse(status=status, timestamp=now, version=version)
     gallery = None
     if db_error is None:
-        latest = await runtime.gallery.latest()
+        latest = await runtime.gallery.latest(runtime.gallery.hub_model_id)
         if latest is not None:
             gallery = GalleryStatus(
                 version=latest.version,
@@ -929,9 +930,23 @@ async def remove_faces(
     )
 
 
-async def _gallery_response(runtime: Runtime, version: int | None) -> Response:
+GalleryModelId = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The face model whose gallery is wanted (docs/galleries.md); default: the "
+        "hub's own model.",
+    ),
+]
+
+
+async def _gallery_response(
+    runtime: Runtime, version: int | None, model_id: str | None = None
+) -> Response:
     try:
-        record, data = await runtime.gallery.artefact(version)
+        record, data = await runtime.gallery.artefact(version, model_id)
     except GalleryNotFoundError as err:
         raise HTTPException(status_code=404, detail=field_error("version", str(err))) from err
     except GalleryError as err:
@@ -945,14 +960,43 @@ async def _gallery_response(runtime: Runtime, version: int | None) -> Response:
 
 
 @router.get("/gallery/latest", response_class=Response)
-async def latest_gallery(runtime: Runtime, _caller: GalleryReader) -> Response:
-    """The newest GallerySnapshot (JSON bytes exactly as hashed)."""
-    return await _gallery_response(runtime, None)
+async def latest_gallery(
+    runtime: Runtime, _caller: GalleryReader, model_id: GalleryModelId = None
+) -> Response:
+    """The newest GallerySnapshot of ``model_id`` (JSON bytes exactly as hashed)."""
+    return await _gallery_response(runtime, None, model_id)
 
 
 @router.get("/gallery/{version}", response_class=Response)
 async def gallery_version(
-    runtime: Runtime, _caller: GalleryReader, version: Annotated[int, Path(ge=1, le=2**31 - 1)]
+    runtime: Runtime,
+    _caller: GalleryReader,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    model_id: GalleryModelId = None,
 ) -> Response:
-    """One GallerySnapshot by version (JSON bytes exactly as hashed)."""
-    return await _gallery_response(runtime, version)
+    """One GallerySnapshot by version (JSON bytes exactly as hashed); 404 when ``model_id`` is
+    given and the version is another model's."""
+    return await _gallery_response(runtime, version, model_id)
+
+
+class GalleryModelStatus(BaseModel):
+    """One face model of the fleet: its gallery and the back-fill of its templates."""
+
+    model_id: str
+    origin: str = Field(description="hub | config | heartbeat")
+    templates: int
+    gallery_version: int | None
+    people: int | None
+    backfill_status: str = Field(description="pending | running | done | failed")
+    backfill_total: int
+    backfill_done: int
+    backfill_failed: int
+    backfill_error: str | None
+    backfill_updated_at: datetime | None
+
+
+@router.get("/galleries", response_model=list[GalleryModelStatus])
+async def galleries(runtime: Runtime, _caller: GalleryReader) -> list[GalleryModelStatus]:
+    """Every face model the hub keeps a gallery for, with its back-fill's progress."""
+    found = await runtime.gallery.model_states()
+    return [GalleryModelStatus(**asdict(each)) for each in found]

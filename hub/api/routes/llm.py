@@ -1,8 +1,8 @@
 """The assistant under ``/api/v1/llm``: questions over hotel data (with memory, streamed or
-not, and confirmation of the actions they propose), the LLM's health and the ``llm_*`` metrics;
-routing, generation, monitoring, task execution and the workflow webhook are in
-:mod:`hub.api.routes.llm_ops`. While the LLM is unreachable the free-form questions answer 503
-with the reason; the other endpoints answer by rules/templates and say so.
+not, and confirmation of the actions they propose), the LLM's health and the
+``innsight_llm_*`` metrics; routing, generation, monitoring, task execution and the workflow
+webhook are in :mod:`hub.api.routes.llm_ops`. While the LLM is unreachable the free-form
+questions answer 503 with the reason; the other endpoints answer by rules/templates and say so.
 
 Who asks: the bearer token decides (scope ``llm:use``). ``user_id`` (the hotel's employee id,
 ``EMP001``) must be the token's subject, or the caller needs the ``admin`` scope to ask on
@@ -42,9 +42,9 @@ from hub.assistant.actions import (
     HubHotelActions,
     action_specs,
 )
+from hub.assistant.answers import AssistantAnswer, StreamEvent
 from hub.assistant.context import AskerContext, UnknownJobRoleError, context_of, narrowed
 from hub.assistant.data import SqlHotelData
-from hub.assistant.graph import AssistantAnswer, StreamEvent
 from hub.assistant.metrics import LlmMetrics
 from hub.assistant.service import LLMUnavailableError
 from hub.auth.principal import Principal
@@ -416,10 +416,12 @@ async def llm_health(
     "/metrics",
     response_class=Response,
     dependencies=[Depends(metrics_access)],
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text, llm_*"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text, innsight_llm_*"}
+    },
 )
 async def llm_metrics_text(request: Request, metrics: Metrics) -> Response:
-    """The assistant's Prometheus metrics (``llm_*``; also part of ``/metrics``). Open to
+    """The assistant's Prometheus metrics (``innsight_llm_*``; also part of ``/metrics``). Open to
     loopback callers, else ``metrics:read`` (as ``/metrics``)."""
     del metrics  # registered on first use, so the families exist before any request
-    return prometheus_response(request.app.state.http_registry, prefixes=("llm_",))
+    return prometheus_response(request.app.state.http_registry, prefixes=("innsight_llm_",))

@@ -1,5 +1,5 @@
 """What the ``/api/v1/llm`` routes share: the request base model, the dependencies (the
-assistant, the runtime, the caller) and the ``llm_*`` metrics of the app."""
+assistant, the runtime, the caller) and the ``innsight_llm_*`` metrics of the app."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.api.auth import metrics_access
+from hub.observability.db_metrics import DatabaseGauges
 
 router = APIRouter(tags=["metrics"])
 
@@ -244,4 +245,7 @@ async def metrics(request: Request) -> Response:
     runtime = getattr(request.app.state, "hub", None)
     if runtime is not None:
         registries.extend(runtime.registries)
+        gauges: DatabaseGauges | None = getattr(request.app.state, "db_gauges", None)
+        if gauges is not None:  # the edge fleet and the flows, read from the database now
+            await gauges.refresh(runtime.session_factory)
     return prometheus_response(*registries)

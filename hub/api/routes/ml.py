@@ -440,8 +440,8 @@ async def health(ml: ML) -> MLHealth:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
 )
 async def ml_metrics(request: Request, metrics: Metrics) -> Response:
-    """The ML metrics in Prometheus text (``ml_*``): prediction latency and counts by model,
-    training runs, models trained and their scores, predictions logged."""
+    """The ML metrics in Prometheus text (``innsight_ml_*``): prediction latency and counts by
+    model, training runs, models trained and their scores, predictions logged."""
     provider: MLProvider | None = getattr(request.app.state, "ml", None)
     if provider is not None:
         try:
@@ -450,4 +450,4 @@ async def ml_metrics(request: Request, metrics: Metrics) -> Response:
             pass
         else:
             metrics.record_models(await ml.model_statuses(), await ml.predictions_logged())
-    return prometheus_response(request.app.state.http_registry, prefixes=("ml_",))
+    return prometheus_response(request.app.state.http_registry, prefixes=("innsight_ml_",))

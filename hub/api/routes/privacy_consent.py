@@ -38,7 +38,6 @@ from hub.privacy.notices_library import (
     get_notice,
     list_notices,
 )
-from hub.privacy.notices_pdf import notice_pdf
 from hub.tables import ConsentRecord
 
 router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
@@ -192,6 +191,9 @@ async def notice_as_pdf(
 ) -> Response:
     """The notice as an A4 PDF for signature (``employee_id`` pre-filled when given)."""
     found = _notice(version, language)
+    # matplotlib is imported here, not at start: most hubs never render a notice PDF
+    from hub.privacy.notices_pdf import notice_pdf
+
     data = await asyncio.to_thread(notice_pdf, found, employee_id=employee_id)
     return Response(
         content=data,

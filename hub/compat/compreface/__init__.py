@@ -1,0 +1,1 @@
+"""CompreFace-compatible REST over the hub's face services (docs/compreface.md)."""
