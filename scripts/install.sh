@@ -55,7 +55,8 @@ if [ -n "${INNSIGHT_VENV_CACHE:-}" ] && [ ! -e .venv ]; then
     ln -s "$cached" .venv
   fi
   # keep this venv and the two newest others
-  ls -1dt "$INNSIGHT_VENV_CACHE"/py* 2>/dev/null | grep -vxF "$cached" | tail -n +3 | xargs -r rm -rf
+  { ls -1dt "$INNSIGHT_VENV_CACHE"/py* 2>/dev/null || true; } | { grep -vxF "$cached" || true; } \
+    | tail -n +3 | xargs -r rm -rf
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=".venv/.installed-$key"
