@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from hub.api.auth import AdminUser
 from hub.api.deps import Session
@@ -158,6 +160,13 @@ async def audit_log(
     query = select(AuditLog)
     if action is not None:
         query = query.where(AuditLog.action == action)
+    return await audit_page(session, query, limit, offset)
+
+
+async def audit_page(
+    session: AsyncSession, query: SelectOfScalar[AuditLog], limit: int, offset: int
+) -> AuditPage:
+    """One page of ``query``'s audit rows, newest first, with the total it matches."""
     total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
     rows = (
         await session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit).offset(offset))

@@ -13,16 +13,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from hub.api.auth import scoped
 from hub.api.deps import Runtime, Session
 from hub.api.params import StorableText
-from hub.api.routes.admin import AuditPage
+from hub.api.routes.admin import AuditPage, audit_page
 from hub.auth.scopes import Scope
 from hub.privacy.retention import data_classes
-from hub.tables import AuditLog, AuditLogPublic
+from hub.tables import AuditLog
 
 router = APIRouter(
     prefix="/console/api/privacy", tags=["console"], dependencies=[scoped(Scope.PRIVACY_ADMIN)]
@@ -77,13 +76,4 @@ async def audit_log(
         query = query.where(AuditLog.actor == actor)
     if target is not None:
         query = query.where(AuditLog.target == target)
-    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
-    rows = (
-        await session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit).offset(offset))
-    ).all()
-    return AuditPage(
-        items=[AuditLogPublic.model_validate(r, from_attributes=True) for r in rows],
-        total=int(total),
-        limit=limit,
-        offset=offset,
-    )
+    return await audit_page(session, query, limit, offset)
