@@ -282,10 +282,13 @@ def old_and_new_paths(repeats: int, old_repeats: int = 1) -> None:
     """The hub's face path before issue 22 (full decode, dlib HOG upsample 1 at <= 1280 px) and
     now (reduced decode, BlazeFace at 640 px, dlib embedding from the crop), in this process:
     wall time (contended on a shared machine), CPU time (what an idle core would take) per
-    stage, and whether both embed the largest face alike (cosine of the two embeddings)."""
-    old = DlibFaceAnalyzer(upsample=1, landmarks68=False)
+    stage, and whether both embed the largest face alike (cosine of the two embeddings). The
+    old path embeds with dlib's own forward pass; the new one with whatever the hub runs (the
+    same ResNet on ONNX Runtime where ``dlib-resnet-v1-onnx`` is fetched)."""
+    old = DlibFaceAnalyzer(upsample=1, landmarks68=False, embedder="dlib")
     new = hub_face_analyzer()
     print("\nin-process decode -> detect -> embed (largest face); old = dlib HOG, new = BlazeFace")
+    print(f"(embedding: old on dlib, new on {new.embedder.embedder})")
     print("(CPU ms: process time, what an idle core takes; wall ms: contended on this machine)")
     for name, (data, _) in phone_photos().items():
         ow, oc, oim, oface = _stage_times(old, data, reduce=False, repeats=old_repeats)

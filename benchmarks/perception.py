@@ -103,11 +103,48 @@ def _backends() -> list[tuple[str, Callable[[], FaceAnalyzer]]]:
     from models.face_yunet import YuNetSFaceAnalyzer
 
     return [
-        ("dlib (HOG upsample=1 + ResNet)", lambda: DlibFaceAnalyzer(upsample=1)),
-        ("dlib (HOG upsample=0 + ResNet)", lambda: DlibFaceAnalyzer(upsample=0)),
+        ("dlib (HOG upsample=1 + ResNet on dlib)", lambda: DlibFaceAnalyzer(embedder="dlib")),
+        ("dlib (HOG upsample=0 + ResNet on dlib)", lambda: _dlib(0, "dlib")),
+        ("dlib (HOG upsample=1 + ResNet on ONNX Runtime)", lambda: _dlib(1, "onnx")),
         ("YuNet + SFace", YuNetSFaceAnalyzer),
         ("InsightFace buffalo_l (SCRFD-10G + ArcFace R50)", InsightFaceAnalyzer),
     ]
+
+
+def _dlib(upsample: int, embedder: str, threads: int | None = None) -> DlibFaceAnalyzer:
+    return DlibFaceAnalyzer(upsample=upsample, embedder=embedder, onnx_threads=threads)
+
+
+def bench_embedders(repeat: int) -> None:
+    """dlib's ResNet per face: dlib's forward pass against the same network on ONNX Runtime
+    (CPU), with 1 and 2 intra-op threads, batches of 1 and 4 chips, and two caller threads at
+    once (dlib holds the GIL and its lock; ONNX Runtime releases both)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = t1_frame()
+    reference = _dlib(1, "dlib")
+    faces = reference.detect(frame)
+    chips = [reference.align(frame, f).image for f in faces][:4]
+    print(f"\n-- dlib ResNet per face ({len(chips)} chips of t1.jpg, 150 px, CPU) --")
+    rows: list[tuple[str, DlibFaceAnalyzer]] = [("dlib", reference)]
+    for threads in (1, 2):
+        rows.append((f"ONNX Runtime, {threads} thread(s)", _dlib(1, "onnx", threads)))
+    for label, analyzer in rows:
+        for batch in (1, 4):
+
+            def batches(a: DlibFaceAnalyzer = analyzer, b: int = batch) -> None:
+                for i in range(0, len(chips), b):
+                    a.embed_chips(chips[i : i + b])
+
+            times = _timed(batches, repeat)
+            print(f"  {label:28s} batch {batch}: {_per_face(times, len(chips))}  (per face)")
+        with ThreadPoolExecutor(2) as pool:
+
+            def two_callers(a: DlibFaceAnalyzer = analyzer) -> None:
+                list(pool.map(lambda c: a.embed_chips([c]), chips))
+
+            two = _timed(two_callers, repeat)
+        print(f"  {label:28s} 2 callers: {_per_face(two, len(chips))}  (wall per face)")
 
 
 def _per_face(times: list[float], faces: int) -> str:
@@ -295,7 +332,7 @@ def bench_search(sizes: Sequence[int], ms: Sequence[int], efs: Sequence[int], qu
                 )
 
 
-SECTIONS = ("invariance", "recognition", "models", "pipeline", "search")
+SECTIONS = ("invariance", "recognition", "models", "embedders", "pipeline", "search")
 
 
 def report_recognition() -> None:
@@ -356,6 +393,8 @@ def main() -> None:
         report_recognition()
     if "models" in sections:
         bench_models(repeat=5 if args.quick else 30)
+    if "embedders" in sections:
+        bench_embedders(repeat=5 if args.quick else 20)
     if "pipeline" in sections:
         bench_pipeline(frames=10 if args.quick else 40)
     if "search" in sections:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import cast
 
 import httpx
 
@@ -28,7 +29,7 @@ from edge_agent.capture.latest import LatestFrameGrabber
 from edge_agent.capture.opencv_source import OpenCvFrameSource
 from edge_agent.capture.resilient import ReconnectingFrameSource
 from edge_agent.capture.snapshots import JpegSnapshotEncoder
-from edge_agent.config import CameraConfig, EdgeConfig, ScheduleConfig
+from edge_agent.config import CameraConfig, EdgeConfig, EmbedBatchConfig, ScheduleConfig
 from edge_agent.domain.events import PendingEvent
 from edge_agent.domain.motion import MotionPolicy
 from edge_agent.domain.pipeline import BoxFlowFactory, FacePipeline, PipelineStats
@@ -45,6 +46,12 @@ from edge_agent.services.hazard_watch import HazardWatch, hazard_watch_from_conf
 from edge_agent.services.heartbeat import HeartbeatService, HeartbeatStats
 from edge_agent.transport.paho_transport import PahoTransport
 from edge_agent.vision.box_flow import LucasKanadeBoxFlow
+from edge_agent.vision.embed_batching import (
+    BatchableAnalyzer,
+    BatchingFaceAnalyzer,
+    EmbedBatcher,
+    batching_wanted,
+)
 from models.anomaly import HazardDetector
 from models.faces import FaceAnalyzer
 
@@ -84,6 +91,27 @@ def mqtt_ca_file(config: EdgeConfig) -> Path | None:
 
 def build_analyzer(config: EdgeConfig) -> FaceAnalyzer:
     return face_setup.build_analyzer(config.recognition)
+
+
+def embed_batching_for(
+    batch: EmbedBatchConfig, analyzer: FaceAnalyzer
+) -> tuple[EmbedBatcher | None, FaceAnalyzer]:
+    """The batcher the config and the backend call for (None: each camera embeds itself), and
+    the analyzer the pipelines use."""
+    if not batching_wanted(batch.mode, analyzer):
+        if batch.mode == "on":
+            logger.warning("recognition.batch.mode is on, but %s cannot batch", analyzer.model_id)
+        return None, analyzer
+    batchable = cast(BatchableAnalyzer, analyzer)
+    batcher = EmbedBatcher(
+        batchable.embed_aligned_batch, window_s=batch.window_ms / 1000, max_batch=batch.max_batch
+    )
+    logger.info(
+        "embeddings of all cameras are batched (window %.1f ms, up to %d faces)",
+        batch.window_ms,
+        batch.max_batch,
+    )
+    return batcher, BatchingFaceAnalyzer(batchable, batcher)
 
 
 EventObserver = Callable[[str, list[PendingEvent]], None]
@@ -137,6 +165,9 @@ class EdgeAgent:
             config.recognition,
             self.analyzer,
             [c.liveness for c in config.cameras if c.liveness is not None],
+        )
+        self.embed_batcher, self._pipeline_analyzer = embed_batching_for(
+            config.recognition.batch, self.analyzer
         )
         self.gallery_dir = data_dir / "gallery"
         self.index = HnswFaceIndex.load(  # sealed at rest under the site's gallery key
@@ -263,6 +294,8 @@ class EdgeAgent:
         for thread in self._services:
             thread.join(timeout=5.0)
         self.unacked_at_stop = self.outbox.depth()
+        if self.embed_batcher is not None:
+            self.embed_batcher.close()
         self.transport.stop()
         self.outbox.close()
         self.http.close()
@@ -275,7 +308,7 @@ class EdgeAgent:
         encoder = JpegSnapshotEncoder() if rec.snapshots else None
         schedule = frame_schedule(camera.schedule or rec.schedule, rec.min_votes)
         return FacePipeline(
-            self.analyzer,
+            self._pipeline_analyzer,
             self.index,
             face_setup.tracker_for_camera(checks, rec, camera.liveness),
             embed_every=rec.embed_every,

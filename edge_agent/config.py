@@ -151,12 +151,18 @@ class CameraConfig(_Frozen):
         return self
 
 
+FaceDetectorChoice = Literal["blazeface", "blazeface-full", "hog"]
+BLAZEFACE_VARIANTS = {"blazeface": "blazeface-short", "blazeface-full": "blazeface-full"}
+"""The manifest id of each BlazeFace ``detector`` choice."""
+
+
 class DlibFaceConfig(_Frozen):
-    """dlib's ResNet embedder (CC0); faces found by BlazeFace (Apache-2.0, the default) or by
-    dlib's HOG detector (``detector: hog``, ``upsample`` applies to it only)."""
+    """dlib's ResNet embedder (CC0); faces found by BlazeFace (Apache-2.0; short-range, the
+    default, or ``blazeface-full`` for faces far from the camera: docs/blazeface-full-range.md)
+    or by dlib's HOG detector (``detector: hog``, ``upsample`` applies to it only)."""
 
     backend: Literal["dlib"] = "dlib"
-    detector: Literal["blazeface", "hog"] = "blazeface"
+    detector: FaceDetectorChoice = "blazeface"
     min_face_px: Annotated[int, Field(ge=16, le=1000)] = 48  # blazeface: smallest face sought
     upsample: Annotated[int, Field(ge=0, le=2)] = 1
 
@@ -167,7 +173,7 @@ class LbphFaceConfig(_Frozen):
     gallery: it matches a face against its own enrolment photo, not across photos."""
 
     backend: Literal["lbph"] = "lbph"
-    detector: Literal["blazeface", "hog"] = "blazeface"
+    detector: FaceDetectorChoice = "blazeface"
     min_face_px: Annotated[int, Field(ge=16, le=1000)] = 48
     upsample: Annotated[int, Field(ge=0, le=2)] = 1
 
@@ -244,6 +250,18 @@ class LivenessConfig(_Frozen):
         return self
 
 
+class EmbedBatchConfig(_Frozen):
+    """Embeddings of all cameras gathered into one inference (edge_agent/vision/embed_batching.py).
+    ``auto``: on when the embedder runs on CUDA or TensorRT, where a batch of several faces costs
+    about one; off on a CPU, where it saves little and the window adds latency."""
+
+    mode: Literal["auto", "on", "off"] = "auto"
+    window_ms: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=4.0, description="How long the first face waits for others to join its batch."
+    )
+    max_batch: Annotated[int, Field(ge=1, le=64)] = 16
+
+
 class RecognitionConfig(_Frozen):
     model: FaceBackendConfig = DlibFaceConfig()
     quality: FaceQualityConfig = FaceQualityConfig()
@@ -253,6 +271,7 @@ class RecognitionConfig(_Frozen):
         default=3, description="Embed every n-th sighting (only with schedule.enabled: false)."
     )
     schedule: ScheduleConfig = ScheduleConfig()
+    batch: EmbedBatchConfig = EmbedBatchConfig()
     min_votes: Annotated[int, Field(ge=1, le=50)] = 2
     min_hits: Annotated[int, Field(ge=1, le=50)] = 2
     max_missed: Annotated[int, Field(ge=0, le=100)] = 2
@@ -318,8 +337,12 @@ class WaterConfig(_Frozen):
     )
 
 
-HazardModelId = Literal["fire-yolov8-flame", "fall-yolov8n"]
-HAZARD_MODELS: tuple[HazardModelId, ...] = ("fire-yolov8-flame", "fall-yolov8n")
+HazardModelId = Literal["fire-yolov8-flame", "fall-yolov8n", "pose-landmark-full"]
+"""``pose-landmark-full``: falls from BlazePose keypoints (Apache-2.0), in place of the AGPL
+``fall-yolov8n`` (docs/hazards.md)."""
+HAZARD_MODELS: tuple[HazardModelId, ...] = ("fire-yolov8-flame", "pose-landmark-full")
+"""Falls (and the people for intrusion) from BlazePose by default: it beat ``fall-yolov8n`` on
+the fall clips (benchmarks/hazards.py --falls; docs/hazards.md)."""
 
 
 class HazardsConfig(_Frozen):

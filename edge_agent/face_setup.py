@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from edge_agent.config import (
+    BLAZEFACE_VARIANTS,
     DlibFaceConfig,
     InsightFaceConfig,
     LbphFaceConfig,
@@ -49,7 +50,9 @@ def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
             return dlib
         from models.face_blazeface import BlazeFaceDetector, BlazeFaceDlibAnalyzer
 
-        detector = BlazeFaceDetector(min_face_px=model.min_face_px)
+        detector = BlazeFaceDetector(
+            min_face_px=model.min_face_px, variant=BLAZEFACE_VARIANTS[model.detector]
+        )
         return BlazeFaceDlibAnalyzer(detector, dlib, verifier=build_landmarker())
     if isinstance(model, LbphFaceConfig):
         from models.face_dlib import DlibFaceAnalyzer
@@ -61,7 +64,11 @@ def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
         from models.face_blazeface import BlazeFaceDetector, BlazeFaceDlibAnalyzer
 
         found_by = BlazeFaceDlibAnalyzer(
-            BlazeFaceDetector(min_face_px=model.min_face_px), aligner, verifier=build_landmarker()
+            BlazeFaceDetector(
+                min_face_px=model.min_face_px, variant=BLAZEFACE_VARIANTS[model.detector]
+            ),
+            aligner,
+            verifier=build_landmarker(),
         )
         return LbphFaceAnalyzer(found_by, aligner)
     if isinstance(model, YuNetFaceConfig):
@@ -91,13 +98,16 @@ def face_model_ids(
     :func:`build_face_checks` load for ``recognition``: what a licence check reads."""
     model = recognition.model
     ids: list[str] = []
-    if isinstance(model, DlibFaceConfig):
+    if isinstance(model, DlibFaceConfig | LbphFaceConfig):
         # BlazeFace's uncertain detections are confirmed by Face Mesh
-        ids += ["dlib-hog"] if model.detector == "hog" else ["blazeface-short", "facemesh-468"]
-        ids += ["dlib-shape-5", "dlib-resnet-v1"]
-    elif isinstance(model, LbphFaceConfig):
-        ids += ["dlib-hog"] if model.detector == "hog" else ["blazeface-short", "facemesh-468"]
-        ids += ["dlib-shape-5", "lbph-u2-4x4"]
+        if model.detector == "hog":
+            ids += ["dlib-hog"]
+        else:
+            ids += [BLAZEFACE_VARIANTS[model.detector], "facemesh-468"]
+        ids += ["dlib-shape-5"]
+        # dlib's ResNet runs on ONNX Runtime when its export is there (the same weights)
+        is_dlib = isinstance(model, DlibFaceConfig)
+        ids += ["dlib-resnet-v1", "dlib-resnet-v1-onnx"] if is_dlib else ["lbph-u2-4x4"]
     elif isinstance(model, YuNetFaceConfig):
         ids += ["yunet-2023mar", "sface-2021dec"]
     else:

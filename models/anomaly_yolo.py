@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 FIRE_MODEL_ID = "fire-yolov8-flame"
 FALL_MODEL_ID = "fall-yolov8n"
 HAZARD_MODEL_IDS: tuple[str, ...] = (FIRE_MODEL_ID, FALL_MODEL_ID)
+POSE_FALL_MODEL_ID = "pose-landmark-full"
+"""Falls (and people) from BlazePose keypoints, Apache-2.0: :mod:`models.fall_pose_detector`;
+selectable in place of :data:`FALL_MODEL_ID` (docs/hazards.md compares the two)."""
+SELECTABLE_HAZARD_MODEL_IDS: tuple[str, ...] = (*HAZARD_MODEL_IDS, POSE_FALL_MODEL_ID)
 
 DEFAULT_MIN_SCORE = 0.25
 """Floor below which a box is not even a candidate; the edge's per-kind thresholds sit above."""
@@ -209,8 +213,10 @@ def hazard_model_path(model_id: str, models_dir: Path | None = None) -> Path:
     """The verified local file of a hazard model (:func:`models.registry.model_path`): the
     exported fire model under ``<models_dir>/fire-yolov8-flame/``, the fall model from its
     package. Raises :class:`ModelUnavailableError` naming the fix."""
-    if model_id not in HAZARD_MODEL_IDS:
-        raise ModelUnavailableError(f"{model_id} is not a hazard model ({HAZARD_MODEL_IDS})")
+    if model_id not in SELECTABLE_HAZARD_MODEL_IDS:
+        raise ModelUnavailableError(
+            f"{model_id} is not a hazard model ({SELECTABLE_HAZARD_MODEL_IDS})"
+        )
     return model_path(model_id, models_dir=models_dir)
 
 
@@ -222,6 +228,8 @@ def load_hazard_detectors(
     min_score: float | Mapping[HazardKind, float] = DEFAULT_MIN_SCORE,
 ) -> tuple[list[HazardDetector], list[str]]:
     """The hazard detectors that can run here, and one reason per model that cannot.
+    ``pose-landmark-full`` (:data:`POSE_FALL_MODEL_ID`) is the BlazePose fall detector
+    (:class:`models.fall_pose_detector.PoseFallDetector`; ``min_score``'s ``fall`` floor applies).
 
     Never raises for a missing model: the hub answers 503 naming the reasons, the edge logs
     them and runs what it has.
@@ -230,6 +238,20 @@ def load_hazard_detectors(
     reasons: list[str] = []
     for model_id in model_ids:
         try:
+            if model_id == POSE_FALL_MODEL_ID:
+                from models.fall_pose_detector import PoseFallDetector
+
+                floor = (
+                    min_score.get("fall", DEFAULT_MIN_SCORE)
+                    if isinstance(min_score, Mapping)
+                    else min_score
+                )
+                detectors.append(
+                    PoseFallDetector(
+                        models_dir, intra_op_threads=intra_op_threads, min_fall=float(floor)
+                    )
+                )
+                continue
             path = hazard_model_path(model_id, models_dir)
             detectors.append(
                 open_yolo_detector(

@@ -35,16 +35,46 @@ MIN_SCORE = 0.5
 NMS_IOU = 0.3
 FACE_FRACTION_MIN = 0.15
 """The smallest face, as a fraction of the window side, the short-range model finds reliably."""
+FULL_FACE_FRACTION_MIN = 0.08
+"""The same for the full-range model (benchmarks/blazeface_range.py: on the whole 640 px frame,
+a 192 px input, it found 1 of 7 faces of 5 % of the side, 6 of 7 of 6 %; in 320 px windows 5 of
+7 at 7.5 %, 7 of 7 at 10 %)."""
 MAX_LEVEL_RATIO = 3.0
 """Window sides shrink by at most this factor from one level to the next (the model covers faces
 of about 15-75 % of its window: a 5-fold range, so levels three-fold apart overlap)."""
 
 
-def ssd_anchors(input_size: int = INPUT_SIZE, strides: tuple[int, ...] = STRIDES) -> FloatArray:
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One BlazeFace model: its manifest id, input side, SSD layout (MediaPipe's graph options),
+    the smallest face it finds reliably as a fraction of its input, and its score threshold."""
+
+    model_id: str
+    input_size: int
+    strides: tuple[int, ...]
+    per_layer: int
+    face_fraction_min: float
+    min_score: float
+    """The detector's default threshold: the edge's 0.7 for short-range, MediaPipe's 0.6 for
+    full-range (its scores run lower)."""
+
+
+SHORT_RANGE = Variant("blazeface-short", INPUT_SIZE, STRIDES, 2, FACE_FRACTION_MIN, 0.7)
+FULL_RANGE = Variant("blazeface-full", 192, (4,), 1, FULL_FACE_FRACTION_MIN, 0.6)
+"""``face_detection_full_range.pbtxt``: one layer of stride 4 on a 192 px input, one anchor per
+cell (``interpolated_scale_aspect_ratio: 0``): 48 x 48 = 2304 anchors; min score 0.6."""
+VARIANTS = {v.model_id: v for v in (SHORT_RANGE, FULL_RANGE)}
+
+
+def ssd_anchors(
+    input_size: int = INPUT_SIZE, strides: tuple[int, ...] = STRIDES, per_layer: int = 2
+) -> FloatArray:
     """Anchor centres [N, 2] (x, y) in 0..1, in MediaPipe's order (layer, row, column, anchor).
 
-    MediaPipe's SsdAnchorsCalculator with ``fixed_anchor_size``, one aspect ratio and an
-    interpolated scale: two anchors per cell per layer, layers of equal stride merged."""
+    MediaPipe's SsdAnchorsCalculator with ``fixed_anchor_size`` and one aspect ratio: with an
+    interpolated scale (the default) two anchors per cell per layer (``per_layer=2``), without
+    one (``interpolated_scale_aspect_ratio: 0``, the full-range face model) one; layers of
+    equal stride merged."""
     centres: list[tuple[float, float]] = []
     layer = 0
     while layer < len(strides):
@@ -52,7 +82,7 @@ def ssd_anchors(input_size: int = INPUT_SIZE, strides: tuple[int, ...] = STRIDES
         same = 0
         while layer + same < len(strides) and strides[layer + same] == stride:
             same += 1
-        per_cell = 2 * same
+        per_cell = per_layer * same
         cells = math.ceil(input_size / stride)
         for y in range(cells):
             for x in range(cells):
@@ -74,10 +104,10 @@ class Detections:
         return len(self.scores)
 
     @staticmethod
-    def empty() -> Detections:
+    def empty(num_keypoints: int = NUM_KEYPOINTS) -> Detections:
         return Detections(
             np.zeros((0, 4), np.float32),
-            np.zeros((0, NUM_KEYPOINTS, 2), np.float32),
+            np.zeros((0, num_keypoints, 2), np.float32),
             np.zeros(0, np.float32),
         )
 
@@ -104,20 +134,21 @@ def decode(
     anchors: FloatArray,
     input_size: int = INPUT_SIZE,
     min_score: float = MIN_SCORE,
+    num_keypoints: int = NUM_KEYPOINTS,
 ) -> Detections:
-    """One image's raw outputs ([N, 16], [N] or [N, 1]) -> detections above ``min_score``, in
-    input pixels (0..``input_size``)."""
+    """One image's raw outputs ([N, 4 + 2 * num_keypoints], [N] or [N, 1]) -> detections above
+    ``min_score``, in input pixels (0..``input_size``)."""
     raw = np.asarray(regressors, dtype=np.float32).reshape(len(anchors), -1)
     logit = np.clip(np.asarray(logits, dtype=np.float32).reshape(-1), -SCORE_CLIP, SCORE_CLIP)
     scores = 1.0 / (1.0 + np.exp(-logit.astype(np.float64)))
     keep = scores >= min_score
     if not keep.any():
-        return Detections.empty()
+        return Detections.empty(num_keypoints)
     raw, scores, anchor = raw[keep], scores[keep], anchors[keep] * input_size
     centre = raw[:, 0:2] + anchor
     half = raw[:, 2:4] / 2.0
     boxes = np.concatenate([centre - half, centre + half], axis=1)
-    points = raw[:, 4 : 4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + anchor[:, None, :]
+    points = raw[:, 4 : 4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2) + anchor[:, None, :]
     return Detections(
         boxes.astype(np.float32), points.astype(np.float32), scores.astype(np.float32)
     )
@@ -156,7 +187,7 @@ def weighted_nms(found: Detections, iou_threshold: float = NMS_IOU) -> Detection
         out_scores.append(scores[i])
         remaining &= ~overlap
     if not out_scores:
-        return Detections.empty()
+        return Detections.empty(found.keypoints.shape[1])
     return Detections(
         np.asarray(out_boxes, np.float32),
         np.asarray(out_points, np.float32),
@@ -183,11 +214,16 @@ def _starts(length: int, side: int, overlap: float) -> list[int]:
 
 
 def windows(
-    width: int, height: int, min_face_px: int, overlap: float = 0.25, max_windows: int = 64
+    width: int,
+    height: int,
+    min_face_px: int,
+    overlap: float = 0.25,
+    max_windows: int = 64,
+    face_fraction_min: float = FACE_FRACTION_MIN,
 ) -> list[Window]:
     """Squares covering a ``width`` x ``height`` image at sizes from the whole image (its longer
-    side) down, at most :data:`MAX_LEVEL_RATIO`-fold per level, to the side whose 15 % is
-    ``min_face_px``; neighbours overlap by
+    side) down, at most :data:`MAX_LEVEL_RATIO`-fold per level, to the side whose
+    ``face_fraction_min`` (15 % for the short-range model) is ``min_face_px``; neighbours overlap by
     ``overlap`` of a side so a face cut by one square is whole in the next. At most
     ``max_windows`` (the smallest sizes are dropped first)."""
     if width < 1 or height < 1 or min_face_px < 1:
@@ -195,7 +231,7 @@ def windows(
     if not 0.0 <= overlap < 1.0:
         raise ValueError("overlap must be in [0, 1)")
     sides = [max(width, height)]
-    smallest = max(math.ceil(min_face_px / FACE_FRACTION_MIN), 32)
+    smallest = max(math.ceil(min_face_px / face_fraction_min), 32)
     while sides[-1] > smallest:
         sides.append(max(smallest, math.ceil(sides[-1] / MAX_LEVEL_RATIO)))
     out: list[Window] = []

@@ -1,5 +1,9 @@
 """BlazeFace (MediaPipe short-range, Apache-2.0) as a face detector, through models/session.py.
 
+The full-range model (``blazeface-full``: faces further away, a 192 px input) is selectable with
+``BlazeFaceDetector(variant="blazeface-full")``; short-range stays the default
+(benchmarks/blazeface_range.py compares the two on small faces).
+
 :class:`BlazeFaceDetector` searches a frame in square windows (``models.blazeface_decode.windows``)
 batched into one ONNX Runtime call (TensorRT -> CUDA -> CPU), decodes the anchors and merges the
 detections with MediaPipe's weighted NMS. :class:`BlazeFaceDlibAnalyzer` pairs it with dlib's
@@ -30,7 +34,7 @@ import cv2
 import numpy as np
 
 from models import blazeface_decode as bf
-from models.faces import DetectedFace, Embedding, FaceBox, Image, resolve_model_file
+from models.faces import AlignedFace, DetectedFace, Embedding, FaceBox, Image, resolve_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -77,25 +81,34 @@ class BlazeFaceDetector:
         models_dir: Path | None = None,
         *,
         min_face_px: int = 40,
-        min_score: float = 0.7,
+        min_score: float | None = None,
         providers: Sequence[str] | None = None,
         intra_op_threads: int | None = None,
+        variant: str = MODEL_ID,
     ) -> None:
+        """``variant``: ``blazeface-short`` (the default) or ``blazeface-full``
+        (:data:`models.blazeface_decode.VARIANTS`); ``min_score`` defaults to the variant's
+        (0.7 short-range, 0.6 full-range)."""
         from models.session import create_session
 
-        path = resolve_model_file(MODEL_ID, models_dir)
+        if variant not in bf.VARIANTS:
+            raise ValueError(f"unknown BlazeFace variant {variant!r} ({sorted(bf.VARIANTS)})")
+        self.variant = bf.VARIANTS[variant]
+        path = resolve_model_file(self.variant.model_id, models_dir)
         self._session: Any = create_session(
             path, providers=providers, intra_op_threads=intra_op_threads
         )
         self._input = self._session.get_inputs()[0].name
-        self._anchors = bf.ssd_anchors()
+        v = self.variant
+        self._anchors = bf.ssd_anchors(v.input_size, v.strides, v.per_layer)
         self.min_face_px = min_face_px
-        self.min_score = min_score
+        self.min_score = v.min_score if min_score is None else min_score
         self._lock = threading.Lock()
 
     def _batch(self, image: Image, windows: list[bf.Window]) -> np.ndarray:
-        """The windows as one [B, 3, 128, 128] float32 batch, RGB in -1..1, black past the edge."""
-        size = bf.INPUT_SIZE
+        """The windows as one [B, 3, S, S] float32 batch (S: the model's input side), RGB in
+        -1..1, black past the edge."""
+        size = self.variant.input_size
         height, width = image.shape[:2]
         batch = np.zeros((len(windows), size, size, 3), dtype=np.uint8)
         levels: dict[int, np.ndarray] = {}
@@ -121,9 +134,15 @@ class BlazeFaceDetector:
             regressors, logits = self._session.run(None, {self._input: batch})
         parts = []
         for i, win in enumerate(wins):
-            found = bf.decode(regressors[i], logits[i], self._anchors, min_score=self.min_score)
+            found = bf.decode(
+                regressors[i],
+                logits[i],
+                self._anchors,
+                input_size=self.variant.input_size,
+                min_score=self.min_score,
+            )
             if len(found):
-                parts.append(found.mapped(win.side / bf.INPUT_SIZE, win.x, win.y))
+                parts.append(found.mapped(win.side / self.variant.input_size, win.x, win.y))
         return parts
 
     def detect_raw(self, image: Image, *, coarse_first: bool = False) -> bf.Detections:
@@ -134,7 +153,9 @@ class BlazeFaceDetector:
         still gets every size down to ``min_face_px``, but faces much smaller than the ones
         found (people in the background) are not looked for."""
         height, width = image.shape[:2]
-        wins = bf.windows(width, height, self.min_face_px)
+        wins = bf.windows(
+            width, height, self.min_face_px, face_fraction_min=self.variant.face_fraction_min
+        )
         if not coarse_first:
             return bf.weighted_nms(bf.Detections.concat(self._run(image, wins)))
         for side in sorted({w.side for w in wins}, reverse=True):
@@ -227,15 +248,37 @@ class BlazeFaceDlibAnalyzer:
     def embed(self, image: Image, face: DetectedFace) -> Embedding:
         """dlib's embedding from a crop around the face (the same pixels the shape predictor and
         the chip read in the whole image)."""
+        crop, local = self._embed_crop(image, face)
+        vector: Embedding = self._embedder.embed(crop, local)
+        return vector
+
+    @staticmethod
+    def _embed_crop(image: Image, face: DetectedFace) -> tuple[Image, DetectedFace]:
+        """The crop around ``face`` that the embedder reads, and the face in its coordinates."""
         height, width = image.shape[:2]
         b = face.box
         mx, my = round(b.w * EMBED_CROP_MARGIN), round(b.h * EMBED_CROP_MARGIN)
         x0, y0 = max(0, b.x - mx), max(0, b.y - my)
         x1, y1 = min(width, b.x + b.w + mx), min(height, b.y + b.h + my)
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-        local = DetectedFace(FaceBox(b.x - x0, b.y - y0, b.w, b.h), face.score, None)
-        vector: Embedding = self._embedder.embed(crop, local)
-        return vector
+        return crop, DetectedFace(FaceBox(b.x - x0, b.y - y0, b.w, b.h), face.score, None)
+
+    def align(self, image: Image, face: DetectedFace) -> AlignedFace:
+        """The chip :meth:`embed` embeds (dlib's, placed in the same crop); its ``landmarks``
+        are in that crop's coordinates."""
+        crop, local = self._embed_crop(image, face)
+        aligned: AlignedFace = self._embedder.align(crop, local)
+        return aligned
+
+    def embed_aligned_batch(self, aligned: Sequence[AlignedFace]) -> list[Embedding]:
+        """Several chips of :meth:`align` in one run of the embedder."""
+        vectors: list[Embedding] = self._embedder.embed_aligned_batch(aligned)
+        return vectors
+
+    @property
+    def embed_provider(self) -> str:
+        """Where the embedder runs (an ONNX Runtime provider, or ``dlib``)."""
+        return str(getattr(self._embedder, "embed_provider", "unknown"))
 
 
 HUB_DETECT_MAX_SIDE = 640

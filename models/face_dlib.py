@@ -9,13 +9,24 @@ Align is dlib's own: the 5-point shape predictor places the face, ``get_face_chi
 150 px chip with 25 % padding, and the ResNet embeds that chip (the same numbers as dlib's
 one-call ``compute_face_descriptor(image, shape)``, which does exactly this inside). The 68-point
 predictor (``dlib-shape-68``, ~1 ms a face) gives the landmarks for the quality gate and liveness.
+
+The ResNet runs on ONNX Runtime when its export (``dlib-resnet-v1-onnx``, built by
+``innsight models fetch``) is present: the same network and weights (models/dlib_resnet_onnx.py),
+about 10x less CPU a face, batched, without holding the GIL, and on TensorRT/CUDA on a GPU.
+Its descriptors are dlib's (cosine >= 0.9999), so the model id stays ``dlib-resnet-v1`` and every
+gallery keeps matching. ``embedder="dlib"`` (or ``$INNSIGHT_DLIB_EMBEDDER=dlib``) keeps dlib's own
+forward pass; ``"onnx"`` requires the export; ``"auto"`` (the default) takes the export when it
+is there and says in the log which one runs.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +42,9 @@ from models.faces import (
     resolve_model_file,
 )
 
+if TYPE_CHECKING:
+    from models.dlib_resnet_onnx import DlibResnetOnnx
+
 logger = logging.getLogger(__name__)
 
 MODEL_ID = "dlib-resnet-v1"
@@ -41,6 +55,46 @@ CHIP_PADDING = 0.25
 
 
 SHAPE5_MODEL_ID = "dlib-shape-5"
+
+EMBEDDER_ENV = "INNSIGHT_DLIB_EMBEDDER"
+EMBEDDERS = ("auto", "onnx", "dlib")
+"""Which forward pass computes ``dlib-resnet-v1``'s descriptors (see the module docstring)."""
+
+
+def embedder_choice(value: str | None = None) -> str:
+    """``value``, else ``$INNSIGHT_DLIB_EMBEDDER``, else ``auto``; a ValueError names the
+    setting when it is none of :data:`EMBEDDERS`."""
+    choice = (value if value is not None else os.environ.get(EMBEDDER_ENV, "auto")).strip()
+    if choice not in EMBEDDERS:
+        where = "embedder" if value is not None else EMBEDDER_ENV
+        raise ValueError(f"{where}: {choice!r} is not one of {', '.join(EMBEDDERS)}")
+    return choice
+
+
+def _onnx_embedder(
+    choice: str, models_dir: Path | None, threads: int | None
+) -> DlibResnetOnnx | None:
+    """The ONNX forward pass, or None where ``choice`` is ``dlib`` or (``auto``) the export is
+    missing or refused; ``onnx`` raises :class:`ModelUnavailableError` instead."""
+    if choice == "dlib":
+        return None
+    from models.dlib_resnet_onnx import ONNX_MODEL_ID, DlibResnetOnnx
+
+    try:
+        return DlibResnetOnnx(models_dir, intra_op_threads=threads)
+    except ModelUnavailableError as err:
+        if choice == "onnx":
+            raise
+        from models.registry import default_models_dir
+
+        present = ((models_dir or default_models_dir()) / ONNX_MODEL_ID).exists()
+        logger.log(
+            logging.WARNING if present else logging.INFO,
+            "%s: embedding with dlib's own forward pass (%s)",
+            MODEL_ID,
+            err,
+        )
+        return None
 
 
 def _landmarks_weights(models_dir: Path | None = None) -> Path:
@@ -63,7 +117,13 @@ class DlibFaceAnalyzer:
 
     ``upsample`` is how many times the HOG detector doubles the image: 0 finds faces of about
     80 px and up, 1 about 40 px (at four times the cost). dlib objects are not thread-safe, so
-    calls are serialised by a lock.
+    calls are serialised by a lock; the ONNX embedder runs outside it.
+
+    ``embedder``: ``auto`` | ``onnx`` | ``dlib`` (default ``$INNSIGHT_DLIB_EMBEDDER`` or
+    ``auto``, see the module docstring). ``onnx_threads``: ONNX Runtime's intra-op threads; 1 by
+    default because the callers (camera threads, API requests) already run in parallel, and on
+    2 shared cores a second thread per run measured slower (benchmarks.perception embedders);
+    None lets ONNX Runtime use every core.
     """
 
     def __init__(
@@ -72,22 +132,46 @@ class DlibFaceAnalyzer:
         min_score: float = 0.0,
         landmarks68: bool = True,
         models_dir: Path | None = None,
+        *,
+        embedder: str | None = None,
+        onnx_threads: int | None = 1,
     ) -> None:
         try:
             import dlib
         except ImportError as err:
             raise ModelUnavailableError(f"{MODEL_ID}: install 'dlib-bin'") from err
-        shape_path, resnet_path = _weights(models_dir)
+        choice = embedder_choice(embedder)
+        onnx = _onnx_embedder(choice, models_dir, onnx_threads)
+        if onnx is None:
+            shape_path, resnet_path = _weights(models_dir)
+            self._resnet = dlib.face_recognition_model_v1(str(resnet_path))
+        else:  # dlib's own copy of the network is not needed (nor opened)
+            shape_path = resolve_model_file(SHAPE5_MODEL_ID, models_dir)
         shape68_path = _landmarks_weights(models_dir) if landmarks68 else None
+        self._onnx = onnx
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(shape_path))
-        self._resnet = dlib.face_recognition_model_v1(str(resnet_path))
         self._shape68 = dlib.shape_predictor(str(shape68_path)) if shape68_path else None
         self._dlib = dlib
         self._upsample = upsample
         self._min_score = min_score
         self._lock = threading.Lock()
-        logger.info("dlib face backend ready (HOG upsample=%d, model %s)", upsample, MODEL_ID)
+        logger.info(
+            "dlib face backend ready (HOG upsample=%d, model %s on %s)",
+            upsample,
+            MODEL_ID,
+            self.embedder,
+        )
+
+    @property
+    def embedder(self) -> str:
+        """Which forward pass embeds: ``onnx:<provider>`` or ``dlib``."""
+        return "dlib" if self._onnx is None else f"onnx:{self._onnx.provider}"
+
+    @property
+    def embed_provider(self) -> str:
+        """The ONNX Runtime provider that embeds (``CUDAExecutionProvider``…), or ``dlib``."""
+        return "dlib" if self._onnx is None else self._onnx.provider
 
     @property
     def model_id(self) -> str:
@@ -126,12 +210,30 @@ class DlibFaceAnalyzer:
         return AlignedFace(bgr, face, points)
 
     def embed_aligned(self, aligned: AlignedFace) -> Embedding:
-        rgb = np.ascontiguousarray(aligned.image[:, :, ::-1])
-        if rgb.shape[:2] != (CHIP_SIZE, CHIP_SIZE):
-            raise ValueError(f"a dlib chip is {CHIP_SIZE} px square, got {rgb.shape[:2]}")
+        return self.embed_chips([aligned.image])[0]
+
+    def embed_aligned_batch(self, aligned: Sequence[AlignedFace]) -> list[Embedding]:
+        """The embeddings of several chips (one ONNX run for all of them)."""
+        return self.embed_chips([a.image for a in aligned])
+
+    def embed_chips(self, chips: Sequence[Image]) -> list[Embedding]:
+        """L2-normalised descriptors of BGR 150 px chips (``align``'s), in order: one ONNX
+        Runtime run without the lock, or dlib's batch call under it."""
+        for chip in chips:
+            if chip.shape[:2] != (CHIP_SIZE, CHIP_SIZE):
+                raise ValueError(f"a dlib chip is {CHIP_SIZE} px square, got {chip.shape[:2]}")
+        if not chips:
+            return []
+        if self._onnx is not None:
+            return self._onnx.embed_chips(chips)
+        rgb = [np.ascontiguousarray(chip[:, :, ::-1]) for chip in chips]
         with self._lock:
-            descriptor = self._resnet.compute_face_descriptor(rgb)
-        return l2_normalise(np.asarray(descriptor, dtype=np.float32))
+            descriptors = self._resnet.compute_face_descriptor(rgb)
+        return [l2_normalise(np.asarray(d, dtype=np.float32)) for d in descriptors]
+
+    def embed_batch(self, image: Image, faces: Sequence[DetectedFace]) -> list[Embedding]:
+        """``embed`` for several faces of one image: aligned one by one, embedded in one run."""
+        return self.embed_chips([self.align(image, face).image for face in faces])
 
     def landmarks68(self, image: Image, face: DetectedFace) -> Landmarks:
         """The 68 iBUG landmarks of ``face`` (x, y in ``image`` pixels)."""
@@ -147,6 +249,8 @@ class DlibFaceAnalyzer:
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
     def embed(self, image: Image, face: DetectedFace) -> Embedding:
+        if self._onnx is not None:  # the chip compute_face_descriptor(rgb, shape) makes inside
+            return self.embed_chips([self.align(image, face).image])[0]
         rgb = np.ascontiguousarray(image[:, :, ::-1])
         b = face.box
         rect = self._dlib.rectangle(b.x, b.y, b.x + b.w, b.y + b.h)

@@ -89,6 +89,12 @@ def _box_of(points: Any, width: int, height: int) -> TextBox:
     )
 
 
+# Measured on the real receipts (benchmarks/ocr_real.py, dev part): see RapidOcrEngine
+DET_MAX_SIDE = 960
+REC_BATCH = 1
+REC_MIN_WIDTH = 96
+TEXT_SCORE = 0.5  # RapidOCR's own floor: lines read with less are dropped
+
 RAPIDOCR_MODELS = {"Det": "rapidocr-det", "Rec": "rapidocr-rec", "Cls": "rapidocr-cls"}
 """RapidOCR's config section -> the manifest id of the PP-OCR model it opens."""
 
@@ -111,13 +117,31 @@ def rapidocr_model_files(models_dir: Path | None = None) -> dict[str, Path]:
 
 
 class RapidOcrEngine:
-    """PP-OCR (det + rec, no angle classifier: documents arrive upright) on ONNX Runtime.
+    """PP-OCR on ONNX Runtime, in two passes: the detector finds the text lines on a copy of
+    the page scaled down to ``det_max_side`` (its time grows with pixels, and lines stay
+    findable at ~1000 px), the recogniser reads each line cropped from the page itself (its
+    input is always 48 px high, so crops lose nothing to the detector's scale). No angle
+    classifier: orientation is the page preparation's job (hub/vision/document_geometry.py).
 
-    One instance per process; calls are serialised (RapidOCR keeps per-call state)."""
+    ``rec_batch``: lines per recogniser run (a batch is padded to its widest line, so 1 costs
+    the least CPU here); ``rec_min_width``: the narrowest recogniser input (PaddleOCR pads
+    every line to 320 px; short cells such as prices need far less). ``threads``: ONNX Runtime
+    intra-op threads, without spin-waiting (a spinning pool took twice the CPU on 2 cores).
+
+    One instance per process; calls are serialised."""
 
     name = RAPIDOCR
 
-    def __init__(self, *, threads: int | None = None, models_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        models_dir: Path | None = None,
+        det_max_side: int = DET_MAX_SIDE,
+        rec_batch: int = REC_BATCH,
+        rec_min_width: int = REC_MIN_WIDTH,
+        text_score: float = TEXT_SCORE,
+    ) -> None:
         try:
             from rapidocr import RapidOCR
         except ImportError as err:
@@ -129,36 +153,103 @@ class RapidOcrEngine:
         params: dict[str, Any] = {
             "Global.log_level": "error",
             "Global.use_cls": False,
+            "Det.limit_type": "max",
+            "Det.limit_side_len": det_max_side,
+            "Rec.rec_batch_num": rec_batch,
             **{f"{section}.model_path": str(path) for section, path in self.model_files.items()},
         }
         if threads is not None:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         try:
-            self._engine: Any = RapidOCR(params=params)
+            engine: Any = RapidOCR(params=params)
+            self._det: Any = engine._load_det_model()  # the two stages, run apart
+            self._rec: Any = engine._load_rec_model()
+            if threads is None or threads > 1:
+                # a thread pool that sleeps when idle (RapidOCR cannot ask for one); one
+                # thread has no pool to spin
+                for stage, section in ((self._det, "Det"), (self._rec, "Rec")):
+                    stage.session.session = _ort_session(self.model_files[section], threads)
         except Exception as err:
             raise OcrEngineUnavailableError(
                 f"rapidocr could not load its PP-OCR models: {type(err).__name__}: {err}"
             ) from err
+        # the recogniser's narrowest input: [C, 48, rec_min_width]
+        channels, height, _ = self._rec.rec_image_shape
+        self._rec.rec_image_shape = [channels, height, rec_min_width]
+        self.det_max_side = det_max_side
+        self.text_score = text_score
         self._lock = threading.Lock()
+
+    def detect(self, image_bgr: Image) -> list[np.ndarray]:
+        """The text lines' quadrilaterals (4x2 float32, page pixels), found on a copy of the
+        page no larger than ``det_max_side``."""
+        import cv2
+        from rapidocr.utils.process_img import apply_vertical_padding
+
+        height, width = image_bgr.shape[:2]
+        scale = min(1.0, self.det_max_side / max(height, width))
+        small = image_bgr
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            resized = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+            small = np.ascontiguousarray(resized, dtype=np.uint8)
+        # a strip (one line, or wider than 8:1) gets white above and below, as RapidOCR does
+        padded, record = apply_vertical_padding(small, {}, 8, 30)
+        found = self._det(padded)
+        if found.boxes is None or len(found.boxes) == 0:
+            return []
+        boxes = np.asarray(found.boxes, dtype=np.float32).copy()
+        boxes[:, :, 1] -= float(record["padding_1"]["top"])
+        boxes /= scale
+        boxes[:, :, 0] = np.clip(boxes[:, :, 0], 0, width)
+        boxes[:, :, 1] = np.clip(boxes[:, :, 1], 0, height)
+        return list(boxes)
+
+    def recognise(self, image_bgr: Image, quads: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Read each quadrilateral, cropped (and straightened) from ``image_bgr`` itself."""
+        from rapidocr.ch_ppocr_rec import TextRecInput
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        if not quads:
+            return []
+        crops = [get_rotate_crop_image(image_bgr, quad.copy()) for quad in quads]
+        result = self._rec(TextRecInput(img=crops))
+        return [
+            (str(text), float(score))
+            for text, score in zip(result.txts, result.scores, strict=True)
+        ]
 
     def read(self, image_bgr: Image) -> list[OcrLine]:
         """Find and read every text segment of the page, top to bottom."""
         height, width = image_bgr.shape[:2]
         with self._lock:
             try:
-                result = self._engine(image_bgr, use_det=True, use_cls=False, use_rec=True)
+                quads = self.detect(image_bgr)
+                readings = self.recognise(image_bgr, quads)
             except Exception as err:
                 raise OcrEngineError(f"rapidocr failed: {type(err).__name__}: {err}") from err
-        boxes, texts, scores = result.boxes, result.txts, result.scores
-        if boxes is None or texts is None or scores is None:
-            return []
         lines = [
-            OcrLine(str(text).strip(), _box_of(points, width, height), float(score), RAPIDOCR)
-            for points, text, score in zip(boxes, texts, scores, strict=True)
-            if str(text).strip()
+            OcrLine(text.strip(), _box_of(quad, width, height), score, RAPIDOCR)
+            for quad, (text, score) in zip(quads, readings, strict=True)
+            if text.strip() and score >= self.text_score
         ]
         lines.sort(key=lambda line: (line.box.y0, line.box.x0))
         return lines
+
+
+def _ort_session(model: Path, threads: int | None) -> Any:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads that sleep when idle."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = False
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 class TesseractEngine:

@@ -11,8 +11,9 @@ person model masking people out of the floor when it is loaded. A type that cann
 for can be evaluated because models are missing does the service raise :class:`NoDetectorError`
 (the route's 503).
 
-The YOLO detectors come from ``models.anomaly_yolo.load_hazard_detectors()`` (loaded once, on
-first use, in a thread).
+The detectors (:data:`HUB_HAZARD_MODEL_IDS`: the YOLO fire model and the BlazePose person/fall
+detector) come from ``models.anomaly_yolo.load_hazard_detectors()`` (loaded once, on first use,
+in a thread).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from hub.vision.anomaly_references import CameraScene, CameraScenes
 from hub.vision.camera_scene import SceneMismatchError, intrusions, water_against_reference
 from models.anomaly import HazardDetection, HazardDetector, HazardKind
 from models.anomaly_water import MODEL_ID as WATER_MODEL_ID
-from models.anomaly_yolo import load_hazard_detectors
+from models.anomaly_yolo import FIRE_MODEL_ID, POSE_FALL_MODEL_ID, load_hazard_detectors
 from models.faces import Image, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -99,11 +100,18 @@ def classify(kind: DetectionType, score: float) -> tuple[Severity, bool]:
     return rule.severity, rule.alerts and score >= ALERT_MIN_SCORE
 
 
+HUB_HAZARD_MODEL_IDS = (FIRE_MODEL_ID, POSE_FALL_MODEL_ID)
+"""The edge's defaults: fire/smoke from the YOLO flame model, people and falls from BlazePose
+(Apache-2.0; it found more people and falls than the AGPL ``fall-yolov8n`` on our clips:
+benchmarks/hazards.py ``--falls``, docs/hazards.md)."""
+
+
 def default_loader(models_dir: Path | None = None) -> DetectorLoader:
-    """The edge's hazard detectors (:func:`models.anomaly_yolo.load_hazard_detectors`)."""
+    """The hazard detectors (:func:`models.anomaly_yolo.load_hazard_detectors`) the edge runs
+    by default."""
 
     def load() -> tuple[list[HazardDetector], list[str]]:
-        return load_hazard_detectors(models_dir)
+        return load_hazard_detectors(models_dir, model_ids=HUB_HAZARD_MODEL_IDS)
 
     return load
 

@@ -2,15 +2,23 @@
 
 Pure. :func:`find_mrz` picks the MRZ lines out of OCR text; :func:`parse_mrz` splits the fields
 and verifies every check digit. OCR confusions are undone only where the field's alphabet
-allows a single reading (``O`` in a date is ``0``); a digit that does not match its check digit
-is reported, never "repaired".
+allows a single reading (``O`` in a date is ``0``, ``0`` in a name or a country code is ``O``,
+``1`` as a document code is ``I``), in the fields and in the lines returned alike. In the
+document number, where letters and digits both belong, a look-alike (``O``/``0``, ``Z``/``2``...)
+is settled by the check digits only when the number's and the composite check both fail as read
+and exactly one swap makes both verify (an OCR misread; a check digit printed wrong leaves the
+composite verifying, and stays reported): :attr:`MrzResult.corrected` names it. Any other
+mismatch is reported, never "repaired". A passport whose first MRZ line the OCR missed still
+gives its second line (number, dates, nationality: every check digit of a TD3 is on that line)
+when its check digits verify.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 FILLER = "<"
@@ -23,6 +31,9 @@ _TO_DIGIT = str.maketrans(
     {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8", "G": "6"}
 )
 _TO_LETTER = str.maketrans({"0": "O", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G"})
+# OCR-B look-alikes, both ways, tried one at a time in the document number
+_LOOK_ALIKE = {"0": "O", "O": "0", "1": "I", "I": "1", "2": "Z", "Z": "2", "5": "S", "S": "5"}
+_LOOK_ALIKE |= {"8": "B", "B": "8", "6": "G", "G": "6"}
 
 
 class MrzError(ValueError):
@@ -52,9 +63,14 @@ def _check(value: str, digit: str, *, optional: bool = False) -> bool:
 
 
 def normalise_line(text: str) -> str:
-    """Upper case, no spaces, common OCR renderings of the filler (guillemets, ``≤``) as ``<``."""
+    """Upper case, no spaces, common OCR renderings of the filler (guillemets, ``≤``) as ``<``,
+    accents dropped (a printed ``Ñ`` is an ``N`` to the MRZ alphabet)."""
     cleaned = text.upper().replace(" ", "").replace("\u00ab", "<<")
-    return cleaned.replace("\u2039", "<").replace("\u2264", "<")
+    cleaned = cleaned.replace("\u2039", "<").replace("\u2264", "<")
+    if cleaned.isascii():
+        return cleaned
+    decomposed = unicodedata.normalize("NFKD", cleaned)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def _fit(line: str, length: int) -> str:
@@ -67,7 +83,9 @@ def _fit(line: str, length: int) -> str:
 
 
 def find_mrz(texts: Sequence[str]) -> list[str] | None:
-    """The MRZ lines among OCR lines (top to bottom): two TD3 lines or three TD1 lines."""
+    """The MRZ lines among OCR lines (top to bottom): two TD3 lines or three TD1 lines; or, when
+    OCR missed a passport's first line, a lone TD3 second line whose number and date check
+    digits verify, behind a first line of fillers (no names, no document code)."""
     candidates = []
     for text in texts:
         line = normalise_line(text)
@@ -76,16 +94,35 @@ def find_mrz(texts: Sequence[str]) -> list[str] | None:
     for index in range(len(candidates) - 1):
         first, second = candidates[index], candidates[index + 1]
         if (
-            first[0] in "PV"
+            _letters(first[0]) in "PV"
             and abs(len(first) - TD3_LENGTH) <= 4
             and abs(len(second) - TD3_LENGTH) <= 4
         ):
             return [_fit(first, TD3_LENGTH), _fit(second, TD3_LENGTH)]
     for index in range(len(candidates) - 2):
         lines = candidates[index : index + 3]
-        if lines[0][0] in "IAC" and all(abs(len(line) - TD1_LENGTH) <= 3 for line in lines):
+        if _letters(lines[0][0]) in "IAC" and all(
+            abs(len(line) - TD1_LENGTH) <= 3 for line in lines
+        ):
             return [_fit(line, TD1_LENGTH) for line in lines]
+    for line in candidates:
+        if abs(len(line) - TD3_LENGTH) <= 2 and _is_td3_second_line(_fit(line, TD3_LENGTH)):
+            return [FILLER * TD3_LENGTH, _fit(line, TD3_LENGTH)]
     return None
+
+
+def _is_td3_second_line(line: str) -> bool:
+    """A 44-character line whose document number, birth and expiry check digits verify."""
+    if len(line) != TD3_LENGTH:
+        return False
+    line = _repair(line, _TD3_LINE2)
+    return (
+        _check(line[0:9], line[9])
+        and _check(line[13:19], line[19])
+        and _check(line[21:27], line[27])
+        and line[13:19].isdigit()
+        and line[21:27].isdigit()
+    )
 
 
 @dataclass(frozen=True)
@@ -103,6 +140,7 @@ class MrzResult:
     expiry_date: date | None
     optional_data: str
     check_digits: dict[str, bool] = field(default_factory=dict)
+    corrected: tuple[str, ...] = ()  # fields whose look-alike character the check digits settled
 
     @property
     def valid(self) -> bool:
@@ -137,6 +175,19 @@ def _date(yymmdd: str, *, future: bool, today: date) -> date | None:
         return None
 
 
+def _birth(yymmdd: str, expiry_yymmdd: str, today: date) -> date | None:
+    """The birth date, never in the future and never after the document's expiry (a holder
+    born in 1912 reads as 2012 by the first rule alone when the document expired in 2011)."""
+    born = _date(yymmdd, future=False, today=today)
+    expires = _date(expiry_yymmdd, future=True, today=today)
+    if born is not None and expires is not None and born >= expires and born.year >= 2000:
+        try:
+            return born.replace(year=born.year - 100)
+        except ValueError:  # 29 February of a year that was not leap a century before
+            return None
+    return born
+
+
 def _names(field_text: str) -> tuple[str, str]:
     surname, _, given = field_text.partition("<<")
     return _words(_letters(surname)), _words(_letters(given))
@@ -150,18 +201,77 @@ def _sex(char: str) -> str | None:
     return char if char in ("M", "F") else None
 
 
+# Per line, (start, end, alphabet) of the fields whose alphabet is letters only ("A") or digits
+# only ("9"); the fields that mix both (document number, optional data) are left as read.
+_Layout = tuple[tuple[int, int, str], ...]
+# (a document code's second character is left as read: the US Permanent Resident Card's is "C1")
+_TD3_LINE1: _Layout = ((0, 1, "A"), (2, 44, "A"))
+_TD3_LINE2: _Layout = (
+    (9, 10, "9"),
+    (10, 13, "A"),
+    (13, 20, "9"),
+    (21, 28, "9"),
+    (42, 44, "9"),
+)
+_TD1_LINE1: _Layout = ((0, 1, "A"), (2, 5, "A"), (14, 15, "9"))
+_TD1_LINE2: _Layout = ((0, 7, "9"), (8, 15, "9"), (15, 18, "A"), (29, 30, "9"))
+_TD1_LINE3: _Layout = ((0, 30, "A"),)
+
+
+def _repair(line: str, layout: _Layout) -> str:
+    """``line`` with digits read in letter-only fields turned to letters and the other way
+    round (OCR-B ``0``/``O``, ``1``/``I``... look alike); fillers stay fillers."""
+    chars = list(line)
+    for start, end, alphabet in layout:
+        part = line[start:end]
+        chars[start:end] = _letters(part) if alphabet == "A" else _digits(part)
+    return "".join(chars)
+
+
 def parse_mrz(lines: Sequence[str], *, today: date | None = None) -> MrzResult:
     """Fields and check-digit verdicts of a TD3 or TD1 MRZ (lines already normalised)."""
     today = today or date.today()
     lines = [normalise_line(line) for line in lines]
     if len(lines) == 2 and all(len(line) == TD3_LENGTH for line in lines):
-        return _parse_td3(lines[0], lines[1], today)
+        repaired = [_repair(lines[0], _TD3_LINE1), _repair(lines[1], _TD3_LINE2)]
+        return _settle_number(repaired, 1, 0, lambda ls: _parse_td3(ls[0], ls[1], today))
     if len(lines) == 3 and all(len(line) == TD1_LENGTH for line in lines):
-        return _parse_td1(lines[0], lines[1], lines[2], today)
+        repaired = [
+            _repair(lines[0], _TD1_LINE1),
+            _repair(lines[1], _TD1_LINE2),
+            _repair(lines[2], _TD1_LINE3),
+        ]
+        return _settle_number(repaired, 0, 5, lambda ls: _parse_td1(ls[0], ls[1], ls[2], today))
     raise MrzError(
         f"not a TD3 (2 x {TD3_LENGTH}) or TD1 (3 x {TD1_LENGTH}) MRZ: "
         f"{len(lines)} lines of {[len(line) for line in lines]} characters"
     )
+
+
+def _settle_number(
+    lines: list[str], row: int, start: int, parse: Callable[[list[str]], MrzResult]
+) -> MrzResult:
+    """``parse(lines)``, or, when the document number (``lines[row][start:start + 9]``) and the
+    composite both fail, the one reading with a single look-alike swapped in the number that
+    makes both verify (none or several: as read)."""
+    result = parse(lines)
+    checks = result.check_digits
+    if checks["document_number"] or checks["composite"]:
+        return result
+    found: list[MrzResult] = []
+    line = lines[row]
+    for index in range(start, start + 9):
+        swap = _LOOK_ALIKE.get(line[index])
+        if swap is None:
+            continue
+        trial = list(lines)
+        trial[row] = line[:index] + swap + line[index + 1 :]
+        candidate = parse(trial)
+        if candidate.check_digits["document_number"] and candidate.check_digits["composite"]:
+            found.append(candidate)
+    if len(found) != 1:
+        return result
+    return replace(found[0], corrected=("document_number",))
 
 
 def _parse_td3(line1: str, line2: str, today: date) -> MrzResult:
@@ -190,7 +300,7 @@ def _parse_td3(line1: str, line2: str, today: date) -> MrzResult:
         surname=surname,
         given_names=given,
         nationality=nationality.rstrip(FILLER),
-        date_of_birth=_date(dob, future=False, today=today),
+        date_of_birth=_birth(dob, expiry, today),
         sex=_sex(sex),
         expiry_date=_date(expiry, future=True, today=today),
         optional_data=personal.rstrip(FILLER),
@@ -224,7 +334,7 @@ def _parse_td1(line1: str, line2: str, line3: str, today: date) -> MrzResult:
         surname=surname,
         given_names=given,
         nationality=nationality.rstrip(FILLER),
-        date_of_birth=_date(dob, future=False, today=today),
+        date_of_birth=_birth(dob, expiry, today),
         sex=_sex(sex),
         expiry_date=_date(expiry, future=True, today=today),
         optional_data=(optional1 + optional2).strip(FILLER),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from hub.vision.mrz import MrzError, MrzResult, find_mrz, normalise_line, parse_mrz
+from hub.vision.mrz import FILLER, MrzError, MrzResult, find_mrz, normalise_line, parse_mrz
 from hub.vision.ocr_text import Row, clean_value, find_labels, fold, label_values, nfc, parse_date
 
 HEURISTIC = 0.8
@@ -248,7 +248,7 @@ def _parse_id(
                 result.confidence["id_number"] = _round(row.confidence * HEURISTIC)
                 break
     if result.mrz is not None:
-        _apply_mrz(result, result.mrz, rows)
+        _apply_mrz(result, result.mrz, rows, today or date.today())
     return result
 
 
@@ -257,9 +257,52 @@ def _passport_number(value: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _apply_mrz(result: IdFields, mrz: MrzResult, rows: Sequence[Row]) -> None:
+def _name_key(name: str) -> str:
+    """A name as the MRZ spells it: accents folded, letters only (``NGUYỄN VĂN AN`` and
+    ``NGUYEN<<VAN<AN`` give the same key)."""
+    return re.sub(r"[^A-Z]", "", fold(name).upper())
+
+
+def same_name(visual: str, mrz: MrzResult) -> bool:
+    """Whether the visual zone's name is the MRZ's (accents aside); a name field the MRZ fills
+    to its last character may be truncated there, and then only has to begin the visual one."""
+    visual_key, mrz_key = _name_key(visual), _name_key(mrz.full_name)
+    if not mrz_key:
+        return False
+    truncated = not mrz.lines[-1 if mrz.format == "TD1" else 0].endswith("<")
+    return visual_key == mrz_key or (truncated and visual_key.startswith(mrz_key))
+
+
+def printed_birth_century(born: date, rows: Sequence[Row], *, latest: date) -> date | None:
+    """The MRZ's birth date (two-digit year) as the page prints it with four digits: a segment
+    holding the same day, month and two-digit year in an earlier century, not after ``latest``
+    (``01.01.1911`` for ``110101``, which alone reads as 2011), else None."""
+    for row in rows:
+        for cell in row.cells:
+            found = parse_date(cell.text)
+            if (
+                found is not None
+                and found < born
+                and found <= latest
+                and str(found.year) in cell.text
+                and (found.day, found.month, found.year % 100)
+                == (born.day, born.month, born.year % 100)
+            ):
+                return found
+    return None
+
+
+def _apply_mrz(result: IdFields, mrz: MrzResult, rows: Sequence[Row], today: date) -> None:
     """MRZ values win where their check digit verifies; a failed check keeps the visual-zone
-    value when there is one and says so."""
+    value when there is one and says so. The visual zone keeps the name when it is the MRZ's
+    (its diacritics), else the MRZ's name wins (a label or a second script read as the name);
+    a date the page prints with four digits settles the century of the MRZ's two."""
+    if not mrz.lines[0].strip(FILLER):
+        result.warnings.append("mrz: only the second line was read (no names, no document code)")
+    if "document_number" in mrz.corrected:
+        result.warnings.append(
+            "id_number: a look-alike character of the MRZ (0/O, 2/Z...) settled by its check digits"
+        )
     checks = mrz.check_digits
     mrz_rows = [
         row for row in rows if any(normalise_line(row.text)[:20] == line[:20] for line in mrz.lines)
@@ -280,15 +323,16 @@ def _apply_mrz(result: IdFields, mrz: MrzResult, rows: Sequence[Row]) -> None:
             continue
         ok = checks.get(check, True) if check else True  # no check digit covers it
         current = getattr(result, name)
+        if name == "date_of_birth" and isinstance(value, date):
+            latest = min(today, mrz.expiry_date) if mrz.expiry_date else today
+            value = printed_birth_century(value, rows, latest=latest) or value
         if ok or current is None:
-            if (
-                current is not None
-                and current != value
-                and name not in ("full_name", "nationality")
-            ):
+            if name == "full_name" and current is not None and same_name(current, mrz):
+                continue  # the visual zone keeps the diacritics
+            if current is not None and current != value and name != "nationality":
                 result.warnings.append(f"{name}: the MRZ and the visual zone differ")
-            if name in ("full_name", "nationality") and current is not None:
-                continue  # the visual zone keeps diacritics and the printed country name
+            if name == "nationality" and current is not None:
+                continue  # the visual zone keeps the printed country name
             setattr(result, name, value)
             factor = MRZ_CHECKED if ok else MRZ_FAILED
             result.confidence[name] = _round(min(line_conf, factor) if ok else factor)

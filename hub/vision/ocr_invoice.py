@@ -17,7 +17,6 @@ from decimal import Decimal
 from hub.vision.ocr_text import (
     Row,
     amounts_in,
-    detect_currency,
     find_labels,
     fold,
     label_values,
@@ -26,11 +25,16 @@ from hub.vision.ocr_text import (
     vietnamese_marks,
 )
 from hub.vision.receipt_date import pick_date
-from hub.vision.receipt_total import FLAG_BELOW, detect_receipt_currency, pick_total
+from hub.vision.receipt_number import pick_invoice_number
+from hub.vision.receipt_tax import pick_tax
+from hub.vision.receipt_total import FLAG_BELOW, pick_currency, pick_total
+from hub.vision.receipt_vendor import pick_vendor
 
 HEURISTIC = 0.8  # confidence factor of a value found without its label
 UNCHECKED = 0.9  # an amount the invoice's arithmetic does not confirm
 MISMATCH = 0.5  # an amount the invoice's arithmetic contradicts
+REVIEWED = ("vendor", "invoice_number", "invoice_date", "tax", "total")
+"""Fields flagged for a human (a warning) when their confidence is under ``FLAG_BELOW``."""
 
 NUMBER_LABELS = {
     "invoice_number": (
@@ -113,17 +117,6 @@ _DESCRIPTION_HEADERS = (
     "dich vu",
 )
 _QUANTITY_HEADERS = ("sl", "so luong", "qty", "quantity", "s.l")
-_TITLE_WORDS = ("hoa don", "invoice", "receipt", "bien lai", "phieu thu", "bill")
-_ADDRESS_WORDS = (
-    "dia chi",
-    "address",
-    "dien thoai",
-    "tel",
-    "phone",
-    "mst",
-    "ma so thue",
-    "tax code",
-)
 _INVOICE_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/.]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -229,7 +222,7 @@ def parse_invoice(rows: Sequence[Row], *, today: date | None = None) -> InvoiceF
     misreadings (none refused when not given)."""
     texts = [row.text for row in rows]
     language = "vi" if sum(vietnamese_marks(text) for text in texts) >= 3 else "en"
-    currency = detect_currency(texts) or detect_receipt_currency(texts)
+    currency = pick_currency(texts)
     result = InvoiceFields(language=language)
     if currency is None and language == "vi":
         currency, currency_conf = "VND", HEURISTIC
@@ -274,16 +267,11 @@ def parse_invoice(rows: Sequence[Row], *, today: date | None = None) -> InvoiceF
                 result.invoice_date = found
                 result.confidence["invoice_date"] = _round(row.confidence * HEURISTIC)
                 break
-    if result.vendor is None:
-        for row in rows[:4]:
-            folded = fold(row.text)
-            if not re.search(r"[a-z]{2}", folded) or ":" in row.text:
-                continue
-            if any(word in folded for word in _TITLE_WORDS + _ADDRESS_WORDS):
-                continue
-            result.vendor = nfc(row.text).strip()
-            result.confidence["vendor"] = _round(row.confidence * HEURISTIC)
-            break
+    if result.vendor is None:  # no "Seller:" label: the name at the top of the page
+        vendor = pick_vendor(rows)
+        if vendor is not None:
+            result.vendor = vendor.value
+            result.confidence["vendor"] = vendor.confidence
 
     _collect_items(rows, header_index, currency, result)
     picked = pick_total(rows, currency)
@@ -302,12 +290,54 @@ def parse_invoice(rows: Sequence[Row], *, today: date | None = None) -> InvoiceF
             min(conf, picked.confidence) if contradicted else picked.confidence
         )
     _apply_receipt_date(rows, currency, today, result)
-    for name in ("total", "invoice_date"):
+    _apply_receipt_number(rows, result)
+    _apply_receipt_tax(rows, currency, result)
+    for name in REVIEWED:
         if name in result.confidence and result.confidence[name] < FLAG_BELOW:
             result.warnings.append(
                 f"{name}: low confidence ({result.confidence[name]:.2f}), check it by hand"
             )
     return result
+
+
+def _apply_receipt_number(rows: Sequence[Row], result: InvoiceFields) -> None:
+    """The receipt-aware number (``INV#``, ``Bill No``, ``Doc No``, OCR slips in the code
+    mended) replaces the first-labelled one when they differ; agreeing, the higher confidence
+    stands."""
+    picked = pick_invoice_number(rows)
+    if picked is not None:
+        _prefer(result, "invoice_number", picked.value, picked.confidence)
+
+
+def _prefer(result: InvoiceFields, name: str, value: object, confidence: float) -> None:
+    """A receipt picker's value replaces the first-found one when they differ; agreeing, the
+    higher confidence stands."""
+    if getattr(result, name) == value:
+        result.confidence[name] = max(result.confidence.get(name, 0.0), confidence)
+    else:
+        setattr(result, name, value)
+        result.confidence[name] = confidence
+
+
+def _apply_receipt_tax(rows: Sequence[Row], currency: str | None, result: InvoiceFields) -> None:
+    """The tax checked by the page's arithmetic (rate x base, base + tax = total, a tax
+    summary table) replaces the first-labelled one; when it finds none, the first-labelled
+    one goes too (``TAX INVOICE NO 8``, ``TAX REG ID 000709361664``: no tax amount). The
+    total's own checks are left alone: the tax only ever follows them."""
+    picked = pick_tax(rows, currency, result.total)
+    if picked is None:
+        result.tax = None
+        result.confidence.pop("tax", None)
+        return
+    verified = (  # _apply_totals found subtotal + tax = total
+        result.tax == picked.value
+        and result.subtotal is not None
+        and result.total is not None
+        and result.subtotal + picked.value == result.total
+    )
+    conf = max(picked.confidence, result.confidence.get("tax", 0.0)) if verified else None
+    result.tax = picked.value
+    result.confidence["tax"] = conf if conf is not None else picked.confidence
 
 
 def _apply_receipt_date(
@@ -321,12 +351,7 @@ def _apply_receipt_date(
             result.invoice_date = None
             result.confidence.pop("invoice_date", None)
         return
-    if result.invoice_date == picked.value:
-        conf = result.confidence.get("invoice_date", 0.0)
-        result.confidence["invoice_date"] = max(conf, picked.confidence)
-    else:
-        result.invoice_date = picked.value
-        result.confidence["invoice_date"] = picked.confidence
+    _prefer(result, "invoice_date", picked.value, picked.confidence)
 
 
 def _collect_items(

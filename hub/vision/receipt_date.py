@@ -129,11 +129,14 @@ def parse_receipt_dates(
 
 def page_prefers_dmy(texts: Sequence[str], currency: str | None) -> bool:
     """D/M/Y unless the page's own unambiguous dates say M/D/Y, or it is a US-dollar slip
-    with no evidence either way."""
+    with no evidence either way. Only numbers that can be a day and a month vote: amounts
+    such as ``2.45 .15`` look like dates to the pattern but are none."""
     votes = 0
     for text in texts:
         for match in _NUMERIC.finditer(fold(text).lower()):
             first, second = int(match[1]), int(match[2])
+            if max(first, second) > 31 or min(first, second) == 0:
+                continue  # no date: amounts (``2.45 .15``), codes
             if first > 12 >= second:
                 votes += 1
             elif second > 12 >= first:

@@ -5,8 +5,10 @@ or a total that is not the bill: ``TOTAL QTY``, ``TOTAL DISCOUNT``); its amount 
 rightmost one after the label, or on the next row when the label stands alone. Candidates for
 the total are scored by the label's strength, the lower part of the page, how many total rows
 repeat the value, and the slip's arithmetic (cash - change = total; subtotal + tax + rounding
-= total). The confidence grows with that evidence and with the margin over the runner-up;
-callers flag a total under ``FLAG_BELOW`` for a human rather than trust it."""
+= total; a rounding row that prints the rounded total itself). A minus printed before an
+amount is kept (a credit note's ``Total Payable: -10.60``). The confidence grows with that
+evidence and with the margin over the runner-up; callers flag a total under ``FLAG_BELOW`` for
+a human rather than trust it."""
 
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hub.vision.ocr_text import Row, amounts_in, fold
+from hub.vision.ocr_text import Row, amounts_in, detect_currency, fold
 
 FLAG_BELOW = 0.6
 
+# TOTAL as OCR reads it off faint thermal print: T as I or 1, O as U or 0, A as 4, L as I or 1
+# (``TOTAI``, ``T0TAL``, ``IUIAL``, ``SUBIUIAL``)
+_TOTAL = r"[t1i][o0u][t1i][a4][l1i]"
 _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "not_total",
@@ -31,28 +36,32 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "grand",
         re.compile(
-            r"grand\s*total|nett?\s*total|total\s*amount|amount\s*due|total\s*due|total\s*payable"
+            rf"grand\s*{_TOTAL}|nett?\s*total|total\s*amount|amount\s*due|total\s*due|total\s*payable"
             r"|total\s*after|after\s*round|rounded\s*total|total\s*\(?\s*incl|total\s*sales\s*\(?\s*incl"
             r"|total\s*rounded|tong\s*cong|tong\s*thanh\s*toan|tong\s*tien\s*thanh\s*toan"
             r"|thanh\s*tien|net\s*amount\s*due|amount\s*payable|total\s*inclusive"
+            r"|\bnett?\s*(amt|amount)\b|\binc\w{0,2}sive\s*(of\s*)?gst"
         ),
     ),
     (
         "subtotal",
-        re.compile(r"sub\s*-?\s*total|total\s*sales|tong\s*tien\s*hang|cong\s*tien\s*hang"),
+        re.compile(rf"sub\s*-?\s*{_TOTAL}|total\s*sales|tong\s*tien\s*hang|cong\s*tien\s*hang"),
     ),
     ("rounding", re.compile(r"round|rounding|adj\b|adjustment")),
     ("change", re.compile(r"\bchange\b|\bchg\b|\bbaki\b|tien\s*thoi|tra\s*lai")),
     (
         "cash",
-        re.compile(r"\bcash\b|tendered|\bpaid\b|\bvisa\b|master\s*card|credit\s*card|tien\s*khach"),
+        re.compile(
+            r"\bcash\b|tendered|\bpaid\b|total\s*paid|\bvisa\b|master\s*card|credit\s*card|tien\s*khach"
+        ),
     ),
     ("tax", re.compile(r"\bgst\b|\bsst\b|\bvat\b|\btax\b|service\s*charge|thue")),
-    ("total", re.compile(r"\btotal\b|\btotai\b|\bt0tal\b|\bjumlah\b|tong\s*tien")),
+    ("total", re.compile(rf"\b{_TOTAL}\b|\bjumlah\b|tong\s*tien")),
 )
 _PREFIX = re.compile(r"(?i)\b(rm|myr|usd|vnd|sgd)\s?(?=\d)|\$\s?(?=\d)")
 _WEIGHTS = {"grand": 3.0, "total": 2.0, "subtotal": 1.0}
 REPEAT = 0.5  # each further total row that repeats a value
+ROUNDED = Decimal("0.10")  # a rounding row's amount this near a total above it: the rounded total
 CLOSE = 1.0  # a runner-up this near in score: the pick is a guess
 _ARITHMETIC = frozenset({"cash-change", "rounded", "subtotal+tax"})
 
@@ -78,10 +87,24 @@ class TotalPick:
         return bool(_ARITHMETIC.intersection(self.reasons))
 
 
+def _ringgit_rows(texts: Sequence[str]) -> int:
+    return sum(1 for text in texts if re.search(r"(?i)\bRM\s?\d|\(RM\)|\bRM\b", text))
+
+
 def detect_receipt_currency(texts: Sequence[str]) -> str | None:
     """``MYR`` when amounts carry an ``RM`` prefix (Malaysian slips), else None."""
-    hits = sum(1 for text in texts if re.search(r"(?i)\bRM\s?\d|\(RM\)|\bRM\b", text))
-    return "MYR" if hits >= 1 else None
+    return "MYR" if _ringgit_rows(texts) >= 1 else None
+
+
+def pick_currency(texts: Sequence[str]) -> str | None:
+    """The page's currency: a named one (``detect_currency``: ₫, $, VND...) unless more rows
+    show ``RM`` than show it (a stray ``$`` read from a speck on a ringgit slip)."""
+    named = detect_currency(texts)
+    ringgit = _ringgit_rows(texts)
+    if named is None or not ringgit:
+        return named or ("MYR" if ringgit else None)
+    named_rows = sum(1 for text in texts if detect_currency([text]) == named)
+    return "MYR" if ringgit > named_rows else named
 
 
 def _clean(text: str) -> str:
@@ -108,9 +131,28 @@ def classify(text: str) -> tuple[str, int] | None:
     return kind, end
 
 
+def signed_amounts(text: str, currency: str | None) -> list[Decimal]:
+    """The amounts in ``text``, negative where a minus sign is printed right before the
+    number (``Total Payable: -10.60`` on a credit note); a minus after it (``0.24-``, a
+    discount) or set apart (``Total - 5.00``) leaves it as it is."""
+    out = []
+    for start, _, value in amounts_in(text, currency):
+        before = text[max(0, start - 2) : start]
+        negative = before.endswith("-") and (len(before) < 2 or before[0] in " \t:(")
+        out.append(-value if negative else value)
+    return out
+
+
 def _amount_after(text: str, start: int, currency: str | None) -> Decimal | None:
-    found = [v for _, _, v in amounts_in(_clean(text[start:]), currency) if v >= 0]
+    found = signed_amounts(_clean(text[start:]), currency)
     return found[-1] if found else None
+
+
+def _amount_only(text: str) -> bool:
+    """A row that is an amount and little else (``RM 18.40``), as printed under a label that
+    stands alone; not a table header's next row (``FISH OIL 2X150'S``)."""
+    letters = re.sub(r"(?i)\b(rm|myr|usd|vnd|sgd|sr|zr)\b", "", fold(text))
+    return sum(c.isalpha() for c in letters) <= 3
 
 
 def labelled_amounts(rows: Sequence[Row], currency: str | None) -> list[Labelled]:
@@ -123,7 +165,12 @@ def labelled_amounts(rows: Sequence[Row], currency: str | None) -> list[Labelled
             continue
         value = _amount_after(text, kind[1], currency)
         confidence = row.confidence
-        if value is None and index + 1 < len(rows) and classify(rows[index + 1].text) is None:
+        if (
+            value is None
+            and index + 1 < len(rows)
+            and classify(rows[index + 1].text) is None
+            and _amount_only(rows[index + 1].text)
+        ):
             value = _amount_after(rows[index + 1].text, 0, currency)
             confidence = min(confidence, rows[index + 1].confidence) * 0.95
         if value is not None:
@@ -147,10 +194,15 @@ def pick_total(rows: Sequence[Row], currency: str | None) -> TotalPick | None:
     summed = {s + t for s in subtotal for t in taxes if t}
     # a rounding turns an amount above it into the total below it (sign unknown: OCR drops "-")
     rounded: set[tuple[Decimal, int]] = set()
+    printed: list[Labelled] = []  # a rounding row that shows the rounded total itself
     for adj in (item for item in found if item.kind == "rounding" and item.value):
-        for base in found:
-            if base.row_index < adj.row_index and base.kind in _WEIGHTS:
-                rounded |= {(base.value + sign * adj.value, adj.row_index) for sign in (1, -1)}
+        bases = [b for b in found if b.row_index < adj.row_index and b.kind in _WEIGHTS]
+        if adj.value >= 1 and any(0 < abs(b.value - adj.value) <= ROUNDED for b in bases):
+            printed.append(adj)
+            rounded.add((adj.value, adj.row_index - 1))
+            continue
+        for base in bases:
+            rounded |= {(base.value + sign * adj.value, adj.row_index) for sign in (1, -1)}
     scored: dict[Decimal, tuple[float, int, float, list[str]]] = {}
     for item in found:
         if item.kind not in _WEIGHTS or item.value == 0:
@@ -163,6 +215,10 @@ def pick_total(rows: Sequence[Row], currency: str | None) -> TotalPick | None:
         else:
             score, row_index, confidence, reasons = weight, item.row_index, item.confidence, []
         scored[item.value] = (score, row_index, confidence, [*reasons, item.kind])
+    for item in printed:  # ``Rounding RM 18.40`` under ``Total RM 18.37``
+        if item.value not in scored:
+            weight = _WEIGHTS["total"] + item.row_index / height
+            scored[item.value] = (weight, item.row_index, item.confidence, ["total"])
     labelled_values = {item.value for item in found}
     for value in paid - set(scored):  # a total under no total label (``ROUNDING 14.40``)
         support = 1.0 if value in labelled_values else 0.0

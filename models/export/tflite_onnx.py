@@ -16,7 +16,9 @@ Layout: TFLite is NHWC, ONNX convolutions are NCHW. The ONNX input is NCHW (the 
 pre-processing writes it so); every 4-D activation stays NCHW, and a tensor is transposed back to
 NHWC only where TFLite's semantics depend on memory order (RESHAPE) and at the graph outputs, which
 keep TFLite's shapes. The batch dimension is left free (``N``): several crops or camera frames go
-through one run. float16 weights (DEQUANTIZE of a constant) are folded to float32.
+through one run. float16 weights (DEQUANTIZE of a constant) are folded to float32; sparse weights
+(a DENSIFY of a constant, as in the full-range BlazeFace and BlazePose's person detector: CSR in
+the last dimension) are made dense first (:func:`densify_csr_last`).
 """
 
 from __future__ import annotations
@@ -93,6 +95,42 @@ class _Graph:
         return output
 
 
+def densify_csr_last(shape: tuple[int, ...], values: Any, segments: Any, indices: Any) -> Any:
+    """A TFLite sparse constant whose dimensions are all dense but the last one (CSR), with the
+    identity traversal order and no blocks (the layout of MediaPipe's ``*_sparse`` and pose
+    detector weights), as a dense array: row ``r`` of the leading dimensions holds
+    ``values[segments[r]:segments[r + 1]]`` at columns ``indices[...]``, zeros elsewhere."""
+    import numpy as np
+
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    segments = np.asarray(segments, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    values = np.asarray(values)
+    if len(segments) != rows + 1 or int(segments[-1]) != len(values):
+        raise ConversionError(f"sparse constant of shape {shape}: inconsistent CSR arrays")
+    if len(indices) != len(values) or (len(indices) and int(indices.max()) >= shape[-1]):
+        raise ConversionError(f"sparse constant of shape {shape}: indices out of range")
+    dense = np.zeros((rows, shape[-1]), dtype=values.dtype)
+    row_of = np.repeat(np.arange(rows), np.diff(segments))
+    dense[row_of, indices] = values
+    return dense.reshape(shape)
+
+
+def _index_vector(dim: Any, kind: str) -> Any:
+    """A DimensionMetadata's ``array_segments``/``array_indices`` (a union of int32, uint16 and
+    uint8 vectors) as numpy."""
+    tflite = _tflite()
+
+    union_type = dim.ArraySegmentsType() if kind == "segments" else dim.ArrayIndicesType()
+    table = dim.ArraySegments() if kind == "segments" else dim.ArrayIndices()
+    cls = {1: tflite.Int32Vector, 2: tflite.Uint16Vector, 3: tflite.Uint8Vector}.get(union_type)
+    if cls is None or table is None:
+        raise ConversionError(f"sparse {kind} of vector type {union_type} is not mapped")
+    vector = cls()
+    vector.Init(table.Bytes, table.Pos)
+    return vector.ValuesAsNumpy()
+
+
 def _tensor_array(model: Any, tensor: Any) -> Any:
     import numpy as np
 
@@ -102,7 +140,27 @@ def _tensor_array(model: Any, tensor: Any) -> Any:
     dtype = {_FLOAT32: np.float32, _FLOAT16: np.float16, _INT32: np.int32}.get(tensor.Type())
     if dtype is None:
         raise ConversionError(f"constant {tensor.Name()!r} has unsupported type {tensor.Type()}")
-    return np.frombuffer(data.tobytes(), dtype=dtype).reshape(tensor.ShapeAsNumpy()).copy()
+    values = np.frombuffer(data.tobytes(), dtype=dtype)
+    shape = tuple(int(v) for v in tensor.ShapeAsNumpy())
+    sparsity = tensor.Sparsity()
+    if sparsity is None:
+        return values.reshape(shape).copy()
+    # Sparse weights (consumed by a DENSIFY op): made dense here, once, at conversion time.
+    rank = len(shape)
+    formats = [sparsity.DimMetadata(d).Format() for d in range(sparsity.DimMetadataLength())]
+    order = [int(v) for v in sparsity.TraversalOrderAsNumpy()] if rank else []
+    if (
+        sparsity.BlockMapLength() != 0
+        or order != list(range(rank))
+        or formats != [0] * (rank - 1) + [1]
+    ):
+        raise ConversionError(
+            f"sparse constant {tensor.Name()!r}: only a CSR last dimension without blocks is mapped"
+        )
+    last = sparsity.DimMetadata(rank - 1)
+    return densify_csr_last(
+        shape, values, _index_vector(last, "segments"), _index_vector(last, "indices")
+    )
 
 
 def _options(op: Any, cls: Any) -> Any:
@@ -225,6 +283,11 @@ def _convert_op(g: _Graph, op: Any, shapes: dict[int, Any], opname: str) -> None
             raise ConversionError("DEQUANTIZE of an activation is not mapped")
         g.consts[out_index] = g.consts[ins[0]].astype(np.float32)
         return
+    if opname == "DENSIFY":  # its sparse input was made dense by _tensor_array
+        if ins[0] not in g.consts:
+            raise ConversionError("DENSIFY of an activation is not mapped")
+        g.consts[out_index] = g.consts[ins[0]]
+        return
     if opname in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         out = _conv(g, op, shapes, opname == "DEPTHWISE_CONV_2D")
     elif opname == "MAX_POOL_2D":
@@ -251,6 +314,12 @@ def _convert_op(g: _Graph, op: Any, shapes: dict[int, Any], opname: str) -> None
         flat = [int(pads[a, 0]) for a in order] + [int(pads[a, 1]) for a in order]
         pads_name = g.initializer(np.array(flat, dtype=np.int64), "pads")
         out = g.node("Pad", [g.names[ins[0]], pads_name], g.fresh("pad"), mode="constant")
+    elif opname == "DEPTH_TO_SPACE":  # TensorFlow's depth order is ONNX's DCR
+        opts = _options(op, tflite.DepthToSpaceOptions)
+        if ins[0] not in g.nchw:
+            raise ConversionError("DEPTH_TO_SPACE is mapped for 4-D activations only")
+        block = int(opts.BlockSize())
+        out = g.node("DepthToSpace", [g.names[ins[0]]], g.fresh("d2s"), blocksize=block, mode="DCR")
     elif opname == "RESHAPE":
         shape = np.array(shapes[out_index], dtype=np.int64)
         shape[0] = -1  # the batch: the ONNX model takes any

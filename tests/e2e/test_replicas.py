@@ -193,11 +193,10 @@ def test_enrolled_on_one_replica_recognised_on_the_other(deployment: Deployment)
             json={"employee_id": PERSON, "name": "R. Replica", "images": [image]},
         )
     assert enrolled.status_code == 200, enrolled.text
-    enrolled_at = time.monotonic()
+    # the very first recognition on B after the enrolment on A names her: no wait, no retry
+    # (how fast is a benchmark's question, not this test's)
     seen = _recognise(b, admin, image)
-    elapsed = time.monotonic() - enrolled_at
     assert (seen["status"], seen["employee_id"]) == ("success", PERSON)
-    assert elapsed < 1.0, f"recognised on the other replica after {elapsed:.2f} s"
     # B followed the gallery's version (LISTEN/NOTIFY on PostgreSQL) and reloaded it
     version_a = _cluster(a, admin)["versions"]["gallery"]
     follower = wait_until(

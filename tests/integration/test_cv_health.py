@@ -67,7 +67,7 @@ def test_details_for_cv_read(hub: RunningHub) -> None:
     else:
         assert "minifasnet-v2" in liveness["reason"]
     hazards = body["hazard_models"]
-    assert "fall-yolov8n" in hazards["loaded"]
+    assert "pose-landmark-full" in hazards["loaded"]
     assert {"person", "fall"} <= set(hazards["kinds"])
     for other in ("image_model", "ocr_engines"):  # reported without loading them
         if body[other] is not None and not body[other]["loaded"]:

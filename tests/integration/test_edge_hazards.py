@@ -41,7 +41,7 @@ from edge_agent.app import EdgeAgent
 from edge_agent.config import EdgeConfig, parse_config
 from innsight.broker import MosquittoBroker
 from innsight.demo import photos
-from models.anomaly_yolo import FALL_MODEL_ID, FIRE_MODEL_ID, hazard_model_path
+from models.anomaly_yolo import FIRE_MODEL_ID, POSE_FALL_MODEL_ID, hazard_model_path
 from models.faces import Image, ModelUnavailableError
 from testkit.hub import (
     DEVICE,
@@ -137,7 +137,7 @@ def anomalies(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def test_the_edge_agent_raises_hazard_alarms_through_the_outbox_to_the_hub(
     tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
-    for model_id in (FIRE_MODEL_ID, FALL_MODEL_ID):
+    for model_id in (FIRE_MODEL_ID, POSE_FALL_MODEL_ID):
         try:
             hazard_model_path(model_id)
         except ModelUnavailableError as err:
@@ -147,7 +147,11 @@ def test_the_edge_agent_raises_hazard_alarms_through_the_outbox_to_the_hub(
     settings = hub_settings(tmp_path / "hub", mosquitto)
     with running_hub(settings) as hub:
         agent = EdgeAgent(edge_config(tmp_path, mosquitto, settings.public_base_url, clip))
-        assert sorted(d.model_id for d in agent.hazard_detectors) == [FALL_MODEL_ID, FIRE_MODEL_ID]
+        # the edge's default hazard models: fire (YOLO) and falls from BlazePose's keypoints
+        assert sorted(d.model_id for d in agent.hazard_detectors) == [
+            FIRE_MODEL_ID,
+            POSE_FALL_MODEL_ID,
+        ]
         agent.start()
         try:
             agent.start_cameras()

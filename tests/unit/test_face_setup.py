@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.config import ConfigError, RecognitionConfig, parse_config
+from edge_agent.config import HAZARD_MODELS, ConfigError, RecognitionConfig, parse_config
 from edge_agent.face_setup import (
     build_face_checks,
     face_model_ids,
@@ -145,7 +145,13 @@ def test_the_default_edge_uses_only_commercially_usable_face_and_liveness_weight
         BASE + "  - id: staff-door\n    url: rtsp://10.0.0.6/s\n    liveness: require\n"
     )
     ids = face_model_ids(config.recognition, [c.liveness for c in config.cameras if c.liveness])
-    assert ids == ("blazeface-short", "facemesh-468", "dlib-shape-5", "dlib-resnet-v1")
+    assert ids == (
+        "blazeface-short",
+        "facemesh-468",
+        "dlib-shape-5",
+        "dlib-resnet-v1",
+        "dlib-resnet-v1-onnx",
+    )
     manifest = load_manifest()
     for model_id in ids:
         licence = manifest.get(model_id).licence
@@ -154,6 +160,16 @@ def test_the_default_edge_uses_only_commercially_usable_face_and_liveness_weight
         assert "edge" in manifest.get(model_id).default_for, model_id  # what `models list` says
     hog = RecognitionConfig.model_validate({"model": {"backend": "dlib", "detector": "hog"}})
     assert face_model_ids(hog)[0] == "dlib-hog"
+    far = RecognitionConfig.model_validate(
+        {"model": {"backend": "dlib", "detector": "blazeface-full"}}
+    )
+    assert face_model_ids(far)[0] == "blazeface-full"
+    assert manifest.get("blazeface-full").licence.commercial is Commercial.YES
+    # falls on the edge come from the pose model (Apache-2.0), not the AGPL YOLO
+    assert "fall-yolov8n" not in HAZARD_MODELS
+    for model_id in ("pose-detect", "pose-landmark-full"):
+        assert manifest.get(model_id).licence.commercial is Commercial.YES, model_id
+        assert "edge" in manifest.get(model_id).default_for, model_id
     insight = RecognitionConfig.model_validate(
         {"model": {"backend": "insightface", "accept_non_commercial_licence": True}}
     )

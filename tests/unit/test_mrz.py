@@ -153,3 +153,125 @@ def test_two_digit_years() -> None:
     result = parse_mrz((TD3[0], line2), today=TODAY)
     assert result.date_of_birth == date(1930, 1, 1)  # a birth date is never in the future
     assert result.expiry_date == date(2012, 4, 15)
+
+
+# Failure modes of the real-specimen benchmark (benchmarks/ocr_id_real.py, dev part), as OCR
+# returned the lines.
+
+
+def test_digits_read_in_letter_fields_become_letters_in_fields_and_lines() -> None:
+    # ICAO's specimen as RapidOCR read it: "UT0" twice
+    read = ("P<UT0ERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", TD3[1].replace("UTO", "UT0"))
+    result = parse_mrz(read, today=TODAY)
+    assert result.lines == TD3
+    assert (result.issuing_state, result.nationality) == ("UTO", "UTO")
+    assert result.valid
+
+
+def test_letters_read_in_digit_fields_become_digits() -> None:
+    line2 = TD3[1].replace("7408122", "74O8I22")  # a date and its check digit
+    result = parse_mrz((TD3[0], line2), today=TODAY)
+    assert result.lines == TD3
+    assert result.valid
+    assert result.corrected == ()
+
+
+@pytest.mark.parametrize(
+    ("read", "printed"),
+    [
+        # a Portuguese residence card: "Z" read as "2"; a French one: "O" read as "0"
+        ("IRPRT1234A25679<<<<<<<<<<<<<<<", "IRPRT1234AZ5679<<<<<<<<<<<<<<<"),
+        ("IRFRAK682T8YL00<1105040043<<<<", "IRFRAK682T8YLO0<1105040043<<<<"),
+    ],
+)
+def test_a_look_alike_in_the_document_number_is_settled_by_two_check_digits(
+    read: str, printed: str
+) -> None:
+    line2 = {"PRT": "7404076F0912220BRA<<<<<<<<<<<4", "FRA": "7906123F1401073SEN<<<<<<<<<<<6"}
+    line3 = {"PRT": "GARCAO<DE<MAGALHAES<<INES<<<<<", "FRA": "MARTIN<<CHRISTELLE<HELENE<LAUR"}
+    state = read[2:5]
+    result = parse_mrz((read, line2[state], line3[state]), today=TODAY)
+    assert result.valid
+    assert result.lines[0] == printed
+    assert result.document_number == printed[5:14]
+    assert result.corrected == ("document_number",)
+
+
+def test_a_check_digit_printed_wrong_is_not_settled() -> None:
+    # the composite was computed over the wrong digit: it verifies, so nothing is swapped
+    body = "L8989O2C3" + "6" + TD3[1][10:43]
+    composite = check_digit(body[0:10] + body[13:20] + body[21:43])
+    result = parse_mrz((TD3[0], body + composite), today=TODAY)
+    assert result.check_digits["document_number"] is False
+    assert result.check_digits["composite"] is True
+    assert result.document_number == "L8989O2C3"
+    assert result.corrected == ()
+
+
+def test_a_document_code_digit_is_kept() -> None:
+    # the US Permanent Resident Card's document code is "C1"
+    lines = (
+        "C1USA0223456791EAC9730051220<<",
+        "4910040M9411014CAN<<<<<<<<<<<0",
+        "CRITTENDEN<<LEE<W<<<<<<<<<<<<<",
+    )
+    assert find_mrz(lines) == list(lines)
+    result = parse_mrz(lines, today=TODAY)
+    assert result.document_code == "C1"
+    assert result.lines == lines
+
+
+def test_td1_whose_document_code_reads_as_a_digit_is_found() -> None:
+    # a Spanish identity card: OCR read the leading "I" as "1"
+    texts = [
+        "99999999R",
+        "1DESPBAA000589599999999R<<<<<<",
+        "8001014F2501017ESP<<<<<<<<<<<7",
+        "ESPANOLA<ESPANOLA<<CARMEN<<<<<",
+    ]
+    lines = find_mrz(texts)
+    assert lines is not None
+    result = parse_mrz(lines, today=TODAY)
+    assert result.lines[0] == "IDESPBAA000589599999999R<<<<<<"
+    assert result.document_number == "BAA000589"
+    assert result.valid
+
+
+def test_accented_letters_in_an_mrz_are_folded() -> None:
+    # a Spanish specimen prints "ESPAÑOLA" in its MRZ
+    texts = [
+        "IDESPAAA1000014<00000023T<<<<<",
+        "7212018F1101236ESP<<<<<<<<<<<8",
+        "ESPAÑOLA<ESPAÑOLA<CARMEN<<<<<<",
+    ]
+    lines = find_mrz(texts)
+    assert lines is not None
+    assert lines[2] == "ESPANOLA<ESPANOLA<CARMEN<<<<<<"
+    assert normalise_line("Ñ<é") == "N<E"
+
+
+def test_a_lone_second_passport_line_is_found_when_its_checks_verify() -> None:
+    # OCR missed the first line of a Qatari specimen
+    line2 = "00000000<0QAT7103070M110725012345458902<<<78"
+    lines = find_mrz(["Name", "ALI HAMAD ABDULLAH AL-KAABI", line2])
+    assert lines == ["<" * 44, line2]
+    result = parse_mrz(lines, today=TODAY)
+    assert result.valid
+    assert (result.document_number, result.nationality) == ("00000000", "QAT")
+    assert result.date_of_birth == date(1971, 3, 7)
+    assert result.full_name == ""
+
+
+def test_a_lone_line_whose_checks_fail_is_not_an_mrz() -> None:
+    line2 = "00000000<1QAT7103070M110725012345458902<<<78"  # number check digit wrong
+    assert find_mrz(["Name", line2]) is None
+
+
+def test_a_birth_date_is_never_after_the_expiry() -> None:
+    # an Icelandic specimen: born 12.12.1912, the passport expired in 2011
+    line2 = "A2040611<0ISL1212123F1106297121212<1239<<<66"
+    line1 = "PAISLAEVARSDOTTIR<<THURIDUR<OESP".ljust(44, "<")
+    result = parse_mrz((line1, line2), today=TODAY)
+    assert result.valid
+    assert result.date_of_birth == date(1912, 12, 12)
+    assert result.expiry_date == date(2011, 6, 29)

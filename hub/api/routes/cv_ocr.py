@@ -54,6 +54,7 @@ def build_ocr_service(settings: HubSettings) -> OcrService:
         tesseract_langs=settings.ocr_tesseract_langs,
         max_side=settings.ocr_max_side,
         threads=settings.ocr_threads,
+        timezone=settings.timezone,
     )
     return OcrService(OcrEngines(config))
 
