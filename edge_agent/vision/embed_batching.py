@@ -4,10 +4,11 @@ the face embedder.
 Each camera thread aligns its face itself (crop and warp are cheap and parallel) and hands the
 chip to :class:`EmbedBatcher`; one worker thread takes the first chip waiting, gathers whatever
 else arrives within ``window_s`` (up to ``max_batch`` chips), runs the embedder once on all of
-them and gives each caller its own vector. On a GPU one run of 8 chips costs about what one chip
-does, so four cameras that see faces at the same moment wait for one inference instead of four.
-On a CPU the batch saves little (benchmarks/perception.py ``--only embedders``: 35 ms a face
-alone, 31 ms a face in fours) while the window adds latency, so ``auto`` turns batching on only
+them and gives each caller its own vector. On a GPU a run of several chips costs about what one
+does (the usual case for small CNNs; not measured here, no GPU was lent), so four cameras that
+see faces at the same moment wait for one inference instead of four.
+On a CPU the batch saves little (benchmarks/perception.py ``--only embedders``: 8.3 ms a face
+alone, 6.8 ms a face in fours) while the window adds latency, so ``auto`` turns batching on only
 when the embedder runs on CUDA or TensorRT (:func:`batching_wanted`).
 
 :class:`BatchingFaceAnalyzer` puts the batcher behind the ordinary
