@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from models.faces import AlignedFace, DetectedFace, Embedding, Image
+from models.faces import AlignedFace, DetectedFace, Embedding, FaceAnalyzer, Image
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +36,8 @@ GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 BatchEmbed = Callable[[Sequence[AlignedFace]], list[Embedding]]
 
 
-class BatchableAnalyzer(Protocol):
+class BatchableAnalyzer(FaceAnalyzer, Protocol):
     """A face backend whose align step is visible and whose embedder takes several chips."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    def detect(self, image: Image) -> list[DetectedFace]: ...
 
     def align(self, image: Image, face: DetectedFace) -> AlignedFace: ...
 

@@ -10,30 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from models.registry import cached_sha256, model_path
 from models.session import (
     CPU,
     CUDA,
     TENSORRT,
-    available_providers,
     create_session,
-    detect_gpu,
     device_key,
     trt_cache_path,
 )
-from models.trt import build_for_model, import_tensorrt
+from models.trt import build_for_model
+from testkit.gpu import GPU, GPU_MARKS, NEEDS_TRT
 
-GPU = detect_gpu()
-HAS_CUDA = GPU is not None and CUDA in available_providers()
-HAS_TRT = HAS_CUDA and TENSORRT in available_providers() and import_tensorrt() is not None
-
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.timeout(600),
-    pytest.mark.skipif(not HAS_CUDA, reason="needs an NVIDIA GPU and onnxruntime-gpu"),
-]
+pytestmark = GPU_MARKS
 
 
 def _frame(seed: int = 0) -> np.ndarray:
@@ -59,7 +49,7 @@ def test_default_order_prefers_the_gpu() -> None:
     assert session.get_providers()[0] in {TENSORRT, CUDA}
 
 
-@pytest.mark.skipif(not HAS_TRT, reason="needs tensorrt and onnxruntime's TensorRT provider")
+@NEEDS_TRT
 def test_tensorrt_engines_are_cached_per_device(tmp_path: Path) -> None:
     path = model_path("fall-yolov8n")
     session = create_session(path, providers=[TENSORRT], trt_cache_dir=tmp_path)
@@ -70,7 +60,7 @@ def test_tensorrt_engines_are_cached_per_device(tmp_path: Path) -> None:
     assert any(cache.iterdir()), "the TensorRT provider wrote no engine into its cache"
 
 
-@pytest.mark.skipif(not HAS_TRT, reason="needs tensorrt and onnxruntime's TensorRT provider")
+@NEEDS_TRT
 def test_build_trt_writes_an_engine_and_warms_the_runtime_cache(tmp_path: Path) -> None:
     models_dir = tmp_path / "models"
     result = build_for_model("fall-yolov8n", models_dir=models_dir)
