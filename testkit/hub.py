@@ -117,14 +117,19 @@ def running_hub(
     face_analyzer: FaceAnalyzer | None = None,
     start_ingest: bool = True,
     wait_connected: bool = True,
+    timeout_s: float = 120.0,
 ) -> Iterator[RunningHub]:
+    """The hub in a thread of this process, with two clients. ``timeout_s``: how long a client
+    waits for an answer. Long, because these tests check what the hub answers, not how fast: on
+    CI's 2 busy cores, Prefect's test server (SQLite) answered "database is locked" while a
+    flow run wrote its states, and Prefect's client retried with back-off for over 30 s."""
     app = create_app(settings, face_analyzer=face_analyzer, start_ingest=start_ingest)
     with (
         HubServerThread(app, port=settings.api_port) as server,
         httpx.Client(
-            base_url=server.base_url, timeout=30.0, headers=admin_headers(settings)
+            base_url=server.base_url, timeout=timeout_s, headers=admin_headers(settings)
         ) as http,
-        httpx.Client(base_url=server.base_url, timeout=30.0) as anonymous,
+        httpx.Client(base_url=server.base_url, timeout=timeout_s) as anonymous,
     ):
         hub = RunningHub(http, settings, app, anonymous)
         if wait_connected and start_ingest and settings.mqtt_enabled:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -144,6 +145,19 @@ class _Registered:
         return None
 
 
+def prefect_tls_context() -> ssl.SSLContext:
+    """The TLS context Prefect's client would build for itself (see ``FlowRunner._client``)."""
+    import certifi
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_TLS_INSECURE_SKIP_VERIFY
+
+    if PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
+
+
 def mirror_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     return {k: ("<redacted>" if k in REDACTED_PARAMETERS else v) for k, v in parameters.items()}
 
@@ -176,6 +190,7 @@ class FlowRunner:
         # dropped when a run of the workflow finishes here, so the next answer counts it
         self._estimates: dict[str, tuple[Estimate, float]] = {}
         self.error: str | None = None
+        self._tls: ssl.SSLContext | None = None
         # local executor: whether this replica executes the due runs now (API replicas: only
         # the holder of the leader lease does, hub/cluster/leader.py; the others skip a poll)
         self.executes: Callable[[], bool] = lambda: True
@@ -189,6 +204,20 @@ class FlowRunner:
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
+
+    def _client(self) -> Any:
+        """A Prefect client for one exchange, on this runner's TLS context. Prefect's
+        ``get_client()`` builds a new ``ssl.SSLContext`` from certifi's CA bundle for every
+        client it makes (~30 ms of CPU, inside the event loop): with the poll loop asking every
+        ``flows_poll_interval_s`` and every route making its own client, that stalled the API on
+        a busy 2-core machine (a trigger waited over 30 s in CI). The context is built once,
+        with the same rules (``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``,
+        ``PREFECT_API_SSL_CERT_FILE``, else certifi)."""
+        from prefect.client.orchestration import get_client
+
+        if self._tls is None:
+            self._tls = prefect_tls_context()
+        return get_client(httpx_settings={"verify": self._tls})
 
     async def start(self) -> None:
         if self._task is None:
@@ -231,7 +260,6 @@ class FlowRunner:
     async def _register(self) -> None:
         import importlib
 
-        from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import DeploymentScheduleCreate
         from prefect.client.schemas.schedules import CronSchedule
         from prefect.types.entrypoint import EntrypointType
@@ -239,7 +267,7 @@ class FlowRunner:
         definitions = importlib.import_module(DEFINITIONS_MODULE)
         pool = self._settings.flows_work_pool if self.executor == "worker" else None
         registered = _Registered()
-        async with get_client() as client:
+        async with self._client() as client:
             for spec in WORKFLOWS.values():
                 flow = getattr(definitions, spec.attribute)
                 deployment = await flow.ato_deployment(
@@ -272,13 +300,12 @@ class FlowRunner:
     # -- local executor ----------------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
-        from prefect.client.orchestration import get_client
 
         interval = self._settings.flows_poll_interval_s
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                due = await self._due(get_client) if self.executes() else []
+                due = await self._due() if self.executes() else []
                 for flow_run in due:
                     if flow_run.id not in self._active:
                         self._active[flow_run.id] = asyncio.create_task(
@@ -289,8 +316,8 @@ class FlowRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
 
-    async def _due(self, get_client: Callable[[], Any]) -> list[Any]:
-        async with get_client() as client:
+    async def _due(self) -> list[Any]:
+        async with self._client() as client:
             due: list[Any] = await client.get_scheduled_flow_runs_for_deployments(
                 list(self._registered.deployment_ids.values()),
                 scheduled_before=datetime.now(UTC) + timedelta(milliseconds=200),
@@ -444,14 +471,13 @@ class FlowRunner:
         parameters: dict[str, Any] | None = None,
         scheduled_time: datetime | None = None,
     ) -> RunInfo:
-        from prefect.client.orchestration import get_client
         from prefect.states import Scheduled
 
         deployment_id, flow = self._deployment(name)
         params = self._validate(flow, dict(parameters or {}))
         state: Any = Scheduled(scheduled_time=scheduled_time) if scheduled_time else Scheduled()
         try:
-            async with get_client() as client:
+            async with self._client() as client:
                 flow_run = await client.create_flow_run_from_deployment(
                     deployment_id, parameters=params, state=state, tags=["innsight", "api"]
                 )
@@ -477,12 +503,11 @@ class FlowRunner:
         )
 
     async def _read(self, run_id: str) -> Any:
-        from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
 
         key = parse_run_id(run_id)
         try:
-            async with get_client() as client:
+            async with self._client() as client:
                 return await client.read_flow_run(key)
         except ObjectNotFound:
             raise RunNotFoundError(f"no flow run {run_id}") from None
@@ -524,7 +549,6 @@ class FlowRunner:
         return replace(info, result=row.result, error=row.error)
 
     async def cancel(self, run_id: str) -> RunInfo:
-        from prefect.client.orchestration import get_client
         from prefect.states import Cancelled, Cancelling
 
         flow_run = await self._read(run_id)
@@ -537,7 +561,7 @@ class FlowRunner:
         new_state: Any = (
             Cancelling() if running_elsewhere else Cancelled(message="cancelled via API")
         )
-        async with get_client() as client:
+        async with self._client() as client:
             await client.set_flow_run_state(flow_run.id, new_state, force=True)
         if local is not None:
             local.cancel()
@@ -562,7 +586,6 @@ class FlowRunner:
     ) -> ScheduleInfo:
         """A cron schedule of workflow ``name``; ``slug``: the schedule's own name (unique
         per workflow: :class:`ScheduleExistsError` when taken)."""
-        from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import DeploymentScheduleCreate
         from prefect.client.schemas.schedules import CronSchedule
         from pydantic import ValidationError
@@ -574,7 +597,7 @@ class FlowRunner:
             reasons = "; ".join(str(e.get("msg", "invalid")) for e in err.errors())
             raise InvalidScheduleError(reasons) from None
         params = self._validate(flow, dict(parameters or {}))
-        async with get_client() as client:
+        async with self._client() as client:
             if slug is not None:
                 existing = await client.read_deployment_schedules(deployment_id)
                 if any(s.slug == slug for s in existing):
@@ -604,23 +627,21 @@ class FlowRunner:
         )
 
     async def list_schedules(self) -> list[ScheduleInfo]:
-        from prefect.client.orchestration import get_client
 
         if not self.ready:
             raise FlowsUnavailableError(self.error or "the Prefect deployments are not registered")
         out: list[ScheduleInfo] = []
-        async with get_client() as client:
+        async with self._client() as client:
             for name, deployment_id in sorted(self._registered.deployment_ids.items()):
                 for schedule in await client.read_deployment_schedules(deployment_id):
                     out.append(self._schedule_info(name, schedule))
         return out
 
     async def delete_schedule(self, schedule_id: str) -> ScheduleInfo:
-        from prefect.client.orchestration import get_client
 
         for info in await self.list_schedules():
             if info.schedule_id == schedule_id:
-                async with get_client() as client:
+                async with self._client() as client:
                     await client.delete_deployment_schedule(
                         self._registered.deployment_ids[info.workflow], uuid.UUID(schedule_id)
                     )
@@ -630,12 +651,11 @@ class FlowRunner:
     # -- health ------------------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL
 
         api_error: str | None = None
         try:
-            async with get_client() as client:
+            async with self._client() as client:
                 problem = await client.api_healthcheck()
             if problem is not None:
                 api_error = f"{type(problem).__name__}"
