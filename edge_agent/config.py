@@ -104,8 +104,9 @@ class ScheduleConfig(_Frozen):
     )
     detect_every: Annotated[int, Field(ge=1, le=100)] = Field(
         default=3,
-        description="While the scene moves, run the detector every n-th frame; the frames "
-        "between move the tracked boxes by optical flow. A new face is re-detected at once.",
+        description="While the scene moves and faces are tracked, run the detector every n-th "
+        "frame; the frames between move the tracked boxes by optical flow. With nobody "
+        "tracked every moving frame is detected, and a new face is re-detected at once.",
     )
     optical_flow: bool = Field(
         default=True,

@@ -57,6 +57,7 @@ from hub.storage import ObjectStore, StorageError
 from hub.tables import Device, Employee, EmployeeFace, GalleryVersionRecord
 from hub.vision.decode import ImageDecodeError, decode_image_b64
 from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image, ModelUnavailableError
+from models.pixels import shrink_to
 
 logger = logging.getLogger(__name__)
 
@@ -165,16 +166,16 @@ phone photo from costing seconds (and a 40-megapixel one from exhausting memory)
 def detect_faces(
     analyzer: FaceAnalyzer, image: Image, max_side: int = DETECT_MAX_SIDE
 ) -> list[DetectedFace]:
-    """``analyzer.detect`` on ``image`` scaled down to ``max_side``, boxes in ``image``'s pixels."""
+    """``analyzer.detect`` on ``image`` scaled down to ``max_side``, boxes in ``image``'s pixels.
+    An analyzer that scales down by itself to at most ``max_side`` (``detect_max_side``, the
+    BlazeFace backend's 640 px) gets the image as it is: one reduction, not two."""
+    own = getattr(analyzer, "detect_max_side", None)
+    if isinstance(own, int) and own <= max_side:
+        return analyzer.detect(image)
     height, width = image.shape[:2]
-    scale = max_side / max(height, width)
+    small, scale = shrink_to(image, max_side)
     if scale >= 1.0:
         return analyzer.detect(image)
-    small = cv2.resize(
-        image,
-        (max(1, round(width * scale)), max(1, round(height * scale))),
-        interpolation=cv2.INTER_AREA,
-    )
     found = analyzer.detect(np.ascontiguousarray(small, dtype=np.uint8))
     faces = []
     for face in found:

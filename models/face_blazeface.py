@@ -35,6 +35,7 @@ import numpy as np
 
 from models import blazeface_decode as bf
 from models.faces import AlignedFace, DetectedFace, Embedding, FaceBox, Image, resolve_model_file
+from models.pixels import shrink_to
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,11 @@ class BlazeFaceDlibAnalyzer:
         return int(self._embedder.dim)
 
     @property
+    def detect_max_side(self) -> int | None:
+        """Larger images are searched in a copy scaled down to this longest side."""
+        return self._max_side
+
+    @property
     def detector(self) -> BlazeFaceDetector:
         return self._detector
 
@@ -227,10 +233,8 @@ class BlazeFaceDlibAnalyzer:
         height, width = image.shape[:2]
         scale = 1.0
         small = image
-        if self._max_side is not None and max(height, width) > self._max_side:
-            scale = self._max_side / max(height, width)
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        if self._max_side is not None:
+            small, scale = shrink_to(image, self._max_side)
         faces = []
         for found in self._detector.detect(small, coarse_first=self._coarse_first):
             if self._verifier is not None and found.score < self._confirm_below:

@@ -41,6 +41,7 @@ from models.faces import (
     l2_normalise,
     resolve_model_file,
 )
+from models.pixels import swap_red_blue
 
 if TYPE_CHECKING:
     from models.dlib_resnet_onnx import DlibResnetOnnx
@@ -182,7 +183,7 @@ class DlibFaceAnalyzer:
         return EMBEDDING_DIM
 
     def detect(self, image: Image) -> list[DetectedFace]:
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rgb = swap_red_blue(image)
         height, width = rgb.shape[:2]
         with self._lock:
             rects, scores, _ = self._detector.run(rgb, self._upsample, 0.0)
@@ -199,14 +200,14 @@ class DlibFaceAnalyzer:
 
     def align(self, image: Image, face: DetectedFace) -> AlignedFace:
         """dlib's 150 px face chip (25 % padding), placed by the 5-point shape predictor."""
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rgb = swap_red_blue(image)
         b = face.box
         rect = self._dlib.rectangle(b.x, b.y, b.x + b.w, b.y + b.h)
         with self._lock:
             shape = self._shape(rgb, rect)
             chip = self._dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
         points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-        bgr = np.ascontiguousarray(np.asarray(chip, dtype=np.uint8)[:, :, ::-1])
+        bgr = swap_red_blue(np.asarray(chip, dtype=np.uint8))
         return AlignedFace(bgr, face, points)
 
     def embed_aligned(self, aligned: AlignedFace) -> Embedding:
@@ -226,7 +227,7 @@ class DlibFaceAnalyzer:
             return []
         if self._onnx is not None:
             return self._onnx.embed_chips(chips)
-        rgb = [np.ascontiguousarray(chip[:, :, ::-1]) for chip in chips]
+        rgb = [swap_red_blue(chip) for chip in chips]
         with self._lock:
             descriptors = self._resnet.compute_face_descriptor(rgb)
         return [l2_normalise(np.asarray(d, dtype=np.float32)) for d in descriptors]
@@ -241,7 +242,7 @@ class DlibFaceAnalyzer:
             raise ModelUnavailableError(
                 f"{LANDMARKS_MODEL_ID}: this analyzer was built with landmarks68=False"
             )
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rgb = swap_red_blue(image)
         b = face.box
         rect = self._dlib.rectangle(b.x, b.y, b.x + b.w, b.y + b.h)
         with self._lock:
@@ -251,7 +252,7 @@ class DlibFaceAnalyzer:
     def embed(self, image: Image, face: DetectedFace) -> Embedding:
         if self._onnx is not None:  # the chip compute_face_descriptor(rgb, shape) makes inside
             return self.embed_chips([self.align(image, face).image])[0]
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rgb = swap_red_blue(image)
         b = face.box
         rect = self._dlib.rectangle(b.x, b.y, b.x + b.w, b.y + b.h)
         with self._lock:
@@ -274,7 +275,7 @@ class DlibLandmarker:
         self._lock = threading.Lock()
 
     def landmarks68(self, image: Image, face: DetectedFace) -> Landmarks:
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rgb = swap_red_blue(image)
         b = face.box
         rect = self._dlib.rectangle(b.x, b.y, b.x + b.w, b.y + b.h)
         with self._lock:

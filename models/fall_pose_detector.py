@@ -27,6 +27,7 @@ from models import blazeface_decode as bf
 from models import fall_pose as fp
 from models.anomaly import HazardDetection, HazardKind
 from models.faces import FaceBox, Image, resolve_model_file
+from models.pixels import swap_red_blue
 
 MODEL_ID = "pose-landmark-full"
 DETECT_MODEL_ID = "pose-detect"
@@ -108,7 +109,7 @@ class PoseFallDetector:
         if count == 0:
             return []
         size = fp.LANDMARK_SIZE
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rgb = swap_red_blue(image)
         crops = np.zeros((count, size, size, 3), dtype=np.uint8)
         matrices = []
         for i in range(count):

@@ -16,8 +16,11 @@ The rules, in order:
 2. on a still scene (the motion gate saw no change) nothing is done, except a forced detection
    every ``still_detect_every_s`` of stream time: a person standing still is not lost, and a
    motion the gate missed is caught within that interval;
-3. on a moving scene (or with the gate off) the detector runs every ``detect_every`` frames; the
-   frames between carry the open tracks (``TRACK``), or are ``IDLE`` when there are none.
+3. on a moving scene (or with the gate off) with no open track, every frame is detected: the
+   motion may be a face coming in, and waiting for the stride would delay its ``new`` event by
+   up to ``detect_every - 1`` frames (BlazeFace costs a few ms a frame);
+4. on a moving scene with open tracks the detector runs every ``detect_every`` frames; the
+   frames between carry the tracks (``TRACK``).
 
 **Embedding** (:func:`wants_embedding`), per track, only on frames where the detector saw the
 face: its first ``initial`` embeddings (the votes that name it when it is confirmed); then
@@ -73,9 +76,9 @@ def plan_step(
         if seconds_since_detect >= policy.still_detect_every_s:
             return FrameStep.DETECT
         return FrameStep.IDLE
-    if frames_since_detect >= policy.detect_every:
+    if not open_tracks or frames_since_detect >= policy.detect_every:
         return FrameStep.DETECT
-    return FrameStep.TRACK if open_tracks else FrameStep.IDLE
+    return FrameStep.TRACK
 
 
 @dataclass(frozen=True, slots=True)

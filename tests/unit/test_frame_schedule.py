@@ -64,13 +64,16 @@ def test_a_still_scene_is_idle_until_the_forced_detection() -> None:
 def test_a_moving_scene_is_detected_on_the_stride_and_tracked_between() -> None:
     steps = [plan(tracks=1, frames=n) for n in (1, 2, 3)]
     assert steps == [FrameStep.TRACK, FrameStep.TRACK, FrameStep.DETECT]
-    assert plan(tracks=0, frames=1) is FrameStep.IDLE  # nothing to carry
+    # nothing tracked yet: the motion may be a face coming in, detected at once
+    assert plan(tracks=0, frames=1) is FrameStep.DETECT
+    assert plan(tracks=0, frames=1, moving=False) is FrameStep.IDLE
 
 
 def test_without_the_gate_a_still_scene_follows_the_stride() -> None:
     policy = WorkPolicy(motion_gate=False, detect_every=2)
     assert plan(policy, moving=False, tracks=1, frames=1) is FrameStep.TRACK
     assert plan(policy, moving=False, tracks=1, frames=2) is FrameStep.DETECT
+    assert plan(policy, moving=False, tracks=0, frames=1) is FrameStep.DETECT
 
 
 @pytest.mark.parametrize(
