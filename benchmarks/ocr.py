@@ -1,10 +1,17 @@
-"""OCR latency through the hub API on CPU: p50/p95 per endpoint and document (seed target: OCR
-under 2 s), plus the engines' share (RapidOCR alone, RapidOCR + Tesseract re-read) in process.
+"""OCR on CPU, in two labelled parts.
 
-Documents are rendered by testkit/documents.py (a Vietnamese and an English invoice, a
-CCCD card, a passport page) as PNG, posted as base64 JSON like a client would.
+RENDERED documents (testkit/documents.py: a Vietnamese and an English invoice, a CCCD card, a
+passport page, as PNG posted as base64 JSON like a client would): latency through the hub API,
+p50/p95 per endpoint and document (seed target: OCR under 2 s), plus the engines' share
+(RapidOCR alone, RapidOCR + Tesseract re-read) in process.
 
-    .venv/bin/python -m benchmarks.ocr [--repeats 10] [--robustness]
+REAL receipts (SROIE scans, benchmarks/ocr_real.py, per part dev / held-out / fresh / fresh2):
+exact match per field (vendor, date, total, tax, invoice number), calibration (of the fields
+given confidence >= 0.9, how many are right; how many were flagged for a human) and p50/p95
+latency through the hub's reading path. The set lives in the git-ignored var/ocr-real/; where
+it is absent one line says how to prepare it.
+
+    .venv/bin/python -m benchmarks.ocr [--repeats 10] [--robustness] [--reuse-ocr]
 
 ``benchmarks/hub_cv.py`` imports :func:`ocr_latencies` and runs it against its own hub.
 """
@@ -26,6 +33,7 @@ import httpx
 import numpy as np
 from PIL import Image as PILImage
 
+from benchmarks import ocr_real
 from benchmarks.machine import describe_machine
 from hub.api.app import create_app
 from hub.auth.local import issue_admin_token
@@ -196,19 +204,8 @@ def _print(title: str, timings: dict[str, list[float]], *, target: bool) -> None
         print(f"  {key:<{width}}  {_summary(values)}{verdict}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument(
-        "--robustness",
-        action="store_true",
-        help="also read 24 photographed variants of the CCCD card and the Vietnamese invoice",
-    )
-    args = parser.parse_args()
-    print(f"machine: {describe_machine()}")
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    flags = " --robustness" if args.robustness else ""
-    print(f"command: python -m benchmarks.ocr --repeats {args.repeats}{flags}")
+def rendered(repeats: int, *, with_robustness: bool) -> None:
+    """The rendered documents' rows (see the module doc)."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         settings = HubSettings.model_validate(
@@ -227,16 +224,68 @@ def main() -> None:
                 headers={"Authorization": f"Bearer {issue_admin_token(settings)}"},
             ) as http,
         ):
-            api = ocr_latencies(http, repeats=args.repeats)
+            api = ocr_latencies(http, repeats=repeats)
     _print("HTTP API (base64 PNG in, JSON out; decode + OCR + parse + store):", api, target=True)
     cpu: dict[str, list[float]] = {}
-    wall = engine_latencies(repeats=args.repeats, cpu=cpu)
+    wall = engine_latencies(repeats=repeats, cpu=cpu)
     _print("engines in process, wall time:", wall, target=False)
     _print("engines in process, CPU time (process + tesseract children):", cpu, target=False)
-    if args.robustness:
+    if with_robustness:
         print("photographed pages (turned, resized, JPEG) read exactly:")
         for name, (exact, total, wrong) in robustness().items():
             print(f"  {name}: {exact}/{total}; wrong: {', '.join(wrong) or 'none'}")
+
+
+def real_receipts(*, reuse_ocr: bool) -> None:
+    """The real receipts' table (benchmarks/ocr_real.py's), or one line saying how to get it."""
+    reason = ocr_real.missing_reason(reuse_ocr=reuse_ocr)
+    if reason:
+        print(f"REAL receipts: not measured, {reason}")
+        return
+    how = (
+        "the cached OCR rows re-parsed; latency = the cached read's time + this parse"
+        if reuse_ocr
+        else "each scan read now; latency = decode + read + parse"
+    )
+    print(f"REAL receipts (SROIE scans; {how}); held-out, fresh and fresh2 are not tuned on:")
+    evaluation = ocr_real.evaluate(reuse_ocr=reuse_ocr)
+    ocr_real.report(evaluation.outcomes, verbose=False)
+    ocr_real.print_cpu(evaluation)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also read 24 photographed variants of the CCCD card and the Vietnamese invoice",
+    )
+    parser.add_argument(
+        "--reuse-ocr",
+        action="store_true",
+        help="real receipts: re-parse the cached OCR rows instead of reading the scans",
+    )
+    parser.add_argument(
+        "--no-rendered", action="store_true", help="skip the rendered documents' rows"
+    )
+    args = parser.parse_args()
+    print(f"machine: {describe_machine()}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    flags = "".join(
+        flag
+        for flag, on in (
+            (" --robustness", args.robustness),
+            (" --reuse-ocr", args.reuse_ocr),
+            (" --no-rendered", args.no_rendered),
+        )
+        if on
+    )
+    print(f"command: python -m benchmarks.ocr --repeats {args.repeats}{flags}")
+    if not args.no_rendered:
+        print("RENDERED documents (testkit/documents.py, made here; not real paper):")
+        rendered(args.repeats, with_robustness=args.robustness)
+    real_receipts(reuse_ocr=args.reuse_ocr)
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

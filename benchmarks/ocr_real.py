@@ -21,6 +21,8 @@ them (not on fresh2). ``--split PART`` runs one part.
 
 ``prepare`` picks the receipts by a hash of their names (never by results) and writes
 var/ocr-real/sroie/{NNN.jpg,NNN.json} plus the yaml; ``run`` refuses files whose sha256 differs.
+``python -m benchmarks.ocr`` prints the same table after the rendered documents' rows
+(``evaluate`` + ``report``, imported from here).
 """
 
 from __future__ import annotations
@@ -316,17 +318,49 @@ def upscaled_jpeg(raw: bytes, megapixels: float) -> bytes:
     return bytes(cv2.imencode(".jpg", large, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
 
 
-def run(
+PREPARE_HINT = (
+    f"python -m benchmarks.ocr_real prepare --git-dir <snapshot of github.com/{SOURCE_REPO}>/.git"
+)
+
+
+def missing_reason(*, reuse_ocr: bool) -> str | None:
+    """Why the real set cannot be scored here (None: it can): the images (or, for
+    ``reuse_ocr``, the cached OCR rows) are not under var/ocr-real/."""
+    entries = yaml.safe_load(SETS.read_text())["sroie"]["files"]
+    folder, suffix, what = (
+        (CACHE / "rows", ".json", "cached OCR rows")
+        if reuse_ocr
+        else (CACHE / "sroie", ".jpg", "images")
+    )
+    absent = [e["id"] for e in entries if not (folder / f"{e['id']}{suffix}").exists()]
+    if not absent:
+        return None
+    fix = (
+        "run `python -m benchmarks.ocr_real run` once"
+        if reuse_ocr and not missing_reason(reuse_ocr=False)
+        else f"prepare it: {PREPARE_HINT}"
+    )
+    return f"{len(absent)} of {len(entries)} receipts have no {what} in {folder}; {fix}"
+
+
+@dataclass
+class Evaluation:
+    outcomes: list[Outcome]
+    cpu_seconds: list[float]  # per page read (empty when the OCR rows were reused)
+    threads: int | None  # ONNX Runtime intra-op threads (None: all cores)
+
+
+def evaluate(
     *,
     reuse_ocr: bool,
-    split: str | None,
-    verbose: bool,
+    split: str | None = None,
     megapixels: float | None = None,
     threads: int | None = None,
-) -> None:
-    """``megapixels``: read each scan upscaled to that size (its latency row, labelled as
-    upscaled; the OCR cache is left alone); ``threads``: ONNX Runtime intra-op threads (default:
-    the hub's)."""
+) -> Evaluation:
+    """Every receipt of ``split`` (all parts when None) read and scored. ``reuse_ocr``: parse
+    the cached OCR rows (latency = the cached read's time + this parse); ``megapixels``: read
+    each scan upscaled to that size (the OCR cache is left alone); ``threads``: ONNX Runtime
+    intra-op threads (default: the hub's)."""
     entries = yaml.safe_load(SETS.read_text())["sroie"]["files"]
     field_labels = {
         str(item["id"]): item
@@ -371,17 +405,40 @@ def run(
             if not megapixels:
                 cached.write_text(json.dumps({"ocr_s": ocr_s, "rows": _rows_to_json(page.rows)}))
         outcomes.append(score(entry, field_labels.get(str(entry["id"]), {}), fields, seconds))
-    if megapixels:
-        print(f"UPSCALED to ~{megapixels:g} MP (bicubic, JPEG q90; timed from the JPEG's decode)")
-    report(outcomes, verbose=verbose)
-    if outcomes:
-        print(f"median latency over all: {statistics.median(o.seconds for o in outcomes):.2f} s")
-    if cpu_seconds:
+    return Evaluation(outcomes, cpu_seconds, config.threads)
+
+
+def print_cpu(evaluation: Evaluation) -> None:
+    """CPU seconds per page read, with the load average beside them."""
+    cpu = evaluation.cpu_seconds
+    if cpu:
         print(
-            f"CPU per page (decode + read + parse, {config.threads} ORT thread(s)): "
-            f"p50 {_percentile(cpu_seconds, 0.5):.2f} s, p95 {_percentile(cpu_seconds, 0.95):.2f} s"
+            f"CPU per page (decode + read + parse, {evaluation.threads or 'all'} ORT thread(s)): "
+            f"p50 {_percentile(cpu, 0.5):.2f} s, p95 {_percentile(cpu, 0.95):.2f} s"
             f"; load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
         )
+
+
+def run(
+    *,
+    reuse_ocr: bool,
+    split: str | None,
+    verbose: bool,
+    megapixels: float | None = None,
+    threads: int | None = None,
+) -> None:
+    """``evaluate`` then ``report`` (see both)."""
+    reason = missing_reason(reuse_ocr=reuse_ocr)
+    if reason:
+        raise SystemExit(f"real receipts not ready: {reason}")
+    evaluation = evaluate(reuse_ocr=reuse_ocr, split=split, megapixels=megapixels, threads=threads)
+    if megapixels:
+        print(f"UPSCALED to ~{megapixels:g} MP (bicubic, JPEG q90; timed from the JPEG's decode)")
+    report(evaluation.outcomes, verbose=verbose)
+    if evaluation.outcomes:
+        median = statistics.median(o.seconds for o in evaluation.outcomes)
+        print(f"median latency over all: {median:.2f} s")
+    print_cpu(evaluation)
 
 
 def main() -> None:
