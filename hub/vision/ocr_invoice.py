@@ -20,9 +20,9 @@ from hub.vision.ocr_text import (
     find_labels,
     fold,
     label_values,
+    looks_vietnamese,
     nfc,
     parse_date,
-    vietnamese_marks,
 )
 from hub.vision.receipt_date import pick_date
 from hub.vision.receipt_number import pick_invoice_number
@@ -221,7 +221,8 @@ def parse_invoice(rows: Sequence[Row], *, today: date | None = None) -> InvoiceF
     """The invoice's fields from its OCR rows (top to bottom). ``today``: dates after it are
     misreadings (none refused when not given)."""
     texts = [row.text for row in rows]
-    language = "vi" if sum(vietnamese_marks(text) for text in texts) >= 3 else "en"
+    # accents alone are not Vietnamese (a French receipt's would default the currency to VND)
+    language = "vi" if looks_vietnamese(texts) else "en"
     currency = pick_currency(texts)
     result = InvoiceFields(language=language)
     if currency is None and language == "vi":

@@ -1,18 +1,19 @@
 """OCR for the hub: engine choice, per-segment merge of RapidOCR and Tesseract, field parsing.
 
 Engine ``auto`` (the default): RapidOCR finds and reads every text segment (exact on English and
-digits); when the page is Vietnamese (the caller says so, or RapidOCR's text carries Vietnamese
-letters) Tesseract ``vie`` re-reads every segment but MRZ lines, in one run over the stacked
-crops, and :func:`merge_segment` keeps Tesseract's reading where both engines agree on the
-letters, digits and symbols once diacritics are folded away (RapidOCR drops stacked diacritics
-and the ``₫`` sign; Tesseract sometimes misreads digits and symbols), else RapidOCR's.
+digits); when the page is Vietnamese (the caller says so, or RapidOCR's marked letters speak for
+Vietnamese rather than French or Spanish: :func:`page_language`) Tesseract ``vie`` re-reads
+every segment but MRZ lines, in one run over the stacked crops, and :func:`merge_segment` keeps
+Tesseract's reading where both engines agree on the letters, digits and symbols once diacritics
+are folded away (RapidOCR drops stacked diacritics and the ``₫`` sign; Tesseract sometimes
+misreads digits and symbols), else RapidOCR's.
 ``rapidocr`` and ``tesseract`` use one engine alone.
 
 Before any of it the page is scaled to at most ``max_side``, prepared
-(:func:`hub.vision.document_geometry.prepare_page`: found, flattened, upright) and,
-unless the preparation levelled it already, levelled when up to ~6 degrees askew
-(:func:`estimate_skew`). RapidOCR then finds the lines on a smaller copy and reads them off this
-page (models/ocr.py).
+(:func:`hub.vision.document_geometry.prepare_page`: found, flattened, upright; a half turn
+stays only when the recogniser reads the page better turned) and, unless the preparation
+levelled it already, levelled when up to ~6 degrees askew (:func:`estimate_skew`). RapidOCR
+then finds the lines on a smaller copy and reads them off this page (models/ocr.py).
 
 Engines load once, lazily, in a worker thread (:class:`OcrEngines`); the hub starts without them
 and a missing backend is an :class:`OcrUnavailableError` with the reason (503 in the API).
@@ -36,7 +37,7 @@ import numpy as np
 from hub.vision.document_geometry import GeometryOptions, UpsideDown, prepare_page
 from hub.vision.ocr_id import IdFields, parse_id
 from hub.vision.ocr_invoice import InvoiceFields, parse_invoice
-from hub.vision.ocr_text import Row, alnum_skeleton, group_rows, is_subsequence, vietnamese_marks
+from hub.vision.ocr_text import Row, alnum_skeleton, group_rows, is_subsequence, looks_vietnamese
 from models.faces import Image, ModelUnavailableError
 from models.ocr import (
     DET_MAX_SIDE,
@@ -55,11 +56,13 @@ logger = logging.getLogger(__name__)
 
 EngineChoice = Literal["auto", "rapidocr", "tesseract"]
 Language = Literal["auto", "vi", "en"]
-# Vietnamese letters in RapidOCR's output that make a page Vietnamese (it keeps some marks)
+# Marked letters in RapidOCR's output that make a page Vietnamese (it keeps some marks), when
+# more of them speak for Vietnamese than against it (ocr_text.looks_vietnamese)
 VIETNAMESE_MIN_MARKS = 3
 MIN_SKEW_DEGREES = 0.3
 # prepare_page's step name for levelling; when it names one, estimate_skew is not run again
 LEVELLED_STEP = "deskew"
+ORIENT_STEP = "orient:"  # prepare_page's turns: orient:90, orient:180, orient:270 (clockwise)
 # Page preparation with its own levelling (±15°); estimate_skew (±6°) runs only when it did not
 # level the page
 PAGE_OPTIONS = GeometryOptions()
@@ -141,9 +144,11 @@ def merge_segment(rapid: OcrLine, tess: OcrLine | None) -> OcrLine:
 
 
 def page_language(lines: Sequence[OcrLine]) -> str:
-    return (
-        "vi" if sum(vietnamese_marks(line.text) for line in lines) >= VIETNAMESE_MIN_MARKS else "en"
-    )
+    """``vi`` when the marked letters speak for Vietnamese (:func:`looks_vietnamese`): the
+    accents of a French, Spanish or Hungarian passport do not, so Tesseract does not re-read
+    it (it cost those pages up to a second)."""
+    texts = [line.text for line in lines]
+    return "vi" if looks_vietnamese(texts, min_marks=VIETNAMESE_MIN_MARKS) else "en"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,6 +233,24 @@ class OcrEngines:
         return self._engines
 
 
+def half_turned(steps: Sequence[str]) -> bool:
+    """Whether page preparation turned the page half a turn (``orient:180`` or ``orient:270``,
+    a quarter and a half)."""
+    return any(step in (f"{ORIENT_STEP}180", f"{ORIENT_STEP}270") for step in steps)
+
+
+def without_half_turn(steps: Sequence[str]) -> tuple[str, ...]:
+    """``steps`` once the page is turned back half a turn: ``orient:180`` goes, ``orient:270``
+    becomes ``orient:90``."""
+    kept: list[str] = []
+    for step in steps:
+        if step == f"{ORIENT_STEP}270":
+            kept.append(f"{ORIENT_STEP}90")
+        elif step != f"{ORIENT_STEP}180":
+            kept.append(step)
+    return tuple(kept)
+
+
 def _scaled(image: Image, max_side: int) -> Image:
     height, width = image.shape[:2]
     side = max(height, width)
@@ -305,6 +328,16 @@ def read_page(engines: Engines, image: Image, *, language: Language, max_side: i
     image = _scaled(image, max_side)
     prepared = prepare_page(image, PAGE_OPTIONS, upside_down=engines.direction)
     image, steps = prepared.image, prepared.steps
+    if half_turned(steps) and engines.rapid is not None:
+        # the direction classifier's crops of small print are poor (it turned an upright
+        # 272 px passport over): the recogniser confirms the half turn or it is undone
+        try:
+            undo = engines.rapid.reads_better_turned(image)
+        except OcrEngineError as err:
+            raise OcrFailedError(str(err)) from err
+        if undo:
+            image = np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_180), dtype=np.uint8)
+            steps = without_half_turn(steps)
     if not any(step.startswith(LEVELLED_STEP) for step in steps):
         angle = estimate_skew(image)
         if abs(angle) >= MIN_SKEW_DEGREES:

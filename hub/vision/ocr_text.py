@@ -91,6 +91,50 @@ def vietnamese_marks(text: str) -> int:
     return sum(1 for char in nfc(text) if char in _VIETNAMESE_MARKED)
 
 
+# Marked letters Vietnamese shares with French, Spanish, Portuguese, Hungarian, Czech, Icelandic...
+_SHARED_MARKED = set("áàâãéèêíìóòôõúùýÁÀÂÃÉÈÊÍÌÓÒÔÕÚÙÝ")
+# ...and those only Vietnamese writes (ă đ ơ ư, dot below, hook above, stacked tones, ĩ ũ ỹ)
+_VIETNAMESE_ONLY = _VIETNAMESE_MARKED - _SHARED_MARKED
+# One Vietnamese syllable once folded: onset, one to three vowels, coda. "Prénoms", "MÁR",
+# "délivrance" cannot be one; "ngày", "thành", "hòa" are.
+_VIETNAMESE_SYLLABLE = re.compile(
+    r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ng|nh|ch|[cmnpt])?"
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkEvidence:
+    """Marked letters on a page, sorted by what they say about its language."""
+
+    vietnamese: int  # Vietnamese-only letters, and shared ones in words shaped like a syllable
+    other: int  # shared marked letters in words no Vietnamese syllable can be
+
+
+def mark_evidence(texts: Sequence[str]) -> MarkEvidence:
+    """Count the marked letters of ``texts`` for and against Vietnamese. ``é`` in
+    ``Nationalité`` or ``Á`` in ``MÁR`` speaks against it (French, Hungarian); ``à`` in
+    ``Thành`` or ``ơ`` anywhere speaks for it."""
+    vietnamese = other = 0
+    for text in texts:
+        for word in _WORD.findall(nfc(text)):
+            only = sum(1 for char in word if char in _VIETNAMESE_ONLY)
+            shared = sum(1 for char in word if char in _SHARED_MARKED)
+            vietnamese += only
+            if _VIETNAMESE_SYLLABLE.fullmatch(fold(word)):
+                vietnamese += shared
+            else:
+                other += shared
+    return MarkEvidence(vietnamese, other)
+
+
+def looks_vietnamese(texts: Sequence[str], *, min_marks: int = 3) -> bool:
+    """At least ``min_marks`` marked letters speak for Vietnamese, and more of them than
+    against it (a French or Hungarian page's accents alone never make it Vietnamese)."""
+    evidence = mark_evidence(texts)
+    return evidence.vietnamese >= min_marks and evidence.vietnamese > evidence.other
+
+
 def alnum_skeleton(text: str) -> str:
     """Folded letters and digits only: what two engines should agree on."""
     return "".join(char for char in fold(text) if char.isalnum())
