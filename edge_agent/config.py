@@ -105,8 +105,15 @@ class ScheduleConfig(_Frozen):
     detect_every: Annotated[int, Field(ge=1, le=100)] = Field(
         default=3,
         description="While the scene moves and faces are tracked, run the detector every n-th "
-        "frame; the frames between move the tracked boxes by optical flow. With nobody "
-        "tracked every moving frame is detected, and a new face is re-detected at once.",
+        "frame; the frames between move the tracked boxes by optical flow. A new face is "
+        "re-detected at once.",
+    )
+    search_every: Annotated[int, Field(ge=1, le=100)] | None = Field(
+        default=None,
+        description="While the scene moves and nobody is tracked, run the detector every n-th "
+        "frame (a face may be coming in: each frame waited delays its first event). Unset: as "
+        "many frames as the agent has cameras, at most detect_every (one camera: every moving "
+        "frame; the CPU spent searching stays about one camera's worth).",
     )
     optical_flow: bool = Field(
         default=True,

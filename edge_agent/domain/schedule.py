@@ -16,9 +16,9 @@ The rules, in order:
 2. on a still scene (the motion gate saw no change) nothing is done, except a forced detection
    every ``still_detect_every_s`` of stream time: a person standing still is not lost, and a
    motion the gate missed is caught within that interval;
-3. on a moving scene (or with the gate off) with no open track, every frame is detected: the
-   motion may be a face coming in, and waiting for the stride would delay its ``new`` event by
-   up to ``detect_every - 1`` frames (BlazeFace costs a few ms a frame);
+3. on a moving scene (or with the gate off) with no open track, the detector runs every
+   ``search_every`` frames: the motion may be a face coming in, and each frame waited delays
+   its ``new`` event by a frame (the agent sets it from how many cameras share the CPU);
 4. on a moving scene with open tracks the detector runs every ``detect_every`` frames; the
    frames between carry the tracks (``TRACK``).
 
@@ -47,6 +47,8 @@ class WorkPolicy:
     motion_gate: bool = True
     detect_every: int = 3
     still_detect_every_s: float = 2.0
+    search_every: int = 1
+    """While the scene moves and nothing is tracked: detect every n-th frame."""
     max_jump: float = 1.0
     """Face widths a face may move between two detections and keep its track (the tracker's
     ``TrackerConfig.max_jump``, for what optical flow did not follow)."""
@@ -56,6 +58,8 @@ class WorkPolicy:
             raise ValueError(f"max_jump must be >= 0, got {self.max_jump}")
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.search_every < 1:
+            raise ValueError(f"search_every must be >= 1, got {self.search_every}")
         if self.still_detect_every_s <= 0:
             raise ValueError(f"still_detect_every_s must be > 0, got {self.still_detect_every_s}")
 
@@ -76,7 +80,9 @@ def plan_step(
         if seconds_since_detect >= policy.still_detect_every_s:
             return FrameStep.DETECT
         return FrameStep.IDLE
-    if not open_tracks or frames_since_detect >= policy.detect_every:
+    if not open_tracks:
+        return FrameStep.DETECT if frames_since_detect >= policy.search_every else FrameStep.IDLE
+    if frames_since_detect >= policy.detect_every:
         return FrameStep.DETECT
     return FrameStep.TRACK
 

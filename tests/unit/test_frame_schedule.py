@@ -64,9 +64,14 @@ def test_a_still_scene_is_idle_until_the_forced_detection() -> None:
 def test_a_moving_scene_is_detected_on_the_stride_and_tracked_between() -> None:
     steps = [plan(tracks=1, frames=n) for n in (1, 2, 3)]
     assert steps == [FrameStep.TRACK, FrameStep.TRACK, FrameStep.DETECT]
-    # nothing tracked yet: the motion may be a face coming in, detected at once
-    assert plan(tracks=0, frames=1) is FrameStep.DETECT
+    # nothing tracked yet: the motion may be a face coming in, searched every search_every
+    assert plan(tracks=0, frames=1) is FrameStep.DETECT  # search_every 1: every moving frame
     assert plan(tracks=0, frames=1, moving=False) is FrameStep.IDLE
+    every_other = WorkPolicy(detect_every=3, search_every=2)
+    assert [plan(every_other, tracks=0, frames=n) for n in (1, 2)] == [
+        FrameStep.IDLE,
+        FrameStep.DETECT,
+    ]
 
 
 def test_without_the_gate_a_still_scene_follows_the_stride() -> None:
@@ -77,7 +82,8 @@ def test_without_the_gate_a_still_scene_follows_the_stride() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"detect_every": 0}, {"still_detect_every_s": 0.0}, {"max_jump": -1.0}]
+    "kwargs",
+    [{"detect_every": 0}, {"still_detect_every_s": 0.0}, {"max_jump": -1.0}, {"search_every": 0}],
 )
 def test_work_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
@@ -288,6 +294,11 @@ def test_each_camera_may_override_the_schedule() -> None:
     assert lobby.schedule is None  # recognition.schedule: the defaults
     default = frame_schedule(config.recognition.schedule, config.recognition.min_votes)
     assert default.work == WorkPolicy(motion_gate=True, detect_every=3, still_detect_every_s=2.0)
+    # searching for an incoming face: one camera's worth of CPU, shared by the cameras
+    searches = [frame_schedule(config.recognition.schedule, 2, cameras=n).work for n in (1, 2, 4)]
+    assert [w.search_every for w in searches if w is not None] == [1, 2, 3]
+    pinned = ScheduleConfig(search_every=1)
+    assert (frame_schedule(pinned, 2, cameras=4).work or W).search_every == 1
     assert default.embed == EmbedPolicy(initial=2, every_hits=None, refresh_s=2.0)
     assert default.box_flow is not None
     assert desk.schedule is not None
