@@ -11,6 +11,10 @@ given confidence >= 0.9, how many are right; how many were flagged for a human) 
 latency through the hub's reading path. The set lives in the git-ignored var/ocr-real/; where
 it is absent one line says how to prepare it.
 
+REAL ID documents (40 published specimen passports and ID cards, benchmarks/ocr_id_real.py, dev
+and held-out): number, name, birth, expiry, nationality, MRZ exact and verdict, whole
+documents, p50/p95 latency; from the git-ignored var/ocr-id-real/.
+
     .venv/bin/python -m benchmarks.ocr [--repeats 10] [--robustness] [--reuse-ocr]
 
 ``benchmarks/hub_cv.py`` imports :func:`ocr_latencies` and runs it against its own hub.
@@ -253,6 +257,18 @@ def real_receipts(*, reuse_ocr: bool) -> None:
     ocr_real.print_cpu(evaluation)
 
 
+def real_id_documents(*, reuse_ocr: bool) -> None:
+    """The specimen passports' and ID cards' table (benchmarks/ocr_id_real.py's), or one line
+    saying how to get it."""
+    from benchmarks import ocr_id_real  # it imports this module's rendered cases
+
+    print("REAL ID documents (published specimen passports and ID cards; dev 20, held-out 20):")
+    try:
+        ocr_id_real.run(reuse_ocr=reuse_ocr, split=None, verbose=False, rendered=False)
+    except SystemExit as missing:
+        print(f"REAL ID documents: not measured, {missing}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=10)
@@ -286,6 +302,7 @@ def main() -> None:
         print("RENDERED documents (testkit/documents.py, made here; not real paper):")
         rendered(args.repeats, with_robustness=args.robustness)
     real_receipts(reuse_ocr=args.reuse_ocr)
+    real_id_documents(reuse_ocr=args.reuse_ocr)
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -38,6 +38,7 @@ def test_shrink_to_matches_a_direct_area_resize(height: int, width: int, side: i
 def test_shrink_to_leaves_a_small_image_alone_and_refuses_nonsense() -> None:
     image = _photo(100, 200)
     same, scale = shrink_to(image, 200)
-    assert same is image and scale == 1.0
+    assert same is image
+    assert scale == 1.0
     with pytest.raises(ValueError, match="max_side"):
         shrink_to(image, 0)
