@@ -208,10 +208,9 @@ class FlowRunner:
     def _client(self) -> Any:
         """A Prefect client for one exchange, on this runner's TLS context. Prefect's
         ``get_client()`` builds a new ``ssl.SSLContext`` from certifi's CA bundle for every
-        client it makes (~30 ms of CPU, inside the event loop): with the poll loop asking every
-        ``flows_poll_interval_s`` and every route making its own client, that stalled the API on
-        a busy 2-core machine (a trigger waited over 30 s in CI). The context is built once,
-        with the same rules (``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``,
+        client it makes: ~30 ms of CPU inside the event loop, every ``flows_poll_interval_s``
+        for the poll loop and once per flow route, seen in py-spy dumps of a stalled trigger.
+        The context is built once, with the same rules (``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``,
         ``PREFECT_API_SSL_CERT_FILE``, else certifi)."""
         from prefect.client.orchestration import get_client
 
@@ -300,7 +299,6 @@ class FlowRunner:
     # -- local executor ----------------------------------------------------------------------
 
     async def _poll_loop(self) -> None:
-
         interval = self._settings.flows_poll_interval_s
         while not self._stopping.is_set():
             self._wake.clear()
