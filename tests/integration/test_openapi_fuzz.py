@@ -180,27 +180,24 @@ def _no_5xx_and_4xx_say_why(case: schemathesis.Case, hub: RunningHub) -> None:
         assert isinstance(body.get("errors"), list), where
 
 
-@schema.parametrize()
-@settings(
+FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
     derandomize=True,
     database=None,
     suppress_health_check=list(HealthCheck),
 )
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
 def test_no_5xx_and_4xx_say_why(case: schemathesis.Case, sqlite_hub: RunningHub) -> None:
     _no_5xx_and_4xx_say_why(case, sqlite_hub)
 
 
 @pytest.mark.postgres
 @postgres_schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+@FUZZ_SETTINGS
 def test_no_5xx_and_4xx_say_why_on_postgres(
     case: schemathesis.Case, postgres_hub: RunningHub
 ) -> None:
