@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from models.faces import Image
+from models.pixels import swap_red_blue
 
 logger = logging.getLogger(__name__)
 
@@ -332,7 +333,7 @@ class TesseractEngine:
             yield
 
     def _data(self, image_bgr: Image, psm: int) -> dict[str, list[Any]]:
-        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
+        rgb = swap_red_blue(image_bgr)
         with self._configured():
             try:
                 data: dict[str, list[Any]] = self._pt.image_to_data(
