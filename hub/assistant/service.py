@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +26,7 @@ from hub.assistant.tools import ActionProposer
 from hub.settings import HubSettings
 
 if TYPE_CHECKING:  # LangChain and LangGraph load on first use (tests/unit/test_lazy_imports.py)
+    import httpx
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
 
@@ -114,6 +116,7 @@ class AssistantService:
         self._settings = settings
         self._factory = model_factory
         self._model: BaseChatModel | None = None
+        self._tls: ssl.SSLContext | None = None
         self.memory = memory or ConversationMemory(settings)
 
     @property
@@ -135,15 +138,25 @@ class AssistantService:
 
     # -- health ---------------------------------------------------------------------------
 
+    def _health_client(self) -> httpx.AsyncClient:
+        """A client for one health check. Every question checks health first, and httpx builds
+        a TLS context from certifi's bundle for each new client (milliseconds of CPU in the
+        event loop, even for a plain-http Ollama): the context is built once and shared."""
+        import httpx  # with its CLI extras (rich) it costs every hub process; load on use
+
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S, verify=self._tls)
+
     async def health(self) -> LLMHealth:
         if self._settings.llm_provider == "openai":
             return await self._openai_health()
         base = self._settings.llm_base_url.rstrip("/")
         wanted = self._settings.llm_model
-        import httpx  # with its CLI extras (rich) it costs every hub process; load on use
+        import httpx
 
         try:
-            async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
+            async with self._health_client() as client:
                 reply = await client.get(f"{base}/api/tags")
                 reply.raise_for_status()
                 names = {str(m.get("name", "")) for m in reply.json().get("models", [])}
@@ -164,7 +177,7 @@ class AssistantService:
         import httpx
 
         try:
-            async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
+            async with self._health_client() as client:
                 reply = await client.get(f"{base}/models", headers=headers)
                 reply.raise_for_status()
                 names = {str(m.get("id", "")) for m in reply.json().get("data", [])}
