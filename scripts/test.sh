@@ -33,15 +33,11 @@ echo "==> migrations"; .venv/bin/innsight --log-level warning hub migrate --chec
 # a skip in CI is a failure (tests/conftest.py): everything the suite needs is installed above.
 # Two workers (pytest-xdist), one per core: the tests mostly wait on brokers, databases and
 # processes, but neither a third worker nor --dist worksteal/loadscope made the run faster
-# (measured on the fresh clone: 17:24 and 18:20 of pytest against 16:14). --dist loadgroup
-# hands out tests one by one as --dist load does, except those marked xdist_group: the three
-# modules on Prefect's test harness run on one worker, so one harness starts (~25 s of CPU,
-# its server then polls for the rest of the session), not two. The slowest 25 are listed at
-# the end so a new slow test is seen.
+# (measured on the fresh clone: 17:24 and 18:20 of pytest against 16:14). The slowest 25 are
+# listed at the end so a new slow test is seen.
 echo "==> pytest"
 main_rc=0
-INNSIGHT_TESTS_NO_SKIP=1 .venv/bin/pytest -n 2 --dist loadgroup -m "not slow" --durations=25 "$@" \
-  || main_rc=$?
+INNSIGHT_TESTS_NO_SKIP=1 .venv/bin/pytest -n 2 -m "not slow" --durations=25 "$@" || main_rc=$?
 slow_rc=0
 finish_slow || slow_rc=$?
 [ "$main_rc" = 0 ] || exit "$main_rc"

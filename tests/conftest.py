@@ -22,6 +22,23 @@ NO_SKIP_ENV = "INNSIGHT_TESTS_NO_SKIP"
 SKIP_ALLOWED_MARKERS = frozenset({"gpu", "llm_server"})
 
 
+# Hypothesis compares the process-wide `random` state before and after drawing a test's inputs
+# and suspects the strategy when it moved. Other threads of a worker move it: a hub under test
+# (LangGraph's uuid6 checkpoint ids) and, for the rest of the session once a Prefect test ran,
+# Prefect's event-loop thread, whose events websocket draws each keepalive ping from it
+# (websockets: random.getrandbits, every 20 s). A draw straddling a ping failed CI as "flaky"
+# (stop 26). Our strategies draw only through Hypothesis. Added here rather than in
+# pyproject.toml, whose hash keys CI's cached venv.
+HYPOTHESIS_RANDOM_FROM_OTHER_THREADS = (
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", HYPOTHESIS_RANDOM_FROM_OTHER_THREADS)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -428,6 +428,11 @@ def case_health(hub: RunningHub, endpoint: SeedEndpoint) -> None:
 
 
 def case_metrics(hub: RunningHub, endpoint: SeedEndpoint) -> None:
+    # One question of its own first: pytest-xdist hands this module's cases to both workers, so
+    # the counters must not depend on which other cases ran on this worker's hub before
+    # (CI, 2026-12-07: the only assistant_query of this worker's hub came after this case).
+    query = next(e for e in ENDPOINTS if e.path.endswith("/assistant/query"))
+    _sender(hub, *MANAGER)("POST", query.path, _example(query))
     text = _sender(hub, Scope.METRICS_READ)("GET", endpoint.path)
     assert re.search(
         r'^innsight_llm_requests_total\{endpoint="assistant_query",outcome="ok"\} [1-9]', text, re.M

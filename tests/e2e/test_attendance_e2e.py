@@ -67,7 +67,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(240),
     pytest.mark.usefixtures("prefect_harness"),
-    pytest.mark.xdist_group("prefect-harness"),  # one harness per run: scripts/test.sh
     pytest.mark.filterwarnings(
         r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning"
     ),

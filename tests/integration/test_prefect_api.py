@@ -22,7 +22,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(240),
     pytest.mark.usefixtures("prefect_harness"),
-    pytest.mark.xdist_group("prefect-harness"),  # one harness per run: scripts/test.sh
     # Prefect's client leaves sockets to the local-mode server for the garbage collector
     pytest.mark.filterwarnings(
         r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning"
