@@ -386,7 +386,7 @@ def _in_process(args: argparse.Namespace, data_dir: Path) -> dict[str, list[floa
         people = _enrol(http)
         if args.phone_photos:
             with (
-                _hub_process(data_dir, settings, workers=1) as base_url,
+                _hub_process(data_dir, http.headers, workers=1) as base_url,
                 httpx.Client(base_url=base_url, timeout=60.0, headers=http.headers) as own,
             ):
                 results |= phone_photo_comparison(
@@ -470,9 +470,10 @@ def worker_app() -> FastAPI:
 
 
 @contextmanager
-def _hub_process(data_dir: Path, settings: HubSettings, workers: int) -> Iterator[str]:
+def _hub_process(data_dir: Path, headers: Mapping[str, str], workers: int) -> Iterator[str]:
     """The hub on ``data_dir`` served by ``uvicorn`` with ``workers`` processes, as in
-    production (no ingest); yields its base URL once every worker has loaded its face models."""
+    production (no ingest); yields its base URL once every worker has loaded its face models
+    (``headers``: an admin's, for those first requests)."""
     port = free_port()
     env = {
         **os.environ,
@@ -504,7 +505,6 @@ def _hub_process(data_dir: Path, settings: HubSettings, workers: int) -> Iterato
     ]
     process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and module
     base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {issue_admin_token(settings)}"}
     image = _b64(photos.astronaut_portrait())
     try:
         deadline = time.monotonic() + 60
@@ -532,10 +532,9 @@ def _hub_process(data_dir: Path, settings: HubSettings, workers: int) -> Iterato
 def _requests_per_second(
     args: argparse.Namespace, data_dir: Path, workers: int
 ) -> tuple[float, list[float]]:
-    settings = _settings(data_dir, free_port())
-    headers = {"Authorization": f"Bearer {issue_admin_token(settings)}"}
+    headers = {"Authorization": f"Bearer {issue_admin_token(_settings(data_dir, free_port()))}"}
     image = _b64(photos.astronaut_portrait())
-    with _hub_process(data_dir, settings, workers) as base:
+    with _hub_process(data_dir, headers, workers) as base:
         latencies: list[float] = []
         lock = threading.Lock()
         stop_at = time.monotonic() + args.rps_seconds

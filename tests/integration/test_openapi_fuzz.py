@@ -34,7 +34,7 @@ pytestmark = [
 
 # Generated cases per operation, positive and negative, on top of the coverage phase's
 # deterministic boundary and wrong-type values. 8, not 12: the fuzz was a sixth of the suite's
-# CPU time (tests/integration CPU per test, 2026-12-07), and CI's 20 minutes had 34 s left.
+# CPU time (getrusage per test over a whole run, 2026-12-07), and CI's 20 minutes had 34 s left.
 MAX_EXAMPLES = 8
 
 
@@ -173,10 +173,14 @@ def _no_5xx_and_4xx_say_why(case: schemathesis.Case, hub: RunningHub) -> None:
     # untrained ML model, a model file missing); it must say why. Any other 5xx is a bug.
     assert response.status_code < 500 or response.status_code == 503, where
     if 400 <= response.status_code < 500 or response.status_code == 503:
-        body = response.json()
-        assert isinstance(body.get("detail"), str), where
-        assert body["detail"].strip(), where
-        assert isinstance(body.get("errors"), list), where
+        _assert_says_why(response.json(), where)
+
+
+def _assert_says_why(body: Any, where: object) -> None:
+    """An error body in our one shape (DESIGN §8): a non-empty ``detail`` and an ``errors`` list."""
+    assert isinstance(body.get("detail"), str), where
+    assert body["detail"].strip(), where
+    assert isinstance(body.get("errors"), list), where
 
 
 FUZZ_SETTINGS = settings(
@@ -216,10 +220,7 @@ def test_no_5xx_and_4xx_say_why_on_postgres(
 def test_unexpected_methods_say_why(sqlite_hub: RunningHub, method: str, path: str) -> None:
     response = sqlite_hub.http.request(method, path)
     assert response.status_code == 405, (method, path, response.text)
-    body = response.json()
-    assert isinstance(body.get("detail"), str)
-    assert body["detail"].strip()
-    assert isinstance(body.get("errors"), list)
+    _assert_says_why(response.json(), (method, path))
 
 
 JSON = {"content-type": "application/json"}
