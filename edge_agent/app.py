@@ -128,17 +128,17 @@ class FrameSchedule:
     embed: EmbedPolicy | None
 
 
-def frame_schedule(schedule: ScheduleConfig, min_votes: int, cameras: int = 1) -> FrameSchedule:
-    """The pipeline arguments of ``schedule`` for one of ``cameras`` cameras of this agent."""
+def frame_schedule(schedule: ScheduleConfig, min_votes: int) -> FrameSchedule:
+    """The pipeline arguments of ``schedule`` for one camera."""
     if not schedule.enabled:
         return FrameSchedule(None, None, None, None)
-    search_every = schedule.search_every or min(schedule.detect_every, max(1, cameras))
     return FrameSchedule(
         work=WorkPolicy(
             motion_gate=schedule.motion_gate,
             detect_every=schedule.detect_every,
             still_detect_every_s=schedule.still_detect_every_s,
-            search_every=search_every,
+            search_every=schedule.search_every,
+            region_search=schedule.region_search,
         ),
         motion=MotionPolicy(threshold=schedule.motion_threshold, min_area=schedule.motion_min_area),
         box_flow=LucasKanadeBoxFlow if schedule.optical_flow else None,
@@ -309,9 +309,7 @@ class EdgeAgent:
         rec = self.config.recognition
         checks = self.face_checks
         encoder = JpegSnapshotEncoder() if rec.snapshots else None
-        schedule = frame_schedule(
-            camera.schedule or rec.schedule, rec.min_votes, cameras=len(self.config.cameras)
-        )
+        schedule = frame_schedule(camera.schedule or rec.schedule, rec.min_votes)
         return FacePipeline(
             self._pipeline_analyzer,
             self.index,

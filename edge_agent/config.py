@@ -108,12 +108,16 @@ class ScheduleConfig(_Frozen):
         "frame; the frames between move the tracked boxes by optical flow. A new face is "
         "re-detected at once.",
     )
-    search_every: Annotated[int, Field(ge=1, le=100)] | None = Field(
-        default=None,
+    search_every: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=1,
         description="While the scene moves and nobody is tracked, run the detector every n-th "
-        "frame (a face may be coming in: each frame waited delays its first event). Unset: as "
-        "many frames as the agent has cameras, at most detect_every (one camera: every moving "
-        "frame; the CPU spent searching stays about one camera's worth).",
+        "frame (a face may be coming in: each frame waited delays its first event by a frame).",
+    )
+    region_search: bool = Field(
+        default=True,
+        description="While the scene moves, search only where it moved and around the tracked "
+        "faces (the whole frame at least every still_detect_every_s); false: the whole frame "
+        "every time.",
     )
     optical_flow: bool = Field(
         default=True,
@@ -284,6 +288,13 @@ class RecognitionConfig(_Frozen):
     min_hits: Annotated[int, Field(ge=1, le=50)] = 2
     max_missed: Annotated[int, Field(ge=0, le=100)] = 2
     snapshots: bool = True
+    threads: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="ONNX Runtime threads per face-model inference (detector, Face Mesh, "
+        "embedder, passive liveness). The camera loops already run in parallel: one thread each "
+        "kept four cameras at 58 frames/s on 2 cores where the default pool, one thread per core "
+        "per session, gave 50 (benchmarks/RESULTS.md). Raise it for one camera on many cores.",
+    )
 
 
 class OutboxConfig(_Frozen):

@@ -40,35 +40,40 @@ OPERATING_THRESHOLDS = {
 
 def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
     model = recognition.model
+    threads = recognition.threads
     if isinstance(model, DlibFaceConfig):
         from models.face_dlib import DlibFaceAnalyzer
 
         # the 68-point predictor (iBUG 300-W, non-commercial) is never loaded: Face Mesh gives
         # the landmarks (build_face_checks)
-        dlib = DlibFaceAnalyzer(upsample=model.upsample, landmarks68=False)
+        dlib = DlibFaceAnalyzer(upsample=model.upsample, landmarks68=False, onnx_threads=threads)
         if model.detector == "hog":
             return dlib
         from models.face_blazeface import BlazeFaceDetector, BlazeFaceDlibAnalyzer
 
         detector = BlazeFaceDetector(
-            min_face_px=model.min_face_px, variant=BLAZEFACE_VARIANTS[model.detector]
+            min_face_px=model.min_face_px,
+            variant=BLAZEFACE_VARIANTS[model.detector],
+            intra_op_threads=threads,
         )
-        return BlazeFaceDlibAnalyzer(detector, dlib, verifier=build_landmarker())
+        return BlazeFaceDlibAnalyzer(detector, dlib, verifier=build_landmarker(threads))
     if isinstance(model, LbphFaceConfig):
         from models.face_dlib import DlibFaceAnalyzer
         from models.face_lbph import LbphFaceAnalyzer
 
-        aligner = DlibFaceAnalyzer(upsample=model.upsample, landmarks68=False)
+        aligner = DlibFaceAnalyzer(upsample=model.upsample, landmarks68=False, onnx_threads=threads)
         if model.detector == "hog":
             return LbphFaceAnalyzer(aligner, aligner)
         from models.face_blazeface import BlazeFaceDetector, BlazeFaceDlibAnalyzer
 
         found_by = BlazeFaceDlibAnalyzer(
             BlazeFaceDetector(
-                min_face_px=model.min_face_px, variant=BLAZEFACE_VARIANTS[model.detector]
+                min_face_px=model.min_face_px,
+                variant=BLAZEFACE_VARIANTS[model.detector],
+                intra_op_threads=threads,
             ),
             aligner,
-            verifier=build_landmarker(),
+            verifier=build_landmarker(threads),
         )
         return LbphFaceAnalyzer(found_by, aligner)
     if isinstance(model, YuNetFaceConfig):
@@ -78,17 +83,20 @@ def build_analyzer(recognition: RecognitionConfig) -> FaceAnalyzer:
     if isinstance(model, InsightFaceConfig):
         from models.face_insightface import InsightFaceAnalyzer
 
-        return InsightFaceAnalyzer(model.models_dir, det_size=model.det_size)
+        return InsightFaceAnalyzer(
+            model.models_dir, det_size=model.det_size, intra_op_threads=threads
+        )
     raise TypeError(f"unknown face backend config {type(model).__name__}")
 
 
-def build_landmarker() -> FaceLandmarker:
+def build_landmarker(threads: int | None = None) -> FaceLandmarker:
     """MediaPipe Face Mesh (Apache-2.0) in the 68-point layout: the landmarks of the quality gate
     and the liveness cues. dlib's 68-point predictor (``dlib-shape-68``) is not used by default:
-    it was trained on iBUG 300-W, whose licence excludes commercial use."""
+    it was trained on iBUG 300-W, whose licence excludes commercial use. ``threads``: ONNX
+    Runtime's intra-op threads (``recognition.threads``)."""
     from models.face_mesh import FaceMeshLandmarker
 
-    return FaceMeshLandmarker()
+    return FaceMeshLandmarker(intra_op_threads=threads)
 
 
 def face_model_ids(
@@ -158,12 +166,12 @@ def build_face_checks(
         gate = functools.partial(assess, policy=policy)
     landmarker: FaceLandmarker | None = None
     if live_on or gate is not None:  # blink, parallax and pose read the 68-point layout
-        landmarker = build_landmarker()
+        landmarker = build_landmarker(recognition.threads)
     passive: PassiveLiveness | None = None
     if live_on and liveness.passive_model:
         from models.liveness import MiniFasNetLiveness
 
-        passive = MiniFasNetLiveness(liveness.models_dir)
+        passive = MiniFasNetLiveness(liveness.models_dir, intra_op_threads=recognition.threads)
     tracker = TrackerConfig(
         max_missed=recognition.max_missed,
         min_hits=recognition.min_hits,

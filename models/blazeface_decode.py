@@ -20,6 +20,7 @@ inference at a size the model was not trained for.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,6 +212,26 @@ def _starts(length: int, side: int, overlap: float) -> list[int]:
     count = math.ceil((length - side) / (side * (1.0 - overlap))) + 1
     step = (length - side) / (count - 1)
     return [round(i * step) for i in range(count)]
+
+
+def touching(wins: list[Window], regions: Sequence[tuple[int, int, int, int]]) -> list[Window]:
+    """The windows that overlap at least one of ``regions`` (x, y, w, h rectangles). A face lies
+    whole in some window (:func:`windows` overlaps them); if any part of it is in a region, every
+    window that holds it whole touches that region, so searching these finds it."""
+    if not wins or not regions:
+        return []
+    r = np.asarray(regions, dtype=np.int64).reshape(-1, 4)
+    w = np.asarray([(win.x, win.y, win.side) for win in wins], dtype=np.int64)
+    overlaps = (
+        (w[:, None, 0] < r[None, :, 0] + r[None, :, 2])
+        & (r[None, :, 0] < w[:, None, 0] + w[:, None, 2])
+        & (w[:, None, 1] < r[None, :, 1] + r[None, :, 3])
+        & (r[None, :, 1] < w[:, None, 1] + w[:, None, 2])
+        & (r[None, :, 2] > 0)
+        & (r[None, :, 3] > 0)
+    )
+    keep = np.flatnonzero(overlaps.any(axis=1))
+    return [wins[int(i)] for i in keep]
 
 
 def windows(

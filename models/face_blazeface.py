@@ -25,6 +25,7 @@ is what the pose estimate of the quality gate needs (it reads the eyes and nose 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,17 +147,31 @@ class BlazeFaceDetector:
                 parts.append(found.mapped(win.side / self.variant.input_size, win.x, win.y))
         return parts
 
-    def detect_raw(self, image: Image, *, coarse_first: bool = False) -> bf.Detections:
+    def detect_raw(
+        self,
+        image: Image,
+        *,
+        coarse_first: bool = False,
+        within: Sequence[FaceBox] | None = None,
+    ) -> bf.Detections:
         """All faces as boxes, keypoints and scores in ``image`` pixels (after weighted NMS).
 
         ``coarse_first``: the window sizes are tried largest first, and the search stops at the
         first size that finds a face: a portrait costs one 128 px inference, a group photo
         still gets every size down to ``min_face_px``, but faces much smaller than the ones
-        found (people in the background) are not looked for."""
+        found (people in the background) are not looked for.
+
+        ``within``: only the windows that touch one of these boxes are searched (None: all), so a
+        face with any part inside them is found (:func:`models.blazeface_decode.touching`) and a
+        frame whose motion is on one side costs a few windows."""
         height, width = image.shape[:2]
         wins = bf.windows(
             width, height, self.min_face_px, face_fraction_min=self.variant.face_fraction_min
         )
+        if within is not None:
+            wins = bf.touching(wins, [(b.x, b.y, b.w, b.h) for b in within])
+            if not wins:
+                return bf.Detections.empty()
         if not coarse_first:
             return bf.weighted_nms(bf.Detections.concat(self._run(image, wins)))
         for side in sorted({w.side for w in wins}, reverse=True):
@@ -165,9 +180,16 @@ class BlazeFaceDetector:
                 return bf.weighted_nms(bf.Detections.concat(parts))
         return bf.Detections.empty()
 
-    def detect(self, image: Image, *, coarse_first: bool = False) -> list[DetectedFace]:
+    def detect(
+        self,
+        image: Image,
+        *,
+        coarse_first: bool = False,
+        within: Sequence[FaceBox] | None = None,
+    ) -> list[DetectedFace]:
+        """The faces of :meth:`detect_raw` as :class:`DetectedFace` (five-point landmarks)."""
         height, width = image.shape[:2]
-        found = self.detect_raw(image, coarse_first=coarse_first)
+        found = self.detect_raw(image, coarse_first=coarse_first, within=within)
         faces = []
         for box, points, score in zip(found.boxes, found.keypoints, found.scores, strict=True):
             x0, y0 = max(0, round(float(box[0]))), max(0, round(float(box[1])))
@@ -230,13 +252,33 @@ class BlazeFaceDlibAnalyzer:
         return self._embedder
 
     def detect(self, image: Image) -> list[DetectedFace]:
+        return self._detect(image, None)
+
+    def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]:
+        """The faces with a part inside ``regions``: only BlazeFace's windows that touch them
+        are searched (:meth:`BlazeFaceDetector.detect_raw`)."""
+        return self._detect(image, regions)
+
+    def _detect(self, image: Image, regions: Sequence[FaceBox] | None) -> list[DetectedFace]:
         height, width = image.shape[:2]
         scale = 1.0
         small = image
         if self._max_side is not None:
             small, scale = shrink_to(image, self._max_side)
+        within = None
+        if regions is not None:
+            within = [
+                FaceBox(
+                    math.floor(b.x * scale),
+                    math.floor(b.y * scale),
+                    math.ceil(b.w * scale) + 1,
+                    math.ceil(b.h * scale) + 1,
+                )
+                for b in regions
+            ]
         faces = []
-        for found in self._detector.detect(small, coarse_first=self._coarse_first):
+        found_faces = self._detector.detect(small, coarse_first=self._coarse_first, within=within)
+        for found in found_faces:
             if self._verifier is not None and found.score < self._confirm_below:
                 _, presence = self._verifier.mesh(small, found)
                 if presence < MIN_PRESENCE:

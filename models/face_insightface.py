@@ -185,12 +185,14 @@ class InsightFaceAnalyzer:
         det_size: int = 640,
         score_threshold: float = 0.5,
         providers: Sequence[str] | None = None,
+        intra_op_threads: int | None = None,
     ) -> None:
         from models.session import create_session
 
         det_path, rec_path = _pack_files(models_dir)
-        self._det: Any = create_session(det_path, providers=providers)
-        self._rec: Any = create_session(rec_path, providers=providers)
+        threads = intra_op_threads
+        self._det: Any = create_session(det_path, providers=providers, intra_op_threads=threads)
+        self._rec: Any = create_session(rec_path, providers=providers, intra_op_threads=threads)
         self._det_input = self._det.get_inputs()[0].name
         self._rec_input = self._rec.get_inputs()[0].name
         self._det_size = det_size

@@ -19,11 +19,21 @@ recommendation for production recognition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from models.faces import AligningFaceAnalyzer, DetectedFace, Embedding, FaceAnalyzer, Image
+from models.faces import (
+    AligningFaceAnalyzer,
+    DetectedFace,
+    Embedding,
+    FaceAnalyzer,
+    FaceBox,
+    Image,
+    detect_within,
+)
 
 MODEL_ID = "lbph-u2-4x4"
 GRID = 4
@@ -97,6 +107,9 @@ class LbphFaceAnalyzer:
 
     def detect(self, image: Image) -> list[DetectedFace]:
         return self._detector.detect(image)
+
+    def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]:
+        return detect_within(self._detector, image, regions)
 
     def embed(self, image: Image, face: DetectedFace) -> Embedding:
         return lbph_template(self._aligner.align(image, face).image)

@@ -15,9 +15,10 @@ right eye, left eye (of the person: image left, image right), nose tip, right an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +77,23 @@ class FaceAnalyzer(Protocol):
     def detect(self, image: Image) -> list[DetectedFace]: ...
 
     def embed(self, image: Image, face: DetectedFace) -> Embedding: ...
+
+
+@runtime_checkable
+class RegionFaceDetector(Protocol):
+    """A backend that can search parts of a frame (BlazeFace: only the windows touching them)."""
+
+    def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]: ...
+
+
+def detect_within(
+    analyzer: FaceAnalyzer, image: Image, regions: Sequence[FaceBox] | None
+) -> list[DetectedFace]:
+    """The faces with a part inside ``regions`` at least (None: the whole frame). A backend that
+    cannot search parts of a frame searches all of it, so more faces may come back."""
+    if regions is None or not isinstance(analyzer, RegionFaceDetector):
+        return analyzer.detect(image)
+    return analyzer.detect_within(image, regions)
 
 
 class AligningFaceAnalyzer(FaceAnalyzer, Protocol):

@@ -79,12 +79,18 @@ class MiniFasNetLiveness:
     """``(image, face) -> P(live)``: the pipeline's ``passive_liveness``."""
 
     def __init__(
-        self, models_dir: Path | None = None, providers: Sequence[str] | None = None
+        self,
+        models_dir: Path | None = None,
+        providers: Sequence[str] | None = None,
+        *,
+        intra_op_threads: int | None = None,
     ) -> None:
         from models.session import create_session
 
         path = resolve_model_file(MODEL_ID, models_dir)
-        self._session: Any = create_session(path, providers=providers)
+        self._session: Any = create_session(
+            path, providers=providers, intra_op_threads=intra_op_threads
+        )
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         logger.info("passive liveness model %s ready", MODEL_ID)

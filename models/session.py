@@ -162,6 +162,7 @@ def create_session(
     intra_op_threads: int | None = None,
     device_id: int = 0,
     sha256: str | None = None,
+    spin: bool = False,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``model_path`` (typed ``Any``: onnxruntime ships no
     stubs); the path must come verified from :mod:`models.registry` (``model_path`` or
@@ -169,7 +170,14 @@ def create_session(
     under ``trt_cache_dir`` (default: :func:`default_trt_cache_dir`), in a folder per GPU kind
     and model (:func:`trt_cache_path`); ``sha256`` names the model there (computed when not
     given). If the GPU providers fail to start the session, it is opened again on CPU, with a
-    warning."""
+    warning.
+
+    ``spin``: whether ONNX Runtime's intra-op threads spin-wait for work between calls. Off by
+    default: each of our processes runs several inference callers beside other work (camera
+    loops, API requests), and a spinning pool burns the cores they need. Measured on this 2-core
+    machine: BlazeFace with two threads spends ~11 ms of CPU per call spinning after it, and the
+    four-camera edge benchmark used 1.25 cores with ONNX Runtime's default pool, 0.99 with
+    spinning off (benchmarks/RESULTS.md)."""
     try:
         import onnxruntime as ort
     except ImportError as err:
@@ -187,6 +195,7 @@ def create_session(
     options = ort.SessionOptions()
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     args = provider_options(chosen, trt_cache=trt_cache, device_id=device_id)
     try:
         session = ort.InferenceSession(str(model_path), sess_options=options, providers=args)

@@ -60,7 +60,15 @@ from edge_agent.domain.schedule import (
 )
 from edge_agent.domain.tracking import FaceTracker, Track, TrackerConfig
 from edge_agent.ports import FaceIndex, Frame
-from models.faces import DetectedFace, FaceAnalyzer, FaceBox, FaceLandmarker, Image, Landmarks
+from models.faces import (
+    DetectedFace,
+    FaceAnalyzer,
+    FaceBox,
+    FaceLandmarker,
+    Image,
+    Landmarks,
+    detect_within,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +114,8 @@ class _Camera:
     flow: BoxFlow | None
     frames_since_detect: int | None = None
     last_detect_at: datetime | None = None
+    last_full_search_at: datetime | None = None
+    moving: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +284,14 @@ class FacePipeline:
         if work is None:
             return FrameStep.DETECT
         moving = cam.motion.update(frame.image) if cam.motion is not None else True
+        cam.moving = moving
         open_tracks = cam.tracker.tracks
         since_s = None
         if cam.last_detect_at is not None:
             since_s = max(0.0, (frame.timestamp - cam.last_detect_at).total_seconds())
+        # counting this frame: the one right after a detection is 1 frame since it
+        if cam.frames_since_detect is not None:
+            cam.frames_since_detect += 1
         step = plan_step(
             work,
             moving=moving,
@@ -286,16 +300,38 @@ class FacePipeline:
             frames_since_detect=cam.frames_since_detect,
             seconds_since_detect=since_s,
         )
-        if step is not FrameStep.DETECT and cam.frames_since_detect is not None:
-            cam.frames_since_detect += 1
         return step
+
+    def _search_regions(self, cam: _Camera, frame: Frame) -> list[FaceBox] | None:
+        """Where this detection looks (:mod:`edge_agent.domain.schedule`): None for the whole
+        frame, else the boxes that moved and the open tracks grown by ``max_jump`` face sides."""
+        work = self._work
+        if work is None or not work.region_search or cam.motion is None or not cam.moving:
+            return None
+        if cam.last_full_search_at is None:
+            return None
+        since_full = (frame.timestamp - cam.last_full_search_at).total_seconds()
+        if since_full >= work.still_detect_every_s:
+            return None
+        regions = cam.motion.changed_regions()
+        if regions is None:
+            return None
+        jump = max(work.max_jump, self._config.max_jump, 0.5)
+        for track in cam.tracker.tracks:
+            b = track.box
+            grow = round(max(b.w, b.h) * jump)
+            regions.append(FaceBox(b.x - grow, b.y - grow, b.w + 2 * grow, b.h + 2 * grow))
+        return regions
 
     def _detect(self, cam: _Camera, frame: Frame) -> tuple[list[DetectedFace], list[Track]]:
         image = frame.image
         height, width = image.shape[:2]
         faces: list[DetectedFace] = []
         boxes = []
-        for face in self._analyzer.detect(image):
+        regions = self._search_regions(cam, frame)
+        if regions is None:
+            cam.last_full_search_at = frame.timestamp
+        for face in detect_within(self._analyzer, image, regions):
             box = clip_box(face.box, width, height)
             if box is not None:
                 faces.append(face)

@@ -22,6 +22,12 @@ The rules, in order:
 4. on a moving scene with open tracks the detector runs every ``detect_every`` frames; the
    frames between carry the tracks (``TRACK``).
 
+Where a detection looks (``region_search``, the pipeline's ``_search_regions``): on a moving
+scene, only the parts of the frame that moved and the open tracks' surroundings; the whole frame
+on a camera's first frame, on a still scene's forced detection, and whenever the whole frame has
+not been searched for ``still_detect_every_s``, so a person who stands still outside the motion
+is found within that interval as before.
+
 **Embedding** (:func:`wants_embedding`), per track, only on frames where the detector saw the
 face: its first ``initial`` embeddings (the votes that name it when it is confirmed); then
 whenever its quality (face size times detector score) beats the best embedded so far by
@@ -52,6 +58,10 @@ class WorkPolicy:
     max_jump: float = 1.0
     """Face widths a face may move between two detections and keep its track (the tracker's
     ``TrackerConfig.max_jump``, for what optical flow did not follow)."""
+    region_search: bool = True
+    """On a moving scene, search only where the frame moved and around the open tracks (grown
+    by ``max_jump``); the whole frame is searched on a still scene's forced detection and at
+    least every ``still_detect_every_s``."""
 
     def __post_init__(self) -> None:
         if self.max_jump < 0:

@@ -26,7 +26,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from models.faces import AlignedFace, DetectedFace, Embedding, FaceAnalyzer, Image
+from models.faces import (
+    AlignedFace,
+    DetectedFace,
+    Embedding,
+    FaceAnalyzer,
+    FaceBox,
+    Image,
+    detect_within,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +195,9 @@ class BatchingFaceAnalyzer:
 
     def detect(self, image: Image) -> list[DetectedFace]:
         return self._analyzer.detect(image)
+
+    def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]:
+        return detect_within(self._analyzer, image, regions)
 
     def embed(self, image: Image, face: DetectedFace) -> Embedding:
         return self._batcher.embed(self._analyzer.align(image, face))

@@ -127,7 +127,7 @@ def minifasnet_liveness() -> PassiveLiveness:
     not fetched: it ships in no package)."""
     from models.liveness import MiniFasNetLiveness
 
-    return MiniFasNetLiveness()
+    return MiniFasNetLiveness(intra_op_threads=1)  # one per request; requests run in parallel
 
 
 def liveness_unavailable_message(reason: str | None) -> str:

@@ -97,6 +97,33 @@ def test_blazeface_finds_the_faces_hog_finds_and_the_embeddings_stay_dlibs(
     assert blaze.model_id == "dlib-resnet-v1"
 
 
+def test_searching_part_of_a_frame_finds_the_faces_there_with_fewer_windows(
+    t1: Image, blaze: BlazeFaceDlibAnalyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``detect_within``: the faces with a part inside the regions, found by the windows that
+    touch them only; the same boxes as a whole-frame search."""
+    runs: list[int] = []
+    run = BlazeFaceDetector._run
+
+    def counting(self: BlazeFaceDetector, image: Image, wins: list) -> list:  # type: ignore[type-arg]
+        runs.append(len(wins))
+        return run(self, image, wins)
+
+    monkeypatch.setattr(BlazeFaceDetector, "_run", counting)
+    everyone = blaze.detect(t1)
+    whole = sum(runs)
+    leftmost = min(everyone, key=lambda f: f.box.x)
+    b = leftmost.box
+    runs.clear()
+    found = blaze.detect_within(t1, [FaceBox(b.x + b.w // 3, b.y + b.h // 3, b.w // 3, b.h // 3)])
+    assert sum(runs) < whole
+    assert [f.box for f in found if _iou(f.box, b) > 0.5] == [b]
+    assert all(f.box.x < t1.shape[1] // 2 for f in found)  # nobody from the far side
+    runs.clear()
+    assert blaze.detect_within(t1, []) == []
+    assert sum(runs) == 0  # nothing to search: no inference
+
+
 def test_the_mesh_gives_dlibs_68_point_eyes_and_pose(
     t1: Image, dlib: DlibFaceAnalyzer, pairs: list[tuple[DetectedFace, DetectedFace]]
 ) -> None:

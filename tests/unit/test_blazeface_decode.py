@@ -99,3 +99,24 @@ def test_tensorflow_same_padding_puts_the_extra_pixel_at_the_end(
     size: int, kernel: int, stride: int, expected: tuple[int, int]
 ) -> None:
     assert same_pads(size, kernel, stride) == expected
+
+
+def test_touching_keeps_the_windows_a_region_overlaps() -> None:
+    wins = bf.windows(640, 480, 48)
+    assert bf.touching(wins, []) == []
+    everywhere = bf.touching(wins, [(0, 0, 640, 480)])
+    assert everywhere == wins
+    corner = bf.touching(wins, [(5, 5, 10, 10)])  # top-left: the whole frame and one square
+    assert 1 < len(corner) < len(wins)
+    assert all(w.x <= 5 and w.y <= 5 for w in corner)
+    assert bf.touching(wins, [(5, 5, 0, 10)]) == []  # an empty region touches nothing
+    # a face whole inside some window is found in the windows touching any part of it
+    x, y, side = 300, 200, 90  # the face; a region on its middle only
+    kept = bf.touching(wins, [(330, 230, 10, 10)])
+    holding = [
+        w
+        for w in wins
+        if w.x <= x and w.y <= y and w.x + w.side >= x + side and w.y + w.side >= y + side
+    ]
+    assert holding
+    assert all(w in kept for w in holding)

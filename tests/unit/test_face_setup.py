@@ -8,6 +8,7 @@ import pytest
 
 from edge_agent.config import HAZARD_MODELS, ConfigError, RecognitionConfig, parse_config
 from edge_agent.face_setup import (
+    build_analyzer,
     build_face_checks,
     face_model_ids,
     match_threshold,
@@ -99,6 +100,23 @@ def test_a_camera_may_require_liveness_while_the_edge_default_stays() -> None:
     assert strict.match == shared.match
     with pytest.raises(ConfigError, match="liveness"):
         parse_config(BASE + "    liveness: maybe\n")
+
+
+def test_face_models_run_recognition_threads_each() -> None:
+    """The camera loops give the parallelism: each face model gets ``recognition.threads``."""
+    from models.face_blazeface import BlazeFaceDlibAnalyzer
+
+    for threads in (1, 2):
+        rec = RecognitionConfig.model_validate({"threads": threads})
+        analyzer = build_analyzer(rec)
+        assert isinstance(analyzer, BlazeFaceDlibAnalyzer)
+        detector = analyzer.detector._session.get_session_options()
+        assert detector.intra_op_num_threads == threads
+        checks = build_face_checks(rec, analyzer)
+        assert isinstance(checks.landmarker, FaceMeshLandmarker)
+        mesh = checks.landmarker._session.get_session_options()
+        assert mesh.intra_op_num_threads == threads
+    assert RecognitionConfig().threads == 1
 
 
 def test_each_embedding_model_gets_its_own_threshold_unless_one_is_set() -> None:

@@ -3,6 +3,7 @@ and the scheduled pipeline over an in-memory face backend that finds a bright sq
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from contracts.messages import BBox, FacePayload, GallerySnapshot, Phase
 from edge_agent.app import frame_schedule
 from edge_agent.config import ConfigError, ScheduleConfig, parse_config
-from edge_agent.domain.motion import MotionDetector, MotionPolicy
+from edge_agent.domain.motion import MotionDetector, MotionPolicy, changed_cells
 from edge_agent.domain.pipeline import FacePipeline
 from edge_agent.domain.schedule import (
     EmbedPolicy,
@@ -149,6 +150,35 @@ def test_motion_gate_sees_a_moving_face_but_not_sensor_noise() -> None:
     assert gate.last_fraction > MotionPolicy().min_area
 
 
+def test_motion_regions_cover_what_moved_and_ignore_noise() -> None:
+    gate = MotionDetector()
+    gate.update(scene(noise_seed=1))
+    assert gate.changed_regions() is None or gate.changed_regions() == []
+    gate.update(scene(noise_seed=2))
+    assert gate.changed_regions() == []  # sensor noise: no cell reaches two changed samples
+    gate.update(scene(300, noise_seed=3))  # the 60 x 60 square at x 300-359, y 200-259
+    regions = gate.changed_regions()
+    assert regions
+    x0 = min(b.x for b in regions)
+    x1 = max(b.x + b.w for b in regions)
+    y0 = min(b.y for b in regions)
+    y1 = max(b.y + b.h for b in regions)
+    assert x0 <= 300
+    assert y0 <= 200
+    assert x1 >= 360
+    assert y1 >= 260
+    assert x1 - x0 <= 60 + 2 * 32  # within one cell of the square
+    assert y1 - y0 <= 60 + 2 * 32
+
+
+def test_changed_cells_counts_samples_per_cell() -> None:
+    mask = np.zeros((10, 20), dtype=bool)
+    mask[1, 1] = True  # one sample: below min_samples
+    mask[2:4, 17] = True  # two in the last (narrower) cell column
+    assert changed_cells(mask, cell=8, min_samples=2) == [(16, 0, 4, 8)]
+    assert changed_cells(mask, cell=8, min_samples=1) == [(0, 0, 8, 8), (16, 0, 4, 8)]
+
+
 def test_a_new_still_scene_fades_into_the_background() -> None:
     gate = MotionDetector(MotionPolicy(learn_rate=0.3))
     gate.update(scene())
@@ -229,6 +259,36 @@ class SquareFinder:
         return ALICE
 
 
+class RegionSquareFinder(SquareFinder):
+    """:class:`SquareFinder` that can search parts of a frame: records where it was asked to
+    look (None: the whole frame) and finds the square only where a region touches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.searched: list[list[FaceBox] | None] = []
+
+    def detect(self, image: Image) -> list[DetectedFace]:
+        self.searched.append(None)
+        return super().detect(image)
+
+    def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]:
+        self.searched.append(list(regions))
+        self.detections += 1
+        faces = SquareFinder.detect(self, image)
+        self.detections -= 1
+        return [
+            f
+            for f in faces
+            if any(
+                r.x < f.box.x + f.box.w
+                and f.box.x < r.x + r.w
+                and r.y < f.box.y + f.box.h
+                and f.box.y < r.y + r.h
+                for r in regions
+            )
+        ]
+
+
 class OnePerson:
     model_id = "square-v1"
     version = 3
@@ -270,6 +330,60 @@ def test_scheduled_pipeline_skips_still_frames_and_names_the_face_without_delay(
     assert [e.phase for e in events] == [Phase.NEW, Phase.END]
 
 
+def test_a_moving_scene_is_searched_where_it_moved_and_the_whole_frame_every_interval() -> None:
+    finder = RegionSquareFinder()
+    pipeline = FacePipeline(
+        finder,
+        OnePerson(),
+        work=WorkPolicy(detect_every=3, still_detect_every_s=2.0),
+        embed_policy=EmbedPolicy(initial=2, refresh_s=10.0),
+    )
+    # frame 0 still; a face walks in from frame 1 (10 px a frame, 100 ms a frame) for 3 s
+    images = [scene()] + [scene(100 + 10 * i) for i in range(30)]
+    events = []
+    for i, image in enumerate(images):
+        events += pipeline.process(Frame("lobby", i, at(i), image))
+    assert finder.searched[0] is None  # a camera's first frame: all of it
+    partial = [r for r in finder.searched if r is not None]
+    assert partial, "a moving scene was never searched in parts"
+    for regions in partial:
+        assert sum(r.w * r.h for r in regions) < 640 * 480 / 2  # the moving part, not the frame
+    # the whole frame again once 2 s have passed without a whole-frame search (frame 20)
+    wholes = [i for i, r in enumerate(finder.searched) if r is None]
+    assert len(wholes) == 2
+    new = next(e for e in events if e.phase is Phase.NEW)
+    assert new.started_at == at(1)  # found on the first frame it moved in, confirmed on the next
+    assert isinstance(new.payload, FacePayload)
+    assert new.payload.person_id == "alice"
+
+
+def test_the_detector_runs_on_every_nth_frame_not_every_n_plus_first() -> None:
+    finder = SquareFinder()
+    pipeline = FacePipeline(
+        finder, OnePerson(), work=WorkPolicy(detect_every=3, search_every=1, region_search=False)
+    )
+    detected = []
+    for i, image in enumerate([scene()] * 2 + [scene(100 + 10 * i) for i in range(14)]):
+        before = finder.detections
+        pipeline.process(Frame("lobby", i, at(i), image))
+        if finder.detections > before:
+            detected.append(i)
+    # 0: the first frame; 1: still, idle; 2: moving, searched (the face); 3: the tentative track
+    # confirmed; then every 3rd frame, the two between carried by the tracker
+    assert detected == [0, 2, 3, 6, 9, 12, 15]
+
+
+def test_region_search_off_searches_the_whole_frame() -> None:
+    finder = RegionSquareFinder()
+    pipeline = FacePipeline(
+        finder, OnePerson(), work=WorkPolicy(detect_every=3, region_search=False)
+    )
+    for i, image in enumerate([scene()] + [scene(100 + 10 * i) for i in range(10)]):
+        pipeline.process(Frame("lobby", i, at(i), image))
+    assert finder.searched
+    assert all(r is None for r in finder.searched)
+
+
 # -- configuration ---------------------------------------------------------------------------------
 
 CONFIG = """\
@@ -294,11 +408,13 @@ def test_each_camera_may_override_the_schedule() -> None:
     assert lobby.schedule is None  # recognition.schedule: the defaults
     default = frame_schedule(config.recognition.schedule, config.recognition.min_votes)
     assert default.work == WorkPolicy(motion_gate=True, detect_every=3, still_detect_every_s=2.0)
-    # searching for an incoming face: one camera's worth of CPU, shared by the cameras
-    searches = [frame_schedule(config.recognition.schedule, 2, cameras=n).work for n in (1, 2, 4)]
-    assert [w.search_every for w in searches if w is not None] == [1, 2, 3]
-    pinned = ScheduleConfig(search_every=1)
-    assert (frame_schedule(pinned, 2, cameras=4).work or W).search_every == 1
+    # an incoming face is searched for on every moving frame, in the parts that moved
+    assert (default.work or W).search_every == 1
+    assert (default.work or W).region_search
+    every_other = ScheduleConfig(search_every=2, region_search=False)
+    assert frame_schedule(every_other, 2).work == WorkPolicy(
+        detect_every=3, search_every=2, region_search=False
+    )
     assert default.embed == EmbedPolicy(initial=2, every_hits=None, refresh_s=2.0)
     assert default.box_flow is not None
     assert desk.schedule is not None

@@ -142,6 +142,16 @@ def test_cpu_session_on_a_packaged_model_logs_its_provider(
     assert out.shape == (1, 6, 8400)
 
 
+def test_sessions_do_not_spin_unless_asked() -> None:
+    """A spinning intra-op pool burns the cores the other callers of the process need."""
+    path = model_path("blazeface-short")
+    quiet = create_session(path, providers=[CPU], intra_op_threads=2).get_session_options()
+    assert quiet.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert quiet.intra_op_num_threads == 2
+    spinning = create_session(path, providers=[CPU], spin=True).get_session_options()
+    assert spinning.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
 def test_create_session_refuses_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="missing"):
         create_session(tmp_path / "absent.onnx")
