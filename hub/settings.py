@@ -194,9 +194,10 @@ class HubSettings(BaseModel):
         default="vie", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$", description="e.g. vie or vie+eng"
     )
     ocr_max_side: Annotated[int, Field(ge=256, le=10_000)] = 2400
-    # ONNX Runtime threads per RapidOCR run. With a pool that sleeps when idle (models/ocr.py),
-    # 2 measured p95 1.5 s against 2.2 s for 1 on the real receipts (2-core box, load ~1), for
-    # ~8 % more CPU; 1 suits a box busy with other work (docs/ocr-reading.md)
+    # Cores a RapidOCR reading uses: the detector's ONNX Runtime threads (a pool that sleeps
+    # when idle) and lines read at once (models/ocr.py). 2 measured p95 1.5 s against 2.2 s for
+    # 1 on the real receipts (2-core box, load ~1); 1 suits a box busy with other work
+    # (docs/ocr-reading.md)
     ocr_threads: Annotated[int, Field(ge=1, le=64)] = 2
 
     # Flows (hub/flows) and notifications (hub/notify). Attendance check-in runs in the ingest

@@ -83,7 +83,7 @@ class OcrConfig:
     tesseract_cmd: str = "tesseract"
     tesseract_langs: str = "vie"
     max_side: int = 2400  # larger pages are scaled down first (the lines are read off this)
-    threads: int | None = 2  # ONNX Runtime intra-op threads for RapidOCR; None: all cores
+    threads: int | None = 2  # cores a RapidOCR reading uses (models/ocr.py); None: all cores
     det_max_side: int = DET_MAX_SIDE  # RapidOCR finds the lines on a copy this large at most
     rec_batch: int = REC_BATCH  # lines per recogniser run
     rec_min_width: int = REC_MIN_WIDTH  # narrowest recogniser input (px at 48 px high)

@@ -50,3 +50,27 @@ def test_a_page_twice_the_size_gives_the_same_lines_in_page_coordinates(
     assert text_large == text_small
     assert text_small.strip()
     assert score > 0.9
+
+
+def test_lines_read_two_at_a_time_read_as_one_at_a_time(
+    engine: RapidOcrEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two threads the recogniser reads the lines in two shares at once, each line by one
+    thread: every line keeps its own reading, in the page's order."""
+    two = RapidOcrEngine(threads=2)
+    page = _bgr(render_invoice(ENGLISH_INVOICE))
+    quads = engine.detect(page)
+    assert len(quads) > 20
+    shares: list[int] = []
+    read = two._rec.__class__.__call__
+
+    def counting(self: object, args: object) -> object:
+        shares.append(len(args.img))  # type: ignore[attr-defined]
+        return read(self, args)
+
+    monkeypatch.setattr(two._rec.__class__, "__call__", counting)
+    assert two.recognise(page, quads) == engine.recognise(page, quads)
+    # two shares on the engine of two threads, then all the lines in one on the other
+    halves = sorted([len(quads) // 2, len(quads) - len(quads) // 2])
+    assert [*sorted(shares[:2]), *shares[2:]] == [*halves, len(quads)]
+    assert two.recognise(page, quads[:1]) == engine.recognise(page, quads[:1])
