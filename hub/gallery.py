@@ -56,7 +56,14 @@ from hub.settings import HubSettings
 from hub.storage import ObjectStore, StorageError
 from hub.tables import Device, Employee, EmployeeFace, GalleryVersionRecord
 from hub.vision.decode import ImageDecodeError, decode_image_b64
-from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image, ModelUnavailableError
+from models.faces import (
+    DetectedFace,
+    FaceAnalyzer,
+    FaceBox,
+    Image,
+    ModelUnavailableError,
+    ScalingFaceDetector,
+)
 from models.pixels import shrink_to
 
 logger = logging.getLogger(__name__)
@@ -169,8 +176,8 @@ def detect_faces(
     """``analyzer.detect`` on ``image`` scaled down to ``max_side``, boxes in ``image``'s pixels.
     An analyzer that scales down by itself to at most ``max_side`` (``detect_max_side``, the
     BlazeFace backend's 640 px) gets the image as it is: one reduction, not two."""
-    own = getattr(analyzer, "detect_max_side", None)
-    if isinstance(own, int) and own <= max_side:
+    own = analyzer.detect_max_side if isinstance(analyzer, ScalingFaceDetector) else None
+    if own is not None and own <= max_side:
         return analyzer.detect(image)
     height, width = image.shape[:2]
     small, scale = shrink_to(image, max_side)

@@ -86,6 +86,16 @@ class RegionFaceDetector(Protocol):
     def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]: ...
 
 
+@runtime_checkable
+class ScalingFaceDetector(Protocol):
+    """A backend that searches a large image on a copy scaled down to its own size."""
+
+    @property
+    def detect_max_side(self) -> int | None:
+        """Larger images are searched at this longest side (None: as they are)."""
+        ...
+
+
 def detect_within(
     analyzer: FaceAnalyzer, image: Image, regions: Sequence[FaceBox] | None
 ) -> list[DetectedFace]:
