@@ -409,7 +409,11 @@ def main() -> None:
             for n in args.cameras:
                 scores = [sc for p, m, _, _, sc in rows if p == path and m == n]
                 pooled = [x for sc in scores for x in sc.latencies]
-                per_run = ", ".join(_ms(sc.latencies).split(" / ")[1] for sc in scores)
+                per_run = ", ".join(
+                    f"{np.percentile(np.asarray(sc.latencies) * 1000, 95):.0f}"
+                    for sc in scores
+                    if sc.latencies
+                )
                 print(
                     f"  {path} x{n}: {_ms(pooled)} ms over {len(pooled)} appearances in "
                     f"{len(scores)} runs (p95 of each run: {per_run} ms)"

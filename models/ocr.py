@@ -131,9 +131,10 @@ class RapidOcrEngine:
     every line to 320 px; short cells such as prices need far less). ``threads``: the cores a
     reading uses, without spin-waiting (a spinning pool took twice the CPU on 2 cores): the
     detector's ONNX Runtime intra-op threads, and as many lines read at once, each by one
-    thread (a 48 px line is too small a tensor to split well: 52 lines of a receipt took 1.48 s
-    with two intra-op threads, 1.04 s two at a time with one each, and 25 % less CPU; None: all
-    cores).
+    thread (a 48 px line is too small a tensor to split well: the recogniser alone on 52 inputs
+    48 px high and 96-640 px wide, a receipt's worth, took 1.48 s with two intra-op threads and
+    1.04 s two at a time with one each, with 25 % less CPU; over the 150 real receipts p95 went
+    from 2.41 to 2.13 s, benchmarks/RESULTS.md; None: all cores).
 
     One instance per process; calls are serialised."""
 
@@ -172,10 +173,12 @@ class RapidOcrEngine:
             engine: Any = RapidOCR(params=params)
             self._det: Any = engine._load_det_model()  # the two stages, run apart
             self._rec: Any = engine._load_rec_model()
-            # sessions whose thread pools sleep when idle (RapidOCR cannot ask for that); the
-            # recogniser runs one thread per line, several lines at once (see above)
-            self._det.session.session = _ort_session(self.model_files["Det"], threads)
-            self._rec.session.session = _ort_session(self.model_files["Rec"], 1)
+            if threads is None or threads > 1:
+                # a detector pool that sleeps when idle (RapidOCR cannot ask for one); the
+                # recogniser runs one thread per line, several lines at once (see above). With
+                # one thread RapidOCR's own sessions are already that, with no pool to spin.
+                self._det.session.session = _ort_session(self.model_files["Det"], threads)
+                self._rec.session.session = _ort_session(self.model_files["Rec"], 1)
         except Exception as err:
             raise OcrEngineUnavailableError(
                 f"rapidocr could not load its PP-OCR models: {type(err).__name__}: {err}"

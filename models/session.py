@@ -175,7 +175,8 @@ def create_session(
     ``spin``: whether ONNX Runtime's intra-op threads spin-wait for work between calls. Off by
     default: each of our processes runs several inference callers beside other work (camera
     loops, API requests), and a spinning pool burns the cores they need. Measured on this 2-core
-    machine: BlazeFace with two threads spends ~11 ms of CPU per call spinning after it, and the
+    machine (process CPU time around one ``run`` followed by 10 ms idle, BlazeFace with two
+    threads): ~11 ms of CPU per call goes to spinning after it; and the
     four-camera edge benchmark used 1.25 cores with ONNX Runtime's default pool, 0.99 with
     spinning off (benchmarks/RESULTS.md)."""
     try:

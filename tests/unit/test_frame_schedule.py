@@ -12,6 +12,7 @@ import pytest
 from contracts.messages import BBox, FacePayload, GallerySnapshot, Phase
 from edge_agent.app import frame_schedule
 from edge_agent.config import ConfigError, ScheduleConfig, parse_config
+from edge_agent.domain.events import PendingEvent
 from edge_agent.domain.motion import MotionDetector, MotionPolicy, changed_cells
 from edge_agent.domain.pipeline import FacePipeline
 from edge_agent.domain.schedule import (
@@ -248,6 +249,10 @@ class SquareFinder:
 
     def detect(self, image: Image) -> list[DetectedFace]:
         self.detections += 1
+        return self.squares(image)
+
+    @staticmethod
+    def squares(image: Image) -> list[DetectedFace]:
         ys, xs = np.nonzero(image[:, :, 0] == 250)
         if xs.size == 0:
             return []
@@ -274,11 +279,9 @@ class RegionSquareFinder(SquareFinder):
     def detect_within(self, image: Image, regions: Sequence[FaceBox]) -> list[DetectedFace]:
         self.searched.append(list(regions))
         self.detections += 1
-        faces = SquareFinder.detect(self, image)
-        self.detections -= 1
         return [
             f
-            for f in faces
+            for f in self.squares(image)
             if any(
                 r.x < f.box.x + f.box.w
                 and f.box.x < r.x + r.w
@@ -303,19 +306,27 @@ class OnePerson:
         raise NotImplementedError
 
 
-def test_scheduled_pipeline_skips_still_frames_and_names_the_face_without_delay() -> None:
-    finder = SquareFinder()
-    pipeline = FacePipeline(
-        finder,
-        OnePerson(),
-        work=WorkPolicy(detect_every=3, still_detect_every_s=2.0),
-        embed_policy=EmbedPolicy(initial=2, refresh_s=10.0),
+def scheduled(finder: SquareFinder, work: WorkPolicy = W) -> FacePipeline:
+    """The scheduled pipeline over ``finder`` and Alice's gallery: two votes, no refresh."""
+    return FacePipeline(
+        finder, OnePerson(), work=work, embed_policy=EmbedPolicy(initial=2, refresh_s=10.0)
     )
-    # 3 s still, a face walks in (10 px a frame) for 2 s, then 1 s of empty scene again
-    images = [scene()] * 30 + [scene(100 + 10 * i) for i in range(20)] + [scene()] * 10
+
+
+def play(pipeline: FacePipeline, images: list[Image]) -> list[PendingEvent]:
+    """The frames of one camera, 100 ms apart; the events they raised."""
     events = []
     for i, image in enumerate(images):
         events += pipeline.process(Frame("lobby", i, at(i), image))
+    return events
+
+
+def test_scheduled_pipeline_skips_still_frames_and_names_the_face_without_delay() -> None:
+    finder = SquareFinder()
+    pipeline = scheduled(finder)
+    # 3 s still, a face walks in (10 px a frame) for 2 s, then 1 s of empty scene again
+    images = [scene()] * 30 + [scene(100 + 10 * i) for i in range(20)] + [scene()] * 10
+    events = play(pipeline, images)
     stats = pipeline.stats
     # still: frame 0, then forced at 2.0 s (frame 20); moving: every frame until confirmed, then
     # every third; the rest is carried or idle
@@ -332,17 +343,8 @@ def test_scheduled_pipeline_skips_still_frames_and_names_the_face_without_delay(
 
 def test_a_moving_scene_is_searched_where_it_moved_and_the_whole_frame_every_interval() -> None:
     finder = RegionSquareFinder()
-    pipeline = FacePipeline(
-        finder,
-        OnePerson(),
-        work=WorkPolicy(detect_every=3, still_detect_every_s=2.0),
-        embed_policy=EmbedPolicy(initial=2, refresh_s=10.0),
-    )
     # frame 0 still; a face walks in from frame 1 (10 px a frame, 100 ms a frame) for 3 s
-    images = [scene()] + [scene(100 + 10 * i) for i in range(30)]
-    events = []
-    for i, image in enumerate(images):
-        events += pipeline.process(Frame("lobby", i, at(i), image))
+    events = play(scheduled(finder), [scene()] + [scene(100 + 10 * i) for i in range(30)])
     assert finder.searched[0] is None  # a camera's first frame: all of it
     partial = [r for r in finder.searched if r is not None]
     assert partial, "a moving scene was never searched in parts"
@@ -375,11 +377,8 @@ def test_the_detector_runs_on_every_nth_frame_not_every_n_plus_first() -> None:
 
 def test_region_search_off_searches_the_whole_frame() -> None:
     finder = RegionSquareFinder()
-    pipeline = FacePipeline(
-        finder, OnePerson(), work=WorkPolicy(detect_every=3, region_search=False)
-    )
-    for i, image in enumerate([scene()] + [scene(100 + 10 * i) for i in range(10)]):
-        pipeline.process(Frame("lobby", i, at(i), image))
+    pipeline = scheduled(finder, WorkPolicy(detect_every=3, region_search=False))
+    play(pipeline, [scene()] + [scene(100 + 10 * i) for i in range(10)])
     assert finder.searched
     assert all(r is None for r in finder.searched)
 
