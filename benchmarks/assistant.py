@@ -33,7 +33,6 @@ from typing import Any
 
 import httpx
 
-from benchmarks.machine import describe_machine
 from hub.api.app import create_app
 from hub.assistant.routing import Routing, classify
 from hub.assistant.service import AssistantService
@@ -42,6 +41,7 @@ from hub.auth.scopes import Scope
 from hub.serve import HubServerThread
 from hub.settings import HubSettings
 from innsight.broker import free_port
+from testkit.machine import describe_machine
 
 DATA = Path(__file__).parent / "data"
 # the labelled set the rules were tuned on, and a held-out set written before measuring on it

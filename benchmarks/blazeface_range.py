@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from benchmarks.edge_clips import HEIGHT, WIDTH, scene
-from benchmarks.machine import describe_machine
 from innsight.demo import photos
 from models.face_blazeface import BlazeFaceDetector
 from models.faces import Image
+from testkit.machine import describe_machine
 
 FACE_SIZES = (16, 20, 24, 32, 40, 48, 64)
 CONFIGS = (

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from benchmarks.machine import describe_machine
 from hub.auth.keys import with_secrets
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine
 from hub.settings import HubSettings
 from hub.tables import Booking, Device, Event, Guest, HazardAlert, Room, utcnow
 from testkit.browser import chromium, console_hub, new_context, open_page, sign_in_with_token
+from testkit.machine import describe_machine
 
 TARGET_S = 1.0
 

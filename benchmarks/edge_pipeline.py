@@ -61,7 +61,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks.edge_clips import CLIP_SECONDS, Appearance, build_clips, iou_xywh, portraits
-from benchmarks.machine import describe_machine
 from contracts.messages import FacePayload, GalleryPerson, GallerySnapshot, Phase
 from edge_agent.app import EdgeAgent
 from edge_agent.config import CameraConfig, EdgeConfig, MqttConfig, RecognitionConfig
@@ -69,6 +68,7 @@ from edge_agent.domain.events import PendingEvent
 from edge_agent.index.hnsw_gallery import encode_embeddings
 from edge_agent.services import host_stats
 from innsight.broker import MosquittoBroker
+from testkit.machine import describe_machine
 
 STRANGERS = frozenset({"t1-1", "t1-4"})
 """Never enrolled: the stranger who crosses each camera's view."""

@@ -33,8 +33,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.machine import describe_machine
 from testkit import prefect as prefect_support  # sets PREFECT_HOME before Prefect loads
+from testkit.machine import describe_machine
 
 P = "/api/v1/prefect"
 

@@ -36,7 +36,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.machine import describe_machine
 from edge_agent.config import HAZARD_MODELS
 from edge_agent.domain.hazards import HazardPolicy, TimeWindow, Zone
 from edge_agent.ports import Frame
@@ -52,6 +51,7 @@ from models.anomaly_yolo import (
 from models.faces import Image
 from models.session import available_providers
 from models.yolo_decode import letterbox_geometry, place, to_input
+from testkit.machine import describe_machine
 
 W, H = 640, 480
 

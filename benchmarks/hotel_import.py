@@ -29,11 +29,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from benchmarks.machine import describe_machine
 from hub.crypto import PiiCipher, bind_pii_cipher
 from hub.db import create_engine, create_session_factory, init_db
 from hub.hotel.importer import ImportResult, import_csv
 from hub.ml.schema import HOTEL_BOOKING_COLUMNS, MONTHS
+from testkit.machine import describe_machine
 
 BUDGET_S = 60.0
 SEGMENTS = (("Online TA", "TA/TO"), ("Offline TA/TO", "TA/TO"), ("Direct", "Direct"))

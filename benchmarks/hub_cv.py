@@ -38,7 +38,6 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 
-from benchmarks.machine import describe_machine
 from hub.api.app import create_app
 from hub.auth.keys import with_secrets
 from hub.auth.local import issue_admin_token
@@ -53,6 +52,7 @@ from innsight.demo import photos
 from models.face_blazeface import hub_face_analyzer
 from models.face_dlib import DlibFaceAnalyzer
 from models.faces import DetectedFace, FaceAnalyzer, FaceBox, Image
+from testkit.machine import describe_machine
 
 TARGETS_MS = {"recognise": 200.0, "image search": 500.0, "OCR": 2000.0}
 YOLO_TYPES = ["fire", "smoke", "fall", "person"]

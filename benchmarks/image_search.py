@@ -24,7 +24,6 @@ import httpx
 import numpy as np
 import onnxruntime
 
-from benchmarks.machine import describe_machine
 from hub.api.app import create_app
 from hub.auth.keys import with_secrets
 from hub.auth.local import issue_admin_token
@@ -34,6 +33,7 @@ from hub.vision.image_index import CategoryIndex, IndexParams
 from innsight.broker import free_port
 from models.image_embed import load_image_embedder
 from testkit.image_sets import image_model_file, indexed_items, png_b64, queries
+from testkit.machine import describe_machine
 
 TARGET_SEARCH_MS = 500.0
 

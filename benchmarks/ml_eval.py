@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.machine import describe_machine
 from hub.ml import cancellation, clv, forecasting, pricing, recommend
 from hub.ml.config import (
     CancellationConfig,
@@ -45,6 +44,7 @@ from hub.ml.features import split_by_arrival
 from hub.ml.history import History, to_hotel_bookings
 from hub.ml.hotel_bookings import arrival_dates, read_hotel_bookings
 from hub.ml.synthetic import GeneratorConfig, SyntheticWorld, generate, realize, room_revenue
+from testkit.machine import describe_machine
 
 AS_OF = date(2017, 9, 1)
 HORIZONS = (7, 30, 90)

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.machine import describe_machine
 from models import build_venv, registry
 from models.faces import ModelUnavailableError
 from models.fetch import fetch, packaged_ids, run_exporter
 from models.registry import PypiSource, load_manifest, model_path, package_file
+from testkit.machine import describe_machine
 
 
 def _timed(fn: Callable[[], object], runs: int) -> list[float]:

@@ -38,7 +38,6 @@ import numpy as np
 from PIL import Image as PILImage
 
 from benchmarks import ocr_real
-from benchmarks.machine import describe_machine
 from hub.api.app import create_app
 from hub.auth.local import issue_admin_token
 from hub.serve import HubServerThread
@@ -60,6 +59,7 @@ from testkit.documents import (
     render_invoice,
     render_passport,
 )
+from testkit.machine import describe_machine
 
 TARGET_S = 2.0
 

@@ -49,7 +49,6 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchmarks.machine import describe_machine
 from edge_agent.outbox.sqlite_outbox import SqliteOutbox
 from hub.api.app import create_app
 from hub.serve import HubServerThread
@@ -57,6 +56,7 @@ from hub.settings import HubSettings
 from innsight.broker import MosquittoBroker, free_port, mosquitto_binary
 from testkit.edge_harness import HarnessProcess, synthetic_event
 from testkit.ingest_workers import IngestWorkers, run_worker_fault, worker_env
+from testkit.machine import describe_machine
 from testkit.postgres import PostgresServer, postgres_bin_dir, scratch_database
 
 SITE = "bench"

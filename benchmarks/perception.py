@@ -42,7 +42,6 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.machine import describe_machine
 from contracts.messages import GalleryPerson, GallerySnapshot
 from edge_agent.domain.liveness import LivenessObservation, LivenessPolicy, TrackLiveness
 from edge_agent.domain.matching import DEFAULT_THRESHOLD
@@ -59,6 +58,7 @@ from testkit.face_photos import (
     people_photos,
     robustness,
 )
+from testkit.machine import describe_machine
 
 Vectors = npt.NDArray[np.float32]
 

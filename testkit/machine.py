@@ -1,4 +1,5 @@
-"""What a benchmark ran on, printed beside its figures."""
+"""What a benchmark ran on, printed beside its figures (in the test kit: the benchmarks print it,
+the tests check it)."""
 
 from __future__ import annotations
 

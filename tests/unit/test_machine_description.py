@@ -1,8 +1,8 @@
-"""benchmarks.machine names the CPU generation, not only a virtual machine's bare model name."""
+"""testkit.machine names the CPU generation, not only a virtual machine's bare model name."""
 
 from __future__ import annotations
 
-from benchmarks.machine import cpu_identity
+from testkit.machine import cpu_identity
 
 ZEN4 = """processor\t: 0
 vendor_id\t: AuthenticAMD
