@@ -26,7 +26,7 @@ def cpu_identity(cpuinfo: str) -> str:
     parts = []
     if "cpu family" in fields and "model" in fields:
         parts.append(f"family {fields['cpu family']} model {fields['model']}")
-    flags = set(fields.get("flags", "").split())
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())  # x86 / Arm
     vector = next((v for v in ("avx512f", "avx2", "avx", "neon", "asimd") if v in flags), None)
     if vector is not None:
         parts.append(vector.upper() if vector.startswith("avx") else vector)

@@ -29,6 +29,10 @@ def test_a_cpu_without_avx512_names_avx2() -> None:
     assert cpu_identity(zen3) == "AMD EPYC (family 25 model 1, AVX2)"
 
 
-def test_an_arm_board_without_family_numbers() -> None:
+def test_an_arm_board_names_its_vector_unit_from_its_features() -> None:
     jetson = "processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\nFeatures\t: fp asimd\n"
-    assert cpu_identity(jetson) == "ARMv8 Processor rev 1 (v8l)"
+    assert cpu_identity(jetson) == "ARMv8 Processor rev 1 (v8l) (asimd)"
+
+
+def test_no_family_numbers_and_no_flags_leave_the_name_alone() -> None:
+    assert cpu_identity("processor\t: 0\nmodel name\t: Some CPU\n") == "Some CPU"
