@@ -279,19 +279,19 @@ def test_cancellation_risk(
     assert len(body["action_details"]) == len(body["recommended_actions"])
 
     # features override the stored booking: a long lead time through an agent raises the risk
-    risky = _ok(
-        hub,
-        "POST",
-        "/churn/predict",
-        json={
-            "booking_id": ref,
-            "guest_id": owner,
-            "features": {"booking_lead_time_days": 300, "booking_source": "tour_operator"},
-        },
-    )
+    # over a booking made directly the day before. Compared with each other, not with the
+    # stored booking: which booking is the first "reserved" one moves with the date, and one
+    # already booked long ahead through an agent scores the same as the override
+    def predicted(lead_time: int, source: str) -> Any:
+        features = {"booking_lead_time_days": lead_time, "booking_source": source}
+        json = {"booking_id": ref, "guest_id": owner, "features": features}
+        return _ok(hub, "POST", "/churn/predict", json=json)
+
+    risky, safe = predicted(300, "tour_operator"), predicted(1, "direct")
     assert risky["features_used"]["lead_time"] == 300
     assert risky["features_used"]["market_segment"] == "Offline TA/TO"
-    assert risky["churn_probability"] != body["churn_probability"]
+    assert safe["features_used"]["market_segment"] == "Direct"
+    assert risky["churn_probability"] > safe["churn_probability"]
 
     cancelled = history.bookings[status == "cancelled"]["booking_ref"].iloc[0]
     _error(hub, 409, "POST", "/churn/predict", json={"booking_id": str(cancelled)})
